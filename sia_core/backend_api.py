@@ -1,0 +1,94 @@
+"""The contract between the generation loop and an agent backend.
+
+A backend plays two roles. As the Meta-Agent it writes generation 1's target_agent.py
+into `ctx.out_dir`. As the Feedback-Agent it reads what the last generations did and
+returns a Decision; for the harness lever it also writes the next target_agent.py (and
+improvement.md) into `ctx.out_dir`, which starts as a copy of the parent's harness.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any, Protocol
+
+from sia_core.errors import SiaError
+from sia_core.reward_shape import ShapeReport
+from sia_core.specs import AlgorithmInfo
+from sia_core.task import Task
+
+LEVERS = ("harness", "weights", "both")
+
+
+class BackendCannotAct(SiaError):
+    """The backend has nothing (more) to propose; the run ends cleanly with this reason."""
+
+
+@dataclass
+class Decision:
+    lever: str
+    rationale: str
+    algorithm: str | None = None
+    hyperparameters: dict[str, Any] = field(default_factory=dict)
+    source: str = "backend"
+    """Who decided: "backend", "reference" or "fallback: <why>"."""
+
+    def as_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Decision:
+        lever = data.get("lever")
+        if lever not in LEVERS:
+            raise ValueError(f"lever must be one of {', '.join(LEVERS)}, got {lever!r}")
+        if lever != "harness" and not data.get("algorithm"):
+            raise ValueError(f"lever {lever!r} needs an 'algorithm'")
+        return cls(
+            lever=lever,
+            rationale=str(data.get("rationale", "")),
+            algorithm=data.get("algorithm"),
+            hyperparameters=dict(data.get("hyperparameters") or {}),
+            source=str(data.get("source", "backend")),
+        )
+
+
+@dataclass(frozen=True)
+class GenerationView:
+    number: int
+    dir: Path
+    status: str
+    score: float | None
+    error: str | None
+    decision: dict[str, Any] | None
+
+
+@dataclass(frozen=True)
+class MetaContext:
+    task: Task
+    out_dir: Path
+    meta_model: str | None
+    task_model: str | None
+
+
+@dataclass(frozen=True)
+class FeedbackContext:
+    task: Task
+    out_dir: Path
+    number: int
+    """The generation being produced."""
+    history: list[GenerationView]
+    parent: GenerationView
+    """The generation the next one builds on: the incumbent, or the latest if none."""
+    reward_report: ShapeReport | None
+    algorithms: list[AlgorithmInfo]
+    weights_available: bool
+    """True when the task model is an open-weight model the engine can train."""
+    meta_model: str | None
+
+
+class Backend(Protocol):
+    name: str
+
+    def initial(self, ctx: MetaContext) -> Decision: ...
+
+    def feedback(self, ctx: FeedbackContext) -> Decision: ...

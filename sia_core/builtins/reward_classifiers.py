@@ -1,0 +1,26 @@
+"""Built-in reward-shape classifier `stats`."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+
+from sia_core.hookspecs import hookimpl
+from sia_core.specs import AlgorithmInfo, RewardClassifierSpec
+
+
+def _classify(rewards: Sequence[float], algorithms: Sequence[AlgorithmInfo]):  # noqa: ANN202
+    from sia_core.reward_shape import classify
+
+    return classify(rewards, algorithms)
+
+
+@hookimpl
+def register_reward_classifiers(register: Callable[[RewardClassifierSpec], None]) -> None:
+    register(
+        RewardClassifierSpec(
+            name="stats",
+            summary="Labels rewards binary / sparse / dense / heavy-tailed from their "
+            "statistics and ranks the installed algorithms by the shapes they suit.",
+            classify=_classify,
+        )
+    )

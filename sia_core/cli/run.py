@@ -1,0 +1,143 @@
+"""`sia run`."""
+
+from __future__ import annotations
+
+import signal
+import sys
+from pathlib import Path
+
+import click
+
+
+def _options(pairs: tuple[str, ...]) -> dict[str, str]:
+    from sia_core.errors import SiaError
+
+    options = {}
+    for pair in pairs:
+        key, sep, value = pair.partition("=")
+        if not sep or not key:
+            raise SiaError(f"--backend-opt {pair!r}: write KEY=VALUE")
+        options[key.strip()] = value
+    return options
+
+
+def _terminate(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt
+
+
+@click.command()
+@click.option("--task", help="Task name, resolved by the installed task loaders (`sia tasks`).")
+@click.option(
+    "--task-dir", type=click.Path(file_okay=False), help="A task directory in the SIA layout."
+)
+@click.option(
+    "--max-gen",
+    type=click.IntRange(min=1),
+    default=None,
+    help="Number of generations (default 3; on --resume, extends the run).",
+)
+@click.option("--run-id", help="Name of the run (default: a timestamp).")
+@click.option(
+    "--backend",
+    default="heuristic",
+    show_default=True,
+    help="Meta-/Feedback-Agent backend (`sia plugins` lists them).",
+)
+@click.option(
+    "--backend-opt",
+    "backend_opt",
+    multiple=True,
+    metavar="KEY=VALUE",
+    help="Option for the backend, repeatable (scripted: script=DIR).",
+)
+@click.option("--meta-model", help="Model of the Meta- and Feedback-Agent.")
+@click.option("--task-model", help="Task model, any litellm model name (overrides task.toml).")
+@click.option(
+    "--task-model-base",
+    help="API base URL for the task model (an OpenAI-compatible server: vLLM, Ollama, llama.cpp).",
+)
+@click.option("--sandbox", default="local", show_default=True, help="Where the agent runs.")
+@click.option("--runs-dir", default="runs", show_default=True, type=click.Path(file_okay=False))
+@click.option("--seed", default=0, show_default=True, type=int)
+@click.option(
+    "--budget-tokens",
+    type=click.IntRange(min=1),
+    default=None,
+    help="Task-model token budget per evaluation.",
+)
+@click.option(
+    "--budget-usd",
+    type=click.FloatRange(min=0),
+    default=None,
+    help="Task-model cost budget per evaluation, in US dollars.",
+)
+@click.option(
+    "--concurrency",
+    default=32,
+    show_default=True,
+    type=click.IntRange(min=1),
+    help="Concurrent task-model calls through the gateway.",
+)
+@click.option("--resume", is_flag=True, help="Continue a run from its last whole generation.")
+def run(
+    task: str | None,
+    task_dir: str | None,
+    max_gen: int | None,
+    run_id: str | None,
+    backend: str,
+    backend_opt: tuple[str, ...],
+    meta_model: str | None,
+    task_model: str | None,
+    task_model_base: str | None,
+    sandbox: str,
+    runs_dir: str,
+    seed: int,
+    budget_tokens: int | None,
+    budget_usd: float | None,
+    concurrency: int,
+    resume: bool,
+) -> None:
+    """Run generations of self-improvement on a task."""
+    from rich.console import Console
+
+    from sia_core.cli.progress import RichReporter
+    from sia_core.errors import SiaError
+    from sia_core.loop import Loop, RunConfig
+    from sia_core.report import print_summary
+
+    if resume and not run_id:
+        raise SiaError("--resume needs --run-id: the run to continue")
+    if not resume and not (task or task_dir):
+        raise SiaError("name a task: --task NAME or --task-dir PATH")
+    config = RunConfig(
+        task=task,
+        task_dir=str(Path(task_dir).resolve()) if task_dir else None,
+        max_gen=max_gen or (0 if resume else 3),
+        run_id=run_id,
+        backend=backend,
+        backend_options=_options(backend_opt),
+        meta_model=meta_model,
+        task_model=task_model,
+        task_model_base=task_model_base,
+        sandbox=sandbox,
+        runs_dir=str(Path(runs_dir).resolve()),
+        seed=seed,
+        budget_tokens=budget_tokens,
+        budget_cost_usd=budget_usd,
+        concurrency=concurrency,
+    )
+    console = Console(stderr=False)
+    signal.signal(signal.SIGTERM, _terminate)
+    loop = Loop(config, resume=resume)
+    try:
+        with RichReporter(console) as reporter:
+            loop.reporter = reporter
+            state = loop.run()
+    except KeyboardInterrupt:
+        click.echo(
+            f"interrupted; continue with: sia run --resume --run-id {loop.config.run_id}"
+            f" --runs-dir {loop.config.runs_dir}",
+            err=True,
+        )
+        sys.exit(130)
+    print_summary(state, loop.rundir, console)

@@ -1,0 +1,412 @@
+"""The generation loop: propose, run in the sandbox through the gateway, evaluate, select.
+
+Generation n is built in a temporary directory and renamed to gen_n only when whole;
+gen_n/generation.json is its record. `resume` removes partial directories and goes on
+from the last whole generation. Selection uses the selection split (a carved validation
+split when task.toml has one); the test split is run only for a new incumbent, and its
+score is what the run reports.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import shutil
+import threading
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from sia_core import plugins
+from sia_core.backend_api import (
+    Backend,
+    BackendCannotAct,
+    Decision,
+    FeedbackContext,
+    GenerationView,
+    MetaContext,
+)
+from sia_core.envs import EnvError, python_for
+from sia_core.errors import SiaError
+from sia_core.evaluation import Evaluation, MetricKeyError, run_evaluator
+from sia_core.gateway import ITEM_HEADER, Budget, Gateway
+from sia_core.models import ChatModel, LiteLLMModel
+from sia_core.progress import QuietReporter, Reporter
+from sia_core.reward_shape import ShapeReport
+from sia_core.runs import RunDir, index
+from sia_core.sandbox.api import Sandbox, SandboxJob, SandboxResult
+from sia_core.splits import selection_view
+from sia_core.store import atomic_dir, atomic_write_json
+from sia_core.task import Task, load_task_dir
+from sia_core.trajectories import write_agent_execution
+
+
+@dataclass
+class RunConfig:
+    task: str | None = None
+    task_dir: str | None = None
+    max_gen: int = 3
+    run_id: str | None = None
+    backend: str = "heuristic"
+    backend_options: dict[str, str] = field(default_factory=dict)
+    meta_model: str | None = None
+    task_model: str | None = None
+    task_model_base: str | None = None
+    sandbox: str = "local"
+    runs_dir: str = "runs"
+    seed: int = 0
+    budget_tokens: int | None = None
+    budget_cost_usd: float | None = None
+    concurrency: int = 32
+    reward_classifier: str = "stats"
+
+
+def resolve_task(config: RunConfig) -> Task:
+    if config.task_dir:
+        return load_task_dir(Path(config.task_dir))
+    if not config.task:
+        raise SiaError("name a task: --task NAME or --task-dir PATH")
+    for loader in plugins.task_loaders():
+        path = loader.resolve(config.task)
+        if path is not None:
+            return load_task_dir(path)
+    known = sorted(info.name for loader in plugins.task_loaders() for info in loader.list_tasks())
+    raise SiaError(
+        f"no task {config.task!r}; known tasks: {', '.join(known) or 'none'} "
+        "(`sia tasks` lists them); or pass --task-dir PATH"
+    )
+
+
+@dataclass
+class SplitOutcome:
+    sandbox: SandboxResult
+    evaluation: Evaluation
+    usage: dict[str, Any]
+
+
+class Loop:
+    def __init__(
+        self, config: RunConfig, reporter: Reporter | None = None, resume: bool = False
+    ) -> None:
+        self.reporter = reporter or QuietReporter()
+        if config.run_id is None:
+            config.run_id = time.strftime("%Y%m%d-%H%M%S")
+        self.rundir = RunDir.named(Path(config.runs_dir), config.run_id)
+        if resume:
+            config = self._stored_config(config)
+        elif self.rundir.path.exists():
+            raise SiaError(
+                f"run {config.run_id!r} already exists at {self.rundir.path}; "
+                "add --resume to continue it, or choose another --run-id"
+            )
+        self.config = config
+        self.resume = resume
+        self.task = resolve_task(config)
+        self.backend: Backend = plugins.backend(config.backend).factory(config.backend_options)
+        self.sandbox: Sandbox = plugins.sandbox(config.sandbox).factory()
+        self.classifier = plugins.reward_classifier(config.reward_classifier)
+        model_name = config.task_model or self.task.config.task_model
+        self.model: ChatModel | None = (
+            LiteLLMModel(model_name, api_base=config.task_model_base) if model_name else None
+        )
+        self.budget = Budget(config.budget_tokens, config.budget_cost_usd)
+
+    def _stored_config(self, given: RunConfig) -> RunConfig:
+        if not self.rundir.exists():
+            raise SiaError(
+                f"nothing to resume: {self.rundir.path} has no run.json; drop --resume to start it"
+            )
+        state = self.rundir.read()
+        pid = state.get("pid")
+        if state.get("status") == "running" and pid and pid != os.getpid():
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.kill(pid, 0)
+                raise SiaError(
+                    f"run {given.run_id!r} is still running (pid {pid}); stop it before resuming"
+                )
+        stored = RunConfig(**state["config"])
+        # Only the generation count may change on resume: to extend a finished run.
+        stored.max_gen = given.max_gen or stored.max_gen
+        return stored
+
+    # -- the run ----------------------------------------------------------------------
+
+    def run(self) -> dict[str, Any]:
+        rd = self.rundir
+        rd.path.mkdir(parents=True, exist_ok=True)
+        removed = rd.clean_partial()
+        if removed:
+            self.reporter.info(f"removed {len(removed)} partial file(s) left by a killed run")
+        self.selection = selection_view(self.task, rd.path / "views")
+        state = rd.read() if rd.exists() else self._initial_state()
+        state.update(status="running", pid=os.getpid(), stop_reason=None)
+        state["config"] = asdict(self.config)
+        records = rd.records()
+        rd.write(index(state, records, self.task.config.direction))
+        try:
+            for number in range(len(records) + 1, self.config.max_gen + 1):
+                records.append(self._generation(number, records))
+                rd.write(index(state, records, self.task.config.direction))
+            state["status"] = "finished"
+        except BackendCannotAct as exc:
+            state.update(status="stopped", stop_reason=str(exc))
+            self.reporter.info(f"stopped: {exc}")
+        except MetricKeyError as exc:
+            state.update(status="failed", stop_reason=str(exc))
+            rd.write(index(state, records, self.task.config.direction))
+            raise
+        except BaseException:
+            state.update(status="interrupted", stop_reason="interrupted; continue with --resume")
+            rd.write(index(state, records, self.task.config.direction))
+            raise
+        state["pid"] = None
+        rd.write(index(state, records, self.task.config.direction))
+        return state
+
+    def _initial_state(self) -> dict[str, Any]:
+        split = self.task.config.validation
+        if split is None:
+            selection = (
+                "test: this task has no validation split, so selection and the "
+                "reported score use the same items (as the original SIA does)"
+            )
+        else:
+            selection = (
+                f"validation: {split.fraction:.0%} of {split.source} carved with seed "
+                f"{split.seed}; the reported score is held out"
+            )
+        return {
+            "run_id": self.config.run_id,
+            "created": time.time(),
+            "task": {
+                "name": self.task.name,
+                "root": str(self.task.root),
+                "metric": self.task.config.metric,
+                "direction": self.task.config.direction,
+                "selection": selection,
+                "held_out": split is not None,
+            },
+            "seeds": {"run": self.config.seed},
+        }
+
+    # -- one generation ---------------------------------------------------------------
+
+    def _views(self, records: list[dict[str, Any]]) -> list[GenerationView]:
+        return [
+            GenerationView(
+                number=r["number"],
+                dir=self.rundir.gen_dir(r["number"]),
+                status=r["status"],
+                score=r.get("score"),
+                error=r.get("error"),
+                decision=r.get("decision"),
+            )
+            for r in records
+        ]
+
+    def _propose(self, number: int, out: Path, records: list[dict[str, Any]]) -> Decision:
+        if number == 1:
+            ctx = MetaContext(
+                task=self.task,
+                out_dir=out,
+                meta_model=self.config.meta_model,
+                task_model=self.config.task_model,
+            )
+            return self.backend.initial(ctx)
+        views = self._views(records)
+        incumbent = next(
+            (
+                v
+                for v, r in zip(reversed(views), reversed(records), strict=True)
+                if r.get("incumbent")
+            ),
+            None,
+        )
+        parent = incumbent or views[-1]
+        if (parent.dir / "target_agent.py").is_file():
+            shutil.copy2(parent.dir / "target_agent.py", out / "target_agent.py")
+        if (parent.dir / "requirements.txt").is_file():
+            shutil.copy2(parent.dir / "requirements.txt", out / "requirements.txt")
+        shape = records[-1].get("reward_shape")
+        ctx = FeedbackContext(
+            task=self.task,
+            out_dir=out,
+            number=number,
+            history=views,
+            parent=parent,
+            reward_report=ShapeReport(**shape) if shape else None,
+            algorithms=[spec.info for spec in plugins.rl_algorithms()],
+            weights_available=False,
+            meta_model=self.config.meta_model,
+        )
+        return self.backend.feedback(ctx)
+
+    def _generation(self, number: int, records: list[dict[str, Any]]) -> dict[str, Any]:
+        self.reporter.info(f"generation {number}")
+        incumbent_score = next((r["score"] for r in reversed(records) if r.get("incumbent")), None)
+        record: dict[str, Any] = {
+            "number": number,
+            "started": time.time(),
+            "status": "failed",
+            "score": None,
+            "test_score": None,
+            "incumbent": False,
+            "usage": {},
+        }
+        with atomic_dir(self.rundir.gen_dir(number)) as tmp:
+            try:
+                decision = self._propose(number, tmp, records)
+            except BackendCannotAct:
+                raise
+            except Exception as exc:  # a backend's fault fails this generation, not the run
+                decision = None
+                record["error"] = f"backend {self.config.backend!r} failed: {exc}"[:1000]
+            if decision is not None:
+                record.update(
+                    decision=decision.as_dict(), lever=decision.lever, algorithm=decision.algorithm
+                )
+                atomic_write_json(tmp / "decision.json", decision.as_dict())
+                self._evaluate(number, tmp, decision, record, records, incumbent_score)
+            record["finished"] = time.time()
+            atomic_write_json(tmp / "generation.json", record)
+        self._say(record)
+        return record
+
+    def _evaluate(
+        self,
+        number: int,
+        tmp: Path,
+        decision: Decision,
+        record: dict[str, Any],
+        records: list[dict[str, Any]],
+        incumbent_score: float | None,
+    ) -> None:
+        if decision.lever != "harness":
+            try:
+                plugins.rl_algorithm(decision.algorithm or "")
+            except SiaError as exc:
+                record["error"] = f"weights lever: {exc}"
+                return
+            record["error"] = (
+                "weights lever: the task model is not an open-weight model "
+                "served by a local policy, so there are no weights to train"
+            )
+            return
+        agent = tmp / "target_agent.py"
+        if not agent.is_file():
+            record["error"] = "the backend wrote no target_agent.py"
+            return
+        try:
+            python = python_for(tmp / "requirements.txt")
+        except EnvError as exc:
+            record["error"] = str(exc)
+            return
+        expected = records[-1].get("items") if records else None
+        selection = self._run_split(
+            number, "selection", self.selection, agent, tmp, python, expected
+        )
+        record["usage"]["selection"] = selection.usage
+        record["agent"] = _sandbox_summary(selection.sandbox)
+        evaluation = selection.evaluation
+        if evaluation.score is None:
+            record["error"] = "; ".join(
+                x for x in (selection.sandbox.reason, evaluation.error) if x
+            )
+            return
+        record.update(
+            status="ok",
+            score=evaluation.score,
+            items=len(evaluation.items),
+            summary=evaluation.summary,
+        )
+        if selection.sandbox.reason:
+            record["agent_error"] = selection.sandbox.reason
+        algorithms = [spec.info for spec in plugins.rl_algorithms()]
+        record["reward_shape"] = self.classifier.classify(evaluation.rewards, algorithms).as_dict()
+        if not self.task.better(evaluation.score, incumbent_score):
+            return
+        record["incumbent"] = True
+        if self.selection is self.task:
+            record["test_score"] = evaluation.score
+            return
+        test = self._run_split(number, "test", self.task, agent, tmp / "test", python, None)
+        record["usage"]["test"] = test.usage
+        record["test_score"] = test.evaluation.score
+        if test.evaluation.score is None:
+            record["test_error"] = "; ".join(
+                x for x in (test.sandbox.reason, test.evaluation.error) if x
+            )
+
+    def _run_split(
+        self,
+        number: int,
+        split: str,
+        view: Task,
+        agent: Path,
+        out: Path,
+        python: str,
+        expected: int | None,
+    ) -> SplitOutcome:
+        out.mkdir(parents=True, exist_ok=True)
+        limits = self.task.config
+        hidden = tuple({self.task.root, view.root, self.rundir.path})
+        with Gateway(
+            self.model, out / "calls.jsonl", budget=self.budget, concurrency=self.config.concurrency
+        ) as gateway:
+            job = SandboxJob(
+                agent_file=agent,
+                dataset_dir=view.public_dir,
+                output_dir=out,
+                python=python,
+                timeout_s=limits.agent_timeout_s,
+                memory_mb=limits.memory_mb,
+                max_processes=limits.max_processes,
+                gateway=gateway.link(),
+                env={
+                    "SIA_ITEM_HEADER": ITEM_HEADER,
+                    "SIA_GENERATION": str(number),
+                    "SIA_SPLIT": split,
+                    "SIA_SEED": str(self.config.seed),
+                },
+                hidden_paths=hidden,
+            )
+            with self.reporter.phase(f"gen {number} · {split} · items", total=expected) as ph:
+                done = threading.Event()
+
+                def poll() -> None:
+                    while not done.wait(0.5):
+                        ph.update(len(gateway.usage.items))
+
+                watcher = threading.Thread(target=poll, daemon=True)
+                watcher.start()
+                try:
+                    result = self.sandbox.run(job)
+                finally:
+                    done.set()
+                    watcher.join()
+                ph.update(len(gateway.usage.items))
+            usage = gateway.usage.as_dict()
+        with self.reporter.phase(f"gen {number} · {split} · evaluating"):
+            evaluation = run_evaluator(view, out)
+        write_agent_execution(out, result, evaluation)
+        return SplitOutcome(sandbox=result, evaluation=evaluation, usage=usage)
+
+    def _say(self, record: dict[str, Any]) -> None:
+        if record["status"] == "ok":
+            mark = " (new incumbent)" if record["incumbent"] else ""
+            self.reporter.info(
+                f"generation {record['number']}: {self.task.config.metric} "
+                f"{record['score']:.4f}{mark}"
+            )
+        else:
+            self.reporter.info(f"generation {record['number']} failed: {record.get('error')}")
+
+
+def _sandbox_summary(result: SandboxResult) -> dict[str, Any]:
+    return {
+        "exit_code": result.exit_code,
+        "timed_out": result.timed_out,
+        "duration_s": round(result.duration_s, 3),
+        "isolation": result.isolation,
+    }

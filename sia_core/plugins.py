@@ -1,0 +1,204 @@
+"""The plugin manager: the only module that calls `pm.hook.*`.
+
+Everything else asks the typed functions here (`backend("claude")`, `rl_algorithms()`,
+...). Registrations are collected once per process and cached.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from dataclasses import dataclass
+from functools import cache
+from typing import TYPE_CHECKING, Any
+
+import pluggy
+
+from sia_core import hookspecs
+from sia_core.errors import SiaError
+from sia_core.specs import (
+    BackendSpec,
+    Registered,
+    RewardClassifierSpec,
+    RLAlgorithmSpec,
+    SandboxSpec,
+    TaskLoaderSpec,
+)
+
+if TYPE_CHECKING:
+    import click
+
+ENTRY_POINT_GROUP = "sia"
+_NAME = re.compile(r"^[a-z][a-z0-9_-]*$")
+
+
+@dataclass(frozen=True)
+class Kind:
+    hook: str
+    spec_type: type
+    noun: str
+    """How an error message names one of these: "no {noun} 'x'"."""
+    package_hint: str
+    """What `pip install` adds one: formatted with the missing name."""
+
+
+KINDS: dict[str, Kind] = {
+    "backends": Kind("register_backends", BackendSpec, "backend", "sia-backend-{name}"),
+    "sandboxes": Kind("register_sandboxes", SandboxSpec, "sandbox", "sia-sandbox-{name}"),
+    "rl_algorithms": Kind(
+        "register_rl_algorithms", RLAlgorithmSpec, "RL algorithm", "sia-rl-{name}"
+    ),
+    "reward_classifiers": Kind(
+        "register_reward_classifiers",
+        RewardClassifierSpec,
+        "reward classifier",
+        "sia-reward-{name}",
+    ),
+    "task_loaders": Kind("register_task_loaders", TaskLoaderSpec, "task loader", "sia-task-{name}"),
+}
+
+
+class DuplicateName(SiaError):
+    pass
+
+
+class UnknownName(SiaError):
+    pass
+
+
+def disabled_plugins() -> set[str]:
+    raw = os.environ.get("SIA_DISABLE_PLUGINS", "")
+    return {part.strip() for part in raw.split(",") if part.strip()}
+
+
+@cache
+def plugin_manager() -> pluggy.PluginManager:
+    pm = pluggy.PluginManager("sia")
+    pm.add_hookspecs(hookspecs)
+    for name in disabled_plugins():
+        pm.set_blocked(name)
+    pm.load_setuptools_entrypoints(ENTRY_POINT_GROUP)
+    return pm
+
+
+def _collect(kind_key: str) -> dict[str, Registered]:
+    kind = KINDS[kind_key]
+    pm = plugin_manager()
+    found: dict[str, Registered] = {}
+    caller = getattr(pm.hook, kind.hook)
+    # Call each implementation ourselves so that every registration is attributed
+    # to the plugin that made it.
+    for impl in reversed(caller.get_hookimpls()):
+        plugin = impl.plugin_name
+
+        def register(spec: Any, _plugin: str = plugin) -> None:
+            if not isinstance(spec, kind.spec_type):
+                raise SiaError(
+                    f"plugin {_plugin!r} registered a {type(spec).__name__} through "
+                    f"{kind.hook}; expected {kind.spec_type.__name__}"
+                )
+            name = spec.name
+            if not isinstance(name, str) or not _NAME.match(name):
+                raise SiaError(
+                    f"plugin {_plugin!r} registered {kind.noun} name {name!r}: names are "
+                    "lower-case letters, digits, '-' and '_', starting with a letter"
+                )
+            if name in found:
+                raise DuplicateName(
+                    f"{kind.noun} {name!r} is registered by both plugin "
+                    f"{found[name].plugin!r} and plugin {_plugin!r}; uninstall one, or "
+                    f"disable one with SIA_DISABLE_PLUGINS={_plugin}"
+                )
+            found[name] = Registered(kind=kind_key, name=name, plugin=_plugin, spec=spec)
+
+        impl.function(register=register)
+    return found
+
+
+@cache
+def registered(kind_key: str) -> dict[str, Registered]:
+    return _collect(kind_key)
+
+
+def _lookup(kind_key: str, name: str) -> Any:
+    entries = registered(kind_key)
+    if name in entries:
+        return entries[name].spec
+    kind = KINDS[kind_key]
+    installed = ", ".join(sorted(entries)) or "none"
+    hint = kind.package_hint.format(name=name)
+    raise UnknownName(
+        f"no {kind.noun} {name!r}; installed: {installed}; `pip install {hint}` adds it "
+        "if such a package exists"
+    )
+
+
+def backend(name: str) -> BackendSpec:
+    return _lookup("backends", name)
+
+
+def sandbox(name: str) -> SandboxSpec:
+    return _lookup("sandboxes", name)
+
+
+def rl_algorithm(name: str) -> RLAlgorithmSpec:
+    return _lookup("rl_algorithms", name)
+
+
+def reward_classifier(name: str) -> RewardClassifierSpec:
+    return _lookup("reward_classifiers", name)
+
+
+def rl_algorithms() -> list[RLAlgorithmSpec]:
+    return [entry.spec for entry in registered("rl_algorithms").values()]
+
+
+def reward_classifiers() -> list[RewardClassifierSpec]:
+    return [entry.spec for entry in registered("reward_classifiers").values()]
+
+
+def task_loaders() -> list[TaskLoaderSpec]:
+    return [entry.spec for entry in registered("task_loaders").values()]
+
+
+def backends() -> list[BackendSpec]:
+    return [entry.spec for entry in registered("backends").values()]
+
+
+def add_commands(cli: click.Group) -> None:
+    plugin_manager().hook.register_commands(cli=cli)
+
+
+@dataclass(frozen=True)
+class PluginReport:
+    name: str
+    distribution: str | None
+    version: str | None
+    registered: dict[str, list[str]]
+    hooks: list[str]
+
+
+def plugin_reports() -> list[PluginReport]:
+    """One report per loaded plugin: where it comes from and what it registered."""
+    pm = plugin_manager()
+    dists = {id(plugin): dist for plugin, dist in pm.list_plugin_distinfo()}
+    by_plugin: dict[str, dict[str, list[str]]] = {}
+    for kind_key in KINDS:
+        for entry in registered(kind_key).values():
+            by_plugin.setdefault(entry.plugin, {}).setdefault(kind_key, []).append(entry.name)
+    reports = []
+    for name, plugin in pm.list_name_plugin():
+        if plugin is None:
+            continue
+        dist = dists.get(id(plugin))
+        hooks = sorted(caller.name for caller in pm.get_hookcallers(plugin) or [] if caller.name)
+        reports.append(
+            PluginReport(
+                name=name,
+                distribution=dist.project_name if dist else None,
+                version=dist.version if dist else None,
+                registered={k: sorted(v) for k, v in by_plugin.get(name, {}).items()},
+                hooks=hooks,
+            )
+        )
+    return sorted(reports, key=lambda r: r.name)

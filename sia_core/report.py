@@ -1,0 +1,110 @@
+"""Tables and summaries of runs, for `sia run`, `sia runs` and `sia show`."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from rich.console import Console
+from rich.table import Table
+
+from sia_core.runs import RunDir
+
+
+def _num(value: Any) -> str:
+    return "-" if value is None else f"{value:.4f}"
+
+
+def generations_table(state: dict[str, Any], records: list[dict[str, Any]]) -> Table:
+    metric = state.get("task", {}).get("metric", "score")
+    table = Table(
+        title=f"run {state.get('run_id')} · {state.get('task', {}).get('name')} · {metric}"
+    )
+    for column in ("gen", "status", "lever", "selection", "test", "incumbent", "tokens", "cost $"):
+        table.add_column(column, no_wrap=True)
+    for r in records:
+        usage = r.get("usage", {}).values()
+        tokens = sum(u.get("prompt_tokens", 0) + u.get("completion_tokens", 0) for u in usage)
+        unpriced = sum(u.get("calls_without_price", 0) for u in r.get("usage", {}).values())
+        cost = sum(u.get("cost_usd", 0.0) for u in r.get("usage", {}).values())
+        lever = r.get("lever") or "-"
+        if r.get("algorithm"):
+            lever += f" ({r['algorithm']})"
+        table.add_row(
+            str(r["number"]),
+            r["status"],
+            lever,
+            _num(r.get("score")),
+            _num(r.get("test_score")),
+            "yes" if r.get("incumbent") else "",
+            str(tokens),
+            "unknown" if unpriced and not cost else f"{cost:.4f}",
+        )
+    return table
+
+
+def notes(records: list[dict[str, Any]]) -> list[str]:
+    """Per generation: why it failed, or why it was made."""
+    lines = []
+    for r in records:
+        note = (
+            r.get("error") or r.get("agent_error") or (r.get("decision") or {}).get("rationale", "")
+        )
+        if note:
+            lines.append(f"gen {r['number']}: {note}")
+    return lines
+
+
+def print_summary(state: dict[str, Any], rundir: RunDir, console: Console) -> None:
+    records = rundir.records()
+    console.print(generations_table(state, records))
+    for line in notes(records):
+        console.print(line, overflow="ellipsis", no_wrap=True, markup=False)
+    task = state.get("task", {})
+    console.print(
+        f"status: {state.get('status')}"
+        + (f" ({state['stop_reason']})" if state.get("stop_reason") else "")
+    )
+    best = state.get("best")
+    if best is None:
+        console.print("no generation scored; nothing to report")
+    else:
+        held = "held-out test" if task.get("held_out") else "test (also used for selection)"
+        console.print(
+            f"incumbent: generation {best['generation']} · selection "
+            f"{task.get('metric')} {_num(best['selection_score'])} · {held} "
+            f"{task.get('metric')} {_num(best.get('test_score'))}"
+        )
+    console.print(f"selection split: {task.get('selection')}")
+    tokens = state.get("tokens", {})
+    cost = state.get("cost_usd", 0.0)
+    unpriced = state.get("calls_without_price", 0)
+    price = f"${cost:.4f}" + (f" (+{unpriced} calls of unknown price)" if unpriced else "")
+    console.print(
+        f"task-model tokens: {tokens.get('prompt', 0)} prompt, "
+        f"{tokens.get('completion', 0)} completion · cost {price}"
+    )
+    console.print(f"run directory: {rundir.path}")
+
+
+def runs_table(runs_dir: Path) -> Table:
+    table = Table(title=f"runs in {runs_dir}")
+    for column in ("run", "task", "status", "generations", "best gen", "selection", "test"):
+        table.add_column(column)
+    if runs_dir.is_dir():
+        for path in sorted(runs_dir.glob("run_*")):
+            rd = RunDir(path)
+            if not rd.exists():
+                continue
+            state = rd.read()
+            best = state.get("best") or {}
+            table.add_row(
+                state.get("run_id", path.name),
+                state.get("task", {}).get("name", "?"),
+                state.get("status", "?"),
+                str(len(state.get("generations", []))),
+                str(best.get("generation", "-")),
+                _num(best.get("selection_score")),
+                _num(best.get("test_score")),
+            )
+    return table

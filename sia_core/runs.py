@@ -1,0 +1,115 @@
+"""A run on disk: run.json plus one whole directory per generation.
+
+    RUNS/run_<id>/run.json
+    RUNS/run_<id>/gen_<n>/generation.json   this generation's record (the truth)
+    RUNS/run_<id>/gen_<n>/...               target_agent.py, calls.jsonl, results.json, ...
+
+run.json is an index rebuilt from the generation records, so a crash between renaming a
+generation into place and updating run.json loses nothing.
+"""
+
+from __future__ import annotations
+
+import re
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from sia_core.errors import SiaError
+from sia_core.store import atomic_write_json, clean_partial, read_json
+
+GEN_DIR = re.compile(r"^gen_(\d+)$")
+
+
+@dataclass
+class RunDir:
+    path: Path
+
+    @classmethod
+    def named(cls, runs_dir: Path, run_id: str) -> RunDir:
+        if not re.match(r"^[A-Za-z0-9][A-Za-z0-9._-]*$", run_id):
+            raise SiaError(f"run id {run_id!r}: use letters, digits, '.', '_' and '-'")
+        return cls(runs_dir.expanduser().resolve() / f"run_{run_id}")
+
+    @property
+    def run_json(self) -> Path:
+        return self.path / "run.json"
+
+    def gen_dir(self, number: int) -> Path:
+        return self.path / f"gen_{number}"
+
+    def exists(self) -> bool:
+        return self.run_json.is_file()
+
+    def read(self) -> dict[str, Any]:
+        if not self.exists():
+            raise SiaError(f"{self.path} is not a sia run (no run.json)")
+        return read_json(self.run_json)
+
+    def clean_partial(self) -> list[Path]:
+        return clean_partial(self.path)
+
+    def records(self) -> list[dict[str, Any]]:
+        """The records of every whole generation, in order."""
+        found = []
+        if not self.path.is_dir():
+            return found
+        for entry in self.path.iterdir():
+            match = GEN_DIR.match(entry.name)
+            record = entry / "generation.json"
+            if match and record.is_file():
+                found.append(read_json(record))
+        return sorted(found, key=lambda r: r["number"])
+
+    def write(self, state: dict[str, Any]) -> None:
+        state["updated"] = time.time()
+        atomic_write_json(self.run_json, state)
+
+
+def index(state: dict[str, Any], records: list[dict[str, Any]], direction: str) -> dict[str, Any]:
+    """Fold generation records into run.json's summary fields."""
+    incumbent = None
+    for record in records:
+        if record.get("incumbent"):
+            incumbent = record
+    tokens = {"prompt": 0, "completion": 0}
+    cost = 0.0
+    unpriced = 0
+    for record in records:
+        for usage in record.get("usage", {}).values():
+            tokens["prompt"] += usage.get("prompt_tokens", 0)
+            tokens["completion"] += usage.get("completion_tokens", 0)
+            cost += usage.get("cost_usd", 0.0)
+            unpriced += usage.get("calls_without_price", 0)
+    state["generations"] = [
+        {
+            k: r.get(k)
+            for k in (
+                "number",
+                "status",
+                "score",
+                "test_score",
+                "incumbent",
+                "error",
+                "lever",
+                "algorithm",
+            )
+        }
+        for r in records
+    ]
+    state["incumbent"] = incumbent["number"] if incumbent else None
+    state["best"] = (
+        {
+            "generation": incumbent["number"],
+            "selection_score": incumbent["score"],
+            "test_score": incumbent.get("test_score"),
+        }
+        if incumbent
+        else None
+    )
+    state["tokens"] = tokens
+    state["cost_usd"] = round(cost, 6)
+    state["calls_without_price"] = unpriced
+    state["direction"] = direction
+    return state

@@ -1,0 +1,71 @@
+"""The contract between the core and a sandbox."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Protocol
+
+
+@dataclass(frozen=True)
+class GatewayLink:
+    """What a sandbox needs to let the agent reach the model gateway."""
+
+    port: int
+    token: str
+    model: str
+    listen_unix: Callable[[Path], Callable[[], None]]
+    """Start serving on a Unix socket at the path; returns a function that stops it."""
+
+
+@dataclass(frozen=True)
+class SandboxJob:
+    agent_file: Path
+    dataset_dir: Path
+    """The public data; the sandbox gives the agent a copy, never this directory."""
+    output_dir: Path
+    """What the agent wrote to its working directory is copied here afterwards."""
+    python: str
+    timeout_s: float
+    memory_mb: int
+    max_processes: int
+    gateway: GatewayLink | None = None
+    env: dict[str, str] = field(default_factory=dict)
+    """Extra variables for the agent (never secrets)."""
+    hidden_paths: tuple[Path, ...] = ()
+    """Paths the agent must not be able to read (private data, other generations)."""
+    extra_args: tuple[str, ...] = ()
+
+
+@dataclass
+class SandboxResult:
+    exit_code: int | None
+    timed_out: bool
+    duration_s: float
+    stdout_tail: str
+    stderr_tail: str
+    isolation: list[str]
+    """What was enforced, e.g. ["pid-namespace", "network: gateway only", ...]."""
+
+    @property
+    def ok(self) -> bool:
+        return self.exit_code == 0 and not self.timed_out
+
+    @property
+    def reason(self) -> str | None:
+        if self.timed_out:
+            return f"agent timed out after {self.duration_s:.0f} s"
+        if self.exit_code is None or self.exit_code == 0:
+            return None
+        if self.exit_code < 0 or self.exit_code > 128:
+            sig = -self.exit_code if self.exit_code < 0 else self.exit_code - 128
+            return f"agent killed by signal {sig}"
+        last = self.stderr_tail.strip().splitlines()[-1:] or ["no output"]
+        return f"agent exited with code {self.exit_code}: {last[0][:300]}"
+
+
+class Sandbox(Protocol):
+    name: str
+
+    def run(self, job: SandboxJob) -> SandboxResult: ...

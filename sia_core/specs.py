@@ -1,0 +1,106 @@
+"""What plugins register: one small, typed record per extension point.
+
+Records hold cheap data and callables that import heavy libraries only when called,
+so that loading every plugin stays fast and imports no torch, litellm or anthropic.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Protocol
+
+if TYPE_CHECKING:
+    from sia_core.backend_api import Backend
+    from sia_core.reward_shape import ShapeReport
+    from sia_core.sandbox.api import Sandbox
+
+
+@dataclass(frozen=True)
+class BackendSpec:
+    """An agent backend that plays the Meta-Agent and the Feedback-Agent."""
+
+    name: str
+    summary: str
+    factory: Callable[[Mapping[str, str]], Backend]
+    """Called with the run's `--backend-opt KEY=VALUE` pairs; returns a ready backend."""
+
+
+@dataclass(frozen=True)
+class SandboxSpec:
+    """A place where task-agent code (and later training jobs) runs."""
+
+    name: str
+    summary: str
+    factory: Callable[[], Sandbox]
+
+
+@dataclass(frozen=True)
+class AlgorithmInfo:
+    """How an RL algorithm describes itself to the classifier and the Feedback-Agent."""
+
+    name: str
+    summary: str
+    reward_shapes: tuple[str, ...]
+    needs_value_model: bool
+
+
+@dataclass(frozen=True)
+class RLAlgorithmSpec:
+    """An RL algorithm for the weights lever.
+
+    `trainer` is an import path "package.module:function"; the module is imported only
+    when a generation trains with this algorithm.
+    """
+
+    info: AlgorithmInfo
+    trainer: str
+
+    @property
+    def name(self) -> str:
+        return self.info.name
+
+
+class RewardClassify(Protocol):
+    def __call__(
+        self, rewards: Sequence[float], algorithms: Sequence[AlgorithmInfo]
+    ) -> ShapeReport: ...
+
+
+@dataclass(frozen=True)
+class RewardClassifierSpec:
+    """Labels the shape of a generation's per-item rewards and ranks algorithms for it."""
+
+    name: str
+    summary: str
+    classify: RewardClassify
+
+
+@dataclass(frozen=True)
+class TaskInfo:
+    name: str
+    description: str
+    available: bool = True
+    """False when the task's data still has to be fetched or prepared."""
+
+
+@dataclass(frozen=True)
+class TaskLoaderSpec:
+    """Resolves `--task NAME` to a task directory in the SIA layout."""
+
+    name: str
+    summary: str
+    list_tasks: Callable[[], Sequence[TaskInfo]]
+    resolve: Callable[[str], Path | None]
+    """Return the task directory for a name this loader owns, or None if it is not its."""
+
+
+@dataclass(frozen=True)
+class Registered:
+    """A registered record and the plugin that registered it."""
+
+    kind: str
+    name: str
+    plugin: str
+    spec: Any = field(compare=False)

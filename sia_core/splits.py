@@ -1,0 +1,97 @@
+"""Carving a selection split out of a task's labelled public data.
+
+The selection view is a copy of the task in which the agent predicts on held-out
+labelled rows and the evaluator scores them, so generations are selected without
+touching the test answers. The test view is the task directory itself.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import random
+import shutil
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+from sia_core.store import atomic_dir
+from sia_core.task import Task, TaskError, ValidationSplit, load_task_dir
+
+
+def _read_rows(path: Path) -> tuple[list[str], list[dict[str, Any]]]:
+    if path.suffix == ".csv":
+        with path.open(newline="", encoding="utf-8") as fh:
+            reader = csv.DictReader(fh)
+            return list(reader.fieldnames or []), list(reader)
+    rows = [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line]
+    columns = list(rows[0]) if rows else []
+    return columns, rows
+
+
+def _write_rows(path: Path, columns: list[str], rows: list[dict[str, Any]]) -> None:
+    if path.suffix == ".csv":
+        with path.open("w", newline="", encoding="utf-8") as fh:
+            writer = csv.DictWriter(fh, fieldnames=columns, extrasaction="ignore")
+            writer.writeheader()
+            writer.writerows(rows)
+        return
+    with path.open("w", encoding="utf-8") as fh:
+        for row in rows:
+            fh.write(json.dumps({c: row.get(c) for c in columns}) + "\n")
+
+
+def carve(split: ValidationSplit, public: Path, private: Path, dest: Path) -> int:
+    """Write the selection view's public and private files into `dest`; return its size."""
+    source_cols, source_rows = _read_rows(public / split.source)
+    for column in (split.id_column, split.label_column):
+        if column not in source_cols:
+            raise TaskError(
+                f"task.toml [validation]: column {column!r} is not in {split.source} "
+                f"(columns: {', '.join(source_cols)})"
+            )
+    order = list(range(len(source_rows)))
+    random.Random(split.seed).shuffle(order)
+    n_held = max(1, round(len(source_rows) * split.fraction))
+    if n_held >= len(source_rows):
+        raise TaskError(f"task.toml [validation]: {split.source} has too few rows to split")
+    held_idx = set(order[:n_held])
+    held = [row for i, row in enumerate(source_rows) if i in held_idx]
+    kept = [row for i, row in enumerate(source_rows) if i not in held_idx]
+
+    input_cols, _ = _read_rows(public / split.inputs)
+    input_cols = [c for c in input_cols if c != split.label_column] or [
+        c for c in source_cols if c != split.label_column
+    ]
+    answer_cols, _ = _read_rows(private / split.answers)
+    answer_label = split.answer_label_column or split.label_column
+    answer_cols = answer_cols or [split.id_column, answer_label]
+    answers = [{**row, answer_label: row[split.label_column]} for row in held]
+
+    _write_rows(dest / "data" / "public" / split.source, source_cols, kept)
+    _write_rows(dest / "data" / "public" / split.inputs, input_cols, held)
+    _write_rows(dest / "data" / "private" / split.answers, answer_cols, answers)
+    return n_held
+
+
+def selection_view(task: Task, views_dir: Path) -> Task:
+    """The task to select generations on: a carved copy, or the task itself."""
+    split = task.config.validation
+    if split is None:
+        return task
+    dest = views_dir / "selection"
+    if not dest.is_dir():
+        with atomic_dir(dest) as tmp:
+            shutil.copytree(task.root / "data", tmp / "data", dirs_exist_ok=True)
+            if task.evaluator.parent == task.root:
+                shutil.copy2(task.evaluator, tmp / task.evaluator.name)
+            carve(split, task.public_dir, task.private_dir, tmp)
+    # The view has no task.toml and no reference/; both stay with the original task.
+    view = load_task_dir(dest)
+    return replace(
+        view,
+        name=task.name,
+        config=task.config,
+        reference_agent=task.reference_agent,
+        samples=task.samples,
+    )
