@@ -120,6 +120,12 @@ def registered(kind_key: str) -> dict[str, Registered]:
     return _collect(kind_key)
 
 
+def reset() -> None:
+    """Forget loaded plugins and registrations; the next lookup loads them again."""
+    registered.cache_clear()
+    plugin_manager.cache_clear()
+
+
 def _lookup(kind_key: str, name: str) -> Any:
     entries = registered(kind_key)
     if name in entries:

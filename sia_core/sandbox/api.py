@@ -47,15 +47,19 @@ class SandboxResult:
     stderr_tail: str
     isolation: list[str]
     """What was enforced, e.g. ["pid-namespace", "network: gateway only", ...]."""
+    violation: str | None = None
+    """A limit the sandbox enforced by ending the agent (other than the wall clock)."""
 
     @property
     def ok(self) -> bool:
-        return self.exit_code == 0 and not self.timed_out
+        return self.exit_code == 0 and not self.timed_out and not self.violation
 
     @property
     def reason(self) -> str | None:
         if self.timed_out:
             return f"agent timed out after {self.duration_s:.0f} s"
+        if self.violation:
+            return f"agent stopped: {self.violation}"
         if self.exit_code is None or self.exit_code == 0:
             return None
         if self.exit_code < 0 or self.exit_code > 128:

@@ -4,7 +4,8 @@ Standard library only: it runs as `python -I inside.py SPEC.json` before anythin
 is set up. It hides the paths it is told to hide, mounts a private /tmp holding only
 the sandbox's stage (seen as /tmp/sia), brings up loopback, relays 127.0.0.1:PORT to
 the gateway's Unix socket, then runs the agent with resource limits and no
-capabilities, and exits with the agent's status.
+capabilities, ends every process of the namespace if the agent exceeds its process
+cap, and exits with the agent's status.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ import fcntl
 import json
 import os
 import resource
+import signal
 import socket
 import struct
 import sys
@@ -121,6 +123,19 @@ async def _relay_one(socket_path: str, reader, writer) -> None:
     await asyncio.gather(_pipe(reader, up_writer), _pipe(up_reader, writer))
 
 
+async def _cap_processes(limit: int, proc: asyncio.subprocess.Process) -> None:
+    # RLIMIT_NPROC does not bind a user namespace whose root is the real root, so count
+    # the processes of this pid namespace instead and end them all past the cap.
+    while proc.returncode is None:
+        count = sum(1 for entry in os.listdir("/proc") if entry.isdigit()) - 1
+        if count > limit:
+            with open(f"{INSIDE_ROOT}/violation.txt", "w") as fh:
+                fh.write(f"process cap exceeded: {count} processes, limit {limit}")
+            os.kill(-1, signal.SIGKILL)
+            return
+        await asyncio.sleep(0.02)
+
+
 async def main(spec: dict) -> int:
     if spec["port"]:
         socket_path = f"{INSIDE_ROOT}/gateway.sock"
@@ -141,7 +156,9 @@ async def main(spec: dict) -> int:
             stderr=err,
             preexec_fn=lambda: limit_agent(*limits),
         )
+        watcher = asyncio.create_task(_cap_processes(spec["max_processes"], proc))
         code = await proc.wait()
+        watcher.cancel()
     return code if code >= 0 else 128 - code
 
 

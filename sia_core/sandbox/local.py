@@ -164,6 +164,7 @@ class LocalSandbox:
                 if log.is_file():
                     shutil.copy2(log, job.output_dir / f"target_agent_{name}.log")
             stderr = _tail(stage / "stderr.log") or _tail(stage / "init.log")
+            violation = stage / "violation.txt"
             return SandboxResult(
                 exit_code=code,
                 timed_out=timed_out,
@@ -171,6 +172,7 @@ class LocalSandbox:
                 stdout_tail=_tail(stage / "stdout.log"),
                 stderr_tail=stderr,
                 isolation=isolation,
+                violation=violation.read_text("utf-8") if violation.is_file() else None,
             )
         finally:
             if stop_unix is not None:
@@ -233,7 +235,7 @@ class LocalSandbox:
             "no capabilities",
             f"wall clock {job.timeout_s:.0f} s",
             f"address space {job.memory_mb} MiB",
-            f"processes {job.max_processes}",
+            f"processes {job.max_processes} (namespace ended past the cap)",
             "environment: no provider keys",
         ]
         return proc, isolation

@@ -1,0 +1,1 @@
+"""Claude Agent SDK backend for the sia Meta- and Feedback-Agent"""

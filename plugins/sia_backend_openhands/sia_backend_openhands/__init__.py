@@ -1,0 +1,1 @@
+"""OpenHands SDK backend for the sia Meta- and Feedback-Agent (any litellm provider)"""

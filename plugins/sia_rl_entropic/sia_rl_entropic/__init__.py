@@ -1,0 +1,1 @@
+"""Entropic advantage weighting (softmax of reward within a group) for the sia weights lever"""

@@ -1,0 +1,1 @@
+"""GRPO (group-normalised advantages) for the sia weights lever"""

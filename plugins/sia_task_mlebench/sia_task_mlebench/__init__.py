@@ -1,0 +1,1 @@
+"""MLE-bench competitions as sia tasks, and sia mlebench prepare"""

@@ -1,0 +1,6 @@
+"""Entry point of sia-task-mlebench: a cheap module, loaded with every sia command.
+
+It registers nothing yet: the implementation lands with issue #5, and until
+then `sia plugins` shows this package as installed with nothing registered rather
+than offering something that does not work.
+"""

@@ -1,0 +1,147 @@
+"""A fake OpenAI chat-completions provider on 127.0.0.1, speaking the real wire format
+(JSON and server-sent-event streams), for tests and benchmarks. Real SDKs (openai,
+litellm) talk to it through a base URL."""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+import uuid
+from collections.abc import Callable
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+
+def echo_reply(messages: list[dict[str, Any]]) -> str:
+    last = messages[-1].get("content") if messages else ""
+    return f"echo: {last}"
+
+
+class FakeOpenAI:
+    def __init__(
+        self,
+        reply: Callable[[list[dict[str, Any]]], str] = echo_reply,
+        latency_s: float = 0.0,
+        statuses: list[int] | None = None,
+    ) -> None:
+        self.reply = reply
+        self.latency_s = latency_s
+        self.statuses = list(statuses or [])
+        """HTTP statuses to answer with before answering normally (e.g. [429])."""
+        self.requests: list[dict[str, Any]] = []
+        self.in_flight = 0
+        self.max_in_flight = 0
+        self._lock = threading.Lock()
+        fake = self
+
+        class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def log_message(self, *args: Any) -> None:
+                pass
+
+            def do_POST(self) -> None:
+                body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
+                fake._serve(self, body)
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.server.daemon_threads = True
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.server.server_address[1]}/v1"
+
+    def __enter__(self) -> FakeOpenAI:
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+    def _send(self, handler: BaseHTTPRequestHandler, status: int, payload: dict) -> None:
+        data = json.dumps(payload).encode()
+        handler.send_response(status)
+        handler.send_header("Content-Type", "application/json")
+        handler.send_header("Content-Length", str(len(data)))
+        handler.end_headers()
+        handler.wfile.write(data)
+
+    def _serve(self, handler: BaseHTTPRequestHandler, body: dict[str, Any]) -> None:
+        with self._lock:
+            self.requests.append(body)
+            status = self.statuses.pop(0) if self.statuses else 200
+            self.in_flight += 1
+            self.max_in_flight = max(self.max_in_flight, self.in_flight)
+        try:
+            if self.latency_s:
+                time.sleep(self.latency_s)
+            if status != 200:
+                self._send(
+                    handler,
+                    status,
+                    {
+                        "error": {
+                            "message": f"fake status {status}",
+                            "type": "fake",
+                            "code": str(status),
+                        }
+                    },
+                )
+                return
+            text = self.reply(body["messages"])
+            prompt = sum(len(str(m.get("content", "")).split()) for m in body["messages"])
+            usage = {
+                "prompt_tokens": prompt,
+                "completion_tokens": len(text.split()),
+                "total_tokens": prompt + len(text.split()),
+            }
+            ident, created = f"chatcmpl-{uuid.uuid4().hex[:12]}", int(time.time())
+            if not body.get("stream"):
+                self._send(
+                    handler,
+                    200,
+                    {
+                        "id": ident,
+                        "object": "chat.completion",
+                        "created": created,
+                        "model": body.get("model"),
+                        "usage": usage,
+                        "choices": [
+                            {
+                                "index": 0,
+                                "finish_reason": "stop",
+                                "message": {"role": "assistant", "content": text},
+                            }
+                        ],
+                    },
+                )
+                return
+            handler.send_response(200)
+            handler.send_header("Content-Type", "text/event-stream")
+            handler.send_header("Connection", "close")
+            handler.end_headers()
+            base = {
+                "id": ident,
+                "object": "chat.completion.chunk",
+                "created": created,
+                "model": body.get("model"),
+            }
+            pieces = [{"role": "assistant", "content": ""}] + [
+                {"content": word + " "} for word in text.split()
+            ]
+            for delta in pieces:
+                chunk = {**base, "choices": [{"index": 0, "delta": delta, "finish_reason": None}]}
+                handler.wfile.write(f"data: {json.dumps(chunk)}\n\n".encode())
+            final = {**base, "choices": [{"index": 0, "delta": {}, "finish_reason": "stop"}]}
+            handler.wfile.write(f"data: {json.dumps(final)}\n\n".encode())
+            if (body.get("stream_options") or {}).get("include_usage"):
+                handler.wfile.write(
+                    f"data: {json.dumps({**base, 'choices': [], 'usage': usage})}\n\n".encode()
+                )
+            handler.wfile.write(b"data: [DONE]\n\n")
+            handler.close_connection = True
+        finally:
+            with self._lock:
+                self.in_flight -= 1

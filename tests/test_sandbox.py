@@ -1,0 +1,226 @@
+"""The local sandbox: limits, hidden paths, no secrets, gateway-only network."""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import sys
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from sia_core.sandbox import local
+from sia_core.sandbox.api import SandboxJob, SandboxResult
+from sia_core.sandbox.local import LocalSandbox, namespaces_available
+
+needs_namespaces = pytest.mark.skipif(
+    not namespaces_available(), reason="this machine allows no user namespaces"
+)
+
+HEADER = (
+    "import argparse, json, os, sys, time\n"
+    "p = argparse.ArgumentParser(); p.add_argument('--dataset_dir'); "
+    "p.add_argument('--working_dir'); a = p.parse_args()\n"
+)
+
+
+@pytest.fixture
+def layout(tmp_path: Path) -> dict[str, Path]:
+    dataset = tmp_path / "task" / "data" / "public"
+    private = tmp_path / "task" / "data" / "private"
+    dataset.mkdir(parents=True)
+    private.mkdir(parents=True)
+    (dataset / "inputs.txt").write_text("public data\n")
+    (private / "answers.txt").write_text("THE-GOLD-ANSWER\n")
+    return {
+        "root": tmp_path,
+        "dataset": dataset,
+        "private": private,
+        "out": tmp_path / "out",
+        "task": tmp_path / "task",
+    }
+
+
+def run_agent(layout: dict[str, Path], body: str, **limits) -> SandboxResult:
+    agent = layout["root"] / "agent.py"
+    agent.write_text(HEADER + body)
+    job = SandboxJob(
+        agent_file=agent,
+        dataset_dir=layout["dataset"],
+        output_dir=layout["out"],
+        python=sys.executable,
+        timeout_s=limits.get("timeout_s", 30),
+        memory_mb=limits.get("memory_mb", 1024),
+        max_processes=limits.get("max_processes", 64),
+        hidden_paths=(layout["task"],),
+    )
+    return LocalSandbox().run(job)
+
+
+def test_agent_runs_with_a_copy_of_the_public_data(layout) -> None:
+    result = run_agent(
+        layout,
+        (
+            "data = open(os.path.join(a.dataset_dir, 'inputs.txt')).read()\n"
+            "open(os.path.join(a.working_dir, 'out.txt'), 'w').write(data.upper())\n"
+            "print('done')\n"
+        ),
+    )
+    assert result.ok, result.stderr_tail
+    assert (layout["out"] / "out.txt").read_text() == "PUBLIC DATA\n"
+    assert (layout["out"] / "target_agent_stdout.log").read_text() == "done\n"
+    assert result.stdout_tail == "done\n"
+
+
+def test_sleeping_forever_is_killed_at_the_limit(layout) -> None:
+    started = time.monotonic()
+    result = run_agent(
+        layout,
+        (
+            "import subprocess\n"
+            "subprocess.Popen([sys.executable, '-c', 'import time; time.sleep(600)'])\n"
+            "time.sleep(600)\n"
+        ),
+        timeout_s=2,
+    )
+    elapsed = time.monotonic() - started
+    assert result.timed_out and not result.ok
+    assert 1.9 < elapsed < 15
+    assert result.reason == "agent timed out after 2 s"
+
+
+def test_allocating_past_the_memory_cap_dies(layout) -> None:
+    result = run_agent(layout, "blob = bytearray(2 * 1024**3)\nprint('survived')\n", memory_mb=512)
+    assert not result.ok and result.exit_code != 0
+    assert "MemoryError" in result.stderr_tail
+    assert "survived" not in result.stdout_tail
+
+
+@needs_namespaces
+def test_private_data_and_parent_environment_are_out_of_reach(layout, monkeypatch) -> None:
+    monkeypatch.setenv("OPENAI_API_KEY", "sk-parent-secret")
+    monkeypatch.setenv("ANTHROPIC_API_KEY", "sk-ant-parent-secret")
+    answers = layout["private"] / "answers.txt"
+    result = run_agent(
+        layout,
+        (
+            "found = []\n"
+            f"for path in [{str(answers)!r}, {str(layout['task'])!r} + '/data']:\n"
+            "    try:\n"
+            "        found.append(open(path).read() if os.path.isfile(path) else os.listdir(path))\n"
+            "    except OSError as exc:\n"
+            "        found.append(type(exc).__name__)\n"
+            "leaks = []\n"
+            "for pid in os.listdir('/proc'):\n"
+            "    if pid.isdigit():\n"
+            "        try: leaks.append(open(f'/proc/{pid}/environ', 'rb').read().decode())\n"
+            "        except OSError: pass\n"
+            f"try: leaks.append(open('/proc/{os.getpid()}/environ', 'rb').read().decode())\n"
+            "except OSError: pass\n"
+            "print(json.dumps({'found': found, 'env': dict(os.environ), 'proc': leaks}))\n"
+        ),
+    )
+    assert result.ok, result.stderr_tail
+    seen = json.loads(result.stdout_tail)
+    text = result.stdout_tail
+    assert "THE-GOLD-ANSWER" not in text and "parent-secret" not in text
+    assert seen["found"][0] == "FileNotFoundError"
+    assert "OPENAI_API_KEY" not in seen["env"] and "ANTHROPIC_API_KEY" not in seen["env"]
+    assert "namespaces" in result.isolation[0]
+
+
+@needs_namespaces
+def test_the_agent_cannot_undo_the_hiding_mounts(layout) -> None:
+    result = run_agent(
+        layout,
+        (
+            "import subprocess\n"
+            f"r = subprocess.run(['umount', '-l', {str(layout['task'])!r}], capture_output=True)\n"
+            f"print(r.returncode, os.path.exists({str(layout['private'] / 'answers.txt')!r}))\n"
+        ),
+    )
+    assert result.stdout_tail.split()[-1] == "False"
+    assert result.stdout_tail.split()[0] != "0"
+
+
+@needs_namespaces
+def test_network_is_closed_except_the_gateway(layout) -> None:
+    server = socket.create_server(("127.0.0.1", 0))
+    port = server.getsockname()[1]
+    accepted: list[bool] = []
+    threading.Thread(target=lambda: accepted.append(bool(server.accept())), daemon=True).start()
+    result = run_agent(
+        layout,
+        (
+            "import socket\n"
+            "out = []\n"
+            f"for host in [('127.0.0.1', {port}), ('1.1.1.1', 53)]:\n"
+            "    s = socket.socket(); s.settimeout(2)\n"
+            "    try: s.connect(host); out.append('connected')\n"
+            "    except OSError as exc: out.append(type(exc).__name__)\n"
+            "print(out)\n"
+        ),
+    )
+    server.close()
+    assert "connected" not in result.stdout_tail
+    assert accepted == []
+
+
+@needs_namespaces
+def test_process_cap_stops_a_fork_bomb(layout) -> None:
+    result = run_agent(
+        layout,
+        (
+            "import subprocess\n"
+            "procs, error = [], None\n"
+            "try:\n"
+            "    for _ in range(40):\n"
+            "        procs.append(subprocess.Popen(['sleep', '5']))\n"
+            "except OSError as exc:\n"
+            "    error = type(exc).__name__\n"
+            "print(len(procs), error)\n"
+            "for p in procs: p.kill()\n"
+        ),
+        max_processes=10,
+    )
+    assert not result.ok
+    assert result.violation is not None and "limit 10" in result.violation
+    assert result.reason.startswith("agent stopped: process cap exceeded")
+
+
+def test_symlinks_written_by_the_agent_are_not_copied_out(layout) -> None:
+    result = run_agent(
+        layout,
+        (
+            "os.symlink('/etc/passwd', os.path.join(a.working_dir, 'passwd'))\n"
+            "os.makedirs(os.path.join(a.working_dir, 'results'))\n"
+            "open(os.path.join(a.working_dir, 'results', 'r.json'), 'w').write('{}')\n"
+        ),
+    )
+    assert result.ok, result.stderr_tail
+    assert not (layout["out"] / "passwd").exists()
+    assert (layout["out"] / "results" / "r.json").read_text() == "{}"
+
+
+@pytest.fixture
+def plain_isolation(monkeypatch) -> Iterator[None]:
+    monkeypatch.setenv("SIA_SANDBOX_ISOLATION", "process")
+    namespaces_available.cache_clear()
+    yield
+    monkeypatch.delenv("SIA_SANDBOX_ISOLATION")
+    namespaces_available.cache_clear()
+
+
+def test_fallback_without_namespaces_still_limits_and_says_so(
+    layout, plain_isolation, monkeypatch
+) -> None:
+    monkeypatch.setenv("OPENAI_API_KEY", "sk-parent-secret")
+    result = run_agent(layout, "print(sorted(os.environ))\ntime.sleep(60)\n", timeout_s=1)
+    assert result.timed_out
+    assert "OPENAI_API_KEY" not in result.stdout_tail
+    assert result.isolation[0].startswith("process only")
+    assert not local.namespaces_available()
