@@ -309,10 +309,13 @@ class Loop:
         record["usage"]["selection"] = selection.usage
         record["agent"] = _sandbox_summary(selection.sandbox)
         evaluation = selection.evaluation
-        if evaluation.score is None:
+        if selection.sandbox.reason or evaluation.score is None:
+            # A crashed or stopped agent fails its generation even when the evaluator could
+            # score what it left behind; that partial score is kept for the record only.
             record["error"] = "; ".join(
                 x for x in (selection.sandbox.reason, evaluation.error) if x
             )
+            record["partial_score"] = evaluation.score
             return
         record.update(
             status="ok",
@@ -320,8 +323,6 @@ class Loop:
             items=len(evaluation.items),
             summary=evaluation.summary,
         )
-        if selection.sandbox.reason:
-            record["agent_error"] = selection.sandbox.reason
         algorithms = [spec.info for spec in plugins.rl_algorithms()]
         record["reward_shape"] = self.classifier.classify(evaluation.rewards, algorithms).as_dict()
         if not self.task.better(evaluation.score, incumbent_score):

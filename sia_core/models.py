@@ -110,13 +110,13 @@ class LiteLLMModel:
         api_base: str | None = None,
         api_key: str | None = None,
         timeout_s: float = 600.0,
-        num_retries: int = 2,
+        max_retries: int = 2,
     ) -> None:
         self.name = name
         self.api_base = api_base
         self.api_key = api_key
         self.timeout_s = timeout_s
-        self.num_retries = num_retries
+        self.max_retries = max_retries
 
     def _call(self, request: dict[str, Any], **extra: Any) -> Any:
         import litellm
@@ -129,7 +129,7 @@ class LiteLLMModel:
                 api_base=self.api_base,
                 api_key=self.api_key,
                 timeout=self.timeout_s,
-                num_retries=self.num_retries,
+                max_retries=self.max_retries,
                 **params,
                 **extra,
             )

@@ -47,9 +47,7 @@ def notes(records: list[dict[str, Any]]) -> list[str]:
     """Per generation: why it failed, or why it was made."""
     lines = []
     for r in records:
-        note = (
-            r.get("error") or r.get("agent_error") or (r.get("decision") or {}).get("rationale", "")
-        )
+        note = r.get("error") or (r.get("decision") or {}).get("rationale", "")
         if note:
             lines.append(f"gen {r['number']}: {note}")
     return lines

@@ -108,7 +108,8 @@ def classify(rewards: Sequence[float], algorithms: Sequence[AlgorithmInfo]) -> S
 
     def key(info: AlgorithmInfo) -> tuple[int, int, bool, str]:
         suits = label in info.reward_shapes
-        position = info.reward_shapes.index(label) if suits else len(info.reward_shapes)
+        # An algorithm lists its shapes best first; the rest tie, cheaper ones first.
+        position = info.reward_shapes.index(label) if suits else 0
         return (0 if suits else 1, position, info.needs_value_model, info.name)
 
     ranked = sorted(algorithms, key=key)

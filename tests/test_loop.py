@@ -1,0 +1,277 @@
+"""End-to-end runs of the generation loop on a task whose agents need no LLM."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import make_task, sia
+
+pytestmark = pytest.mark.slow
+
+
+def run_json(runs: Path, run_id: str) -> dict:
+    return json.loads((runs / f"run_{run_id}" / "run.json").read_text())
+
+
+def tree_digest(path: Path) -> str:
+    digest = hashlib.sha256()
+    for file in sorted(p for p in path.rglob("*") if p.is_file()):
+        digest.update(str(file.relative_to(path)).encode())
+        digest.update(file.read_bytes())
+    return digest.hexdigest()
+
+
+def test_better_generation_is_kept_and_worse_one_is_not(task_dir, replay_dir, tmp_path) -> None:
+    runs = tmp_path / "runs"
+    result = sia(
+        "run",
+        "--task-dir",
+        str(task_dir),
+        "--backend",
+        "scripted",
+        "--backend-opt",
+        f"script={replay_dir}",
+        "--run-id",
+        "e2e",
+        "--runs-dir",
+        str(runs),
+        "--max-gen",
+        "3",
+    )
+    assert result.returncode == 0, result.stderr
+    state = run_json(runs, "e2e")
+    gens = state["generations"]
+    assert [g["status"] for g in gens] == ["ok", "ok", "ok"]
+    assert gens[1]["score"] > gens[0]["score"] > gens[2]["score"]
+    assert [g["incumbent"] for g in gens] == [True, True, False]
+    assert state["incumbent"] == 2 and state["status"] == "finished"
+    assert state["best"]["test_score"] == pytest.approx(1.0)
+    assert gens[2]["test_score"] is None  # a worse generation never touches test
+    assert state["task"]["held_out"] is True
+    gen2 = runs / "run_e2e" / "gen_2"
+    for name in (
+        "target_agent.py",
+        "agent_execution.json",
+        "calls.jsonl",
+        "results.json",
+        "decision.json",
+        "improvement.md",
+        "generation.json",
+        "predictions.csv",
+    ):
+        assert (gen2 / name).is_file(), name
+    assert (gen2 / "test" / "results.json").is_file()
+    assert json.loads((gen2 / "decision.json").read_text())["lever"] == "harness"
+    assert "incumbent: generation 2" in result.stdout
+    assert "held-out test accuracy 1.0000" in result.stdout
+    listing = sia("runs", "--runs-dir", str(runs))
+    assert "e2e" in listing.stdout and "finished" in listing.stdout
+    shown = sia("show", "e2e", "--runs-dir", str(runs))
+    assert shown.returncode == 0 and "naive Bayes" in shown.stdout
+
+
+def test_kill_9_in_generation_3_then_resume(task_dir, replay_dir, tmp_path) -> None:
+    runs = tmp_path / "runs"
+    exe = Path(sys.executable).parent / "sia"
+    proc = subprocess.Popen(
+        [
+            str(exe),
+            "run",
+            "--task-dir",
+            str(task_dir),
+            "--backend",
+            "scripted",
+            "--backend-opt",
+            f"script={replay_dir}",
+            "--run-id",
+            "k",
+            "--runs-dir",
+            str(runs),
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    run_dir = runs / "run_k"
+    deadline = time.monotonic() + 120
+    while not list(run_dir.glob(".tmp-gen_3-*/target_agent.py")):
+        assert time.monotonic() < deadline and proc.poll() is None
+        time.sleep(0.05)
+    time.sleep(0.5)  # generation 3's agent sleeps 2 s: kill while it runs
+    before = {n: tree_digest(run_dir / f"gen_{n}") for n in (1, 2)}
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.wait()
+    assert not (run_dir / "gen_3").exists()
+    assert run_json(runs, "k")["status"] == "running"
+    time.sleep(0.3)
+    leftovers = subprocess.run(["pgrep", "-f", "sia-sandbox-"], capture_output=True, text=True)
+    assert leftovers.stdout == ""  # the sandbox died with its parent
+
+    result = sia("run", "--resume", "--run-id", "k", "--runs-dir", str(runs))
+    assert result.returncode == 0, result.stderr
+    assert "removed 1 partial file(s)" in result.stdout
+    assert {n: tree_digest(run_dir / f"gen_{n}") for n in (1, 2)} == before
+    state = run_json(runs, "k")
+    assert [g["number"] for g in state["generations"]] == [1, 2, 3]
+    assert state["status"] == "finished" and state["incumbent"] == 2
+    assert not list(run_dir.glob(".tmp-*"))
+
+
+def write_script(root: Path, agents: dict[int, str]) -> Path:
+    for number, body in agents.items():
+        (root / f"gen_{number}").mkdir(parents=True)
+        (root / f"gen_{number}" / "target_agent.py").write_text(body)
+    return root
+
+
+def test_crashing_timing_out_and_garbage_agents_fail_their_generation_only(
+    task_dir, replay_dir, tmp_path
+) -> None:
+    toml = task_dir / "task.toml"
+    toml.write_text(toml.read_text().replace("agent_timeout_s = 120", "agent_timeout_s = 3"))
+    script = write_script(
+        tmp_path / "script",
+        {
+            2: "raise RuntimeError('harness bug')\n",
+            3: "import time\ntime.sleep(60)\n",
+            4: "import sys, pathlib\n"
+            "pathlib.Path(sys.argv[sys.argv.index('--working_dir') + 1], "
+            "'predictions.csv').write_bytes(b'\\x00\\xff garbage')\n",
+        },
+    )
+    shutil.copytree(replay_dir / "gen_2", script / "gen_5")
+    runs = tmp_path / "runs"
+    result = sia(
+        "run",
+        "--task-dir",
+        str(task_dir),
+        "--backend",
+        "scripted",
+        "--backend-opt",
+        f"script={script}",
+        "--run-id",
+        "f",
+        "--runs-dir",
+        str(runs),
+        "--max-gen",
+        "5",
+    )
+    assert result.returncode == 0, result.stderr
+    gens = run_json(runs, "f")["generations"]
+    assert [g["status"] for g in gens] == ["ok", "failed", "failed", "failed", "ok"]
+    assert "harness bug" in gens[1]["error"]
+    assert "timed out after 3 s" in gens[2]["error"]
+    assert "malformed" in gens[3]["error"]
+    assert gens[4]["incumbent"] and run_json(runs, "f")["incumbent"] == 5
+
+
+def test_heuristic_backend_says_why_it_stops(task_dir, tmp_path) -> None:
+    result = sia(
+        "run",
+        "--task-dir",
+        str(task_dir),
+        "--backend",
+        "heuristic",
+        "--run-id",
+        "h",
+        "--runs-dir",
+        str(tmp_path / "runs"),
+    )
+    assert result.returncode == 0, result.stderr
+    state = run_json(tmp_path / "runs", "h")
+    assert state["status"] == "stopped" and len(state["generations"]) == 1
+    assert "no RL algorithm is installed" in state["stop_reason"]
+    record = json.loads((tmp_path / "runs" / "run_h" / "gen_1" / "generation.json").read_text())
+    assert record["reward_shape"]["label"] == "binary"
+
+
+def test_unknown_metric_key_stops_the_run_with_one_line(task_dir, tmp_path) -> None:
+    toml = task_dir / "task.toml"
+    toml.write_text(toml.read_text().replace('key = "accuracy"', 'key = "f1"'))
+    result = sia(
+        "run",
+        "--task-dir",
+        str(task_dir),
+        "--backend",
+        "scripted",
+        "--run-id",
+        "m",
+        "--runs-dir",
+        str(tmp_path / "runs"),
+    )
+    assert result.returncode == 2
+    assert result.stderr.strip().splitlines() == [
+        "error: results.json has no numeric metric 'f1' (numeric keys: accuracy, correct, "
+        "total); set [metric] key in task.toml"
+    ]
+    assert run_json(tmp_path / "runs", "m")["status"] == "failed"
+
+
+def test_without_validation_split_the_run_says_it_selects_on_test(tmp_path, replay_dir) -> None:
+    task = make_task(tmp_path / "t", validation=False)
+    result = sia(
+        "run",
+        "--task-dir",
+        str(task),
+        "--backend",
+        "scripted",
+        "--backend-opt",
+        f"script={replay_dir}",
+        "--max-gen",
+        "2",
+        "--run-id",
+        "nv",
+        "--runs-dir",
+        str(tmp_path / "runs"),
+    )
+    assert result.returncode == 0, result.stderr
+    assert "test (also used for selection)" in result.stdout
+    assert "selection and the reported score use the same items" in result.stdout
+    state = run_json(tmp_path / "runs", "nv")
+    assert state["task"]["held_out"] is False
+    assert state["best"]["selection_score"] == state["best"]["test_score"]
+
+
+def test_run_id_collisions_and_missing_resume_are_one_line_errors(task_dir, tmp_path) -> None:
+    runs = tmp_path / "runs"
+    missing = sia("run", "--resume", "--run-id", "nope", "--runs-dir", str(runs))
+    assert missing.returncode == 2
+    assert missing.stderr.startswith("error: nothing to resume")
+    first = sia(
+        "run",
+        "--task-dir",
+        str(task_dir),
+        "--backend",
+        "scripted",
+        "--max-gen",
+        "1",
+        "--run-id",
+        "dup",
+        "--runs-dir",
+        str(runs),
+    )
+    assert first.returncode == 0, first.stderr
+    again = sia(
+        "run",
+        "--task-dir",
+        str(task_dir),
+        "--backend",
+        "scripted",
+        "--max-gen",
+        "1",
+        "--run-id",
+        "dup",
+        "--runs-dir",
+        str(runs),
+    )
+    assert again.returncode == 2 and "already exists" in again.stderr
+    assert len(again.stderr.strip().splitlines()) == 1
