@@ -5,12 +5,37 @@ litellm) talk to it through a base URL."""
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 import threading
 import time
 import uuid
 from collections.abc import Callable
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 from typing import Any
+
+
+def serve_in_subprocess(latency_s: float) -> tuple[subprocess.Popen[str], str]:
+    """Start a fake provider in its own process (so it takes no CPU from the caller's
+    interpreter, as a remote provider would not); returns the process and its URL."""
+    code = (
+        "import sys, time\n"
+        "from tests.fakes.openai_provider import FakeOpenAI\n"
+        f"with FakeOpenAI(latency_s={latency_s!r}) as fake:\n"
+        "    print(fake.url, flush=True)\n"
+        "    sys.stdin.read()\n"
+    )
+    root = str(Path(__file__).resolve().parents[2])
+    proc = subprocess.Popen(
+        [sys.executable, "-c", code],
+        cwd=root,
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    assert proc.stdout is not None
+    return proc, proc.stdout.readline().strip()
 
 
 def echo_reply(messages: list[dict[str, Any]]) -> str:
@@ -37,6 +62,7 @@ class FakeOpenAI:
 
         class Handler(BaseHTTPRequestHandler):
             protocol_version = "HTTP/1.1"
+            disable_nagle_algorithm = True
 
             def log_message(self, *args: Any) -> None:
                 pass
