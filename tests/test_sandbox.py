@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import socket
+import subprocess
 import sys
 import threading
 import time
@@ -225,3 +226,41 @@ def test_fallback_without_namespaces_still_limits_and_says_so(
     assert "OPENAI_API_KEY" not in result.stdout_tail
     assert result.isolation[0].startswith("process only")
     assert not local.namespaces_available()
+
+
+@needs_namespaces
+def test_interpreter_under_tmp_stays_usable_and_hidden_paths_stay_hidden(layout) -> None:
+    # A venv under /tmp whose sys.path also holds an ancestor of the task directory: the
+    # sandbox must re-expose the interpreter, yet keep the task's private data covered.
+    venv = layout["root"] / "venv"
+    subprocess.run(
+        [sys.executable, "-m", "venv", "--system-site-packages", "--without-pip", str(venv)],
+        check=True,
+    )
+    site = next(venv.glob("lib/python*/site-packages"))
+    (site / "extra.pth").write_text(str(layout["root"]) + "\n")
+    local.interpreter_paths.cache_clear()
+    agent = layout["root"] / "agent.py"
+    answers = layout["private"] / "answers.txt"
+    agent.write_text(
+        HEADER
+        + (
+            f"print(sys.prefix == {str(venv)!r}, os.path.exists({str(answers)!r}))\n"
+            f"open({str(layout['root'] / 'escape.txt')!r}, 'w')\n"
+        )
+    )
+    result = LocalSandbox().run(
+        SandboxJob(
+            agent_file=agent,
+            dataset_dir=layout["dataset"],
+            output_dir=layout["out"],
+            python=str(venv / "bin" / "python"),
+            timeout_s=30,
+            memory_mb=1024,
+            max_processes=64,
+            hidden_paths=(layout["task"],),
+        )
+    )
+    assert result.stdout_tail.split() == ["True", "False"], result.stderr_tail
+    assert "Read-only file system" in result.stderr_tail  # kept paths are read-only
+    assert not (layout["root"] / "escape.txt").exists()

@@ -74,15 +74,34 @@ def _loopback_up() -> None:
         sock.close()
 
 
-def setup_mounts(stage: str, hide: list[str]) -> None:
+COVERED = ("/tmp", "/var/tmp", "/dev/shm")
+
+
+def _under(path: str, parent: str) -> bool:
+    return path == parent or path.startswith(parent.rstrip("/") + "/")
+
+
+def setup_mounts(stage: str, hide: list[str], keep: list[str]) -> None:
     _mount(None, "/", None, MS_REC | MS_PRIVATE, None)
-    # Keep a handle on the stage: /tmp is about to be covered, the stage may live there.
+    # Keep handles on what must stay visible: the covering mounts below would hide the
+    # stage, and an interpreter or its packages that live under /tmp.
     stage_fd = os.open(stage, os.O_PATH | os.O_DIRECTORY)
+    kept = [
+        (path, os.open(path, os.O_PATH | os.O_DIRECTORY))
+        for path in keep
+        if os.path.isdir(path) and any(_under(path, c) for c in COVERED)
+    ]
     for path in hide:
         _hide(path)
-    for path in ("/tmp", "/var/tmp", "/dev/shm"):
+    for path in COVERED:
         if os.path.isdir(path):
             _mount("tmpfs", path, "tmpfs", MS_NOSUID | MS_NODEV, "mode=1777")
+    for path, fd in kept:
+        # MS_REC carries the hiding mounts below the kept path along with it.
+        os.makedirs(path, exist_ok=True)
+        _mount(f"/proc/self/fd/{fd}", path, None, MS_BIND | MS_REC, None)
+        _mount(None, path, None, MS_REMOUNT | MS_BIND | MS_RDONLY, None)
+        os.close(fd)
     os.mkdir(INSIDE_ROOT)
     _mount(f"/proc/self/fd/{stage_fd}", INSIDE_ROOT, None, MS_BIND | MS_REC, None)
     os.close(stage_fd)
@@ -165,6 +184,6 @@ async def main(spec: dict) -> int:
 if __name__ == "__main__":
     with open(sys.argv[1], encoding="utf-8") as fh:
         spec = json.load(fh)
-    setup_mounts(spec["stage"], spec["hide"])
+    setup_mounts(spec["stage"], spec["hide"], spec["keep"])
     _loopback_up()
     sys.exit(asyncio.run(main(spec)))

@@ -68,6 +68,26 @@ CREDENTIAL_PATHS = (
 
 
 @cache
+def interpreter_paths(python: str) -> tuple[str, ...]:
+    """Directories an interpreter needs: its prefixes and its sys.path."""
+    probe = subprocess.run(
+        [
+            python,
+            "-c",
+            "import json, sys; print(json.dumps("
+            "[sys.prefix, sys.exec_prefix, sys.base_prefix, *sys.path]))",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    paths = json.loads(probe.stdout) if probe.returncode == 0 else []
+    paths.append(str(Path(python).parent))
+    return tuple(sorted({os.path.realpath(p) for p in paths if p} | set(paths) - {""}))
+
+
+@cache
 def namespaces_available() -> bool:
     forced = os.environ.get("SIA_SANDBOX_ISOLATION")
     if forced in ("process", "namespaces"):
@@ -204,6 +224,7 @@ class LocalSandbox:
         spec = {
             "stage": str(stage),
             "hide": self._hidden(job),
+            "keep": list(interpreter_paths(job.python)),
             "port": port,
             "argv": argv,
             "env": agent_env(f"{root}/home", job, base_url),
