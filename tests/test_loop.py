@@ -275,3 +275,115 @@ def test_run_id_collisions_and_missing_resume_are_one_line_errors(task_dir, tmp_
     )
     assert again.returncode == 2 and "already exists" in again.stderr
     assert len(again.stderr.strip().splitlines()) == 1
+
+
+LLM_AGENT = """
+import argparse, csv, os
+from openai import OpenAI
+p = argparse.ArgumentParser(); p.add_argument("--dataset_dir"); p.add_argument("--working_dir")
+a = p.parse_args()
+client = OpenAI(base_url=os.environ["SIA_BASE_URL"], api_key=os.environ["SIA_API_KEY"])
+rows = list(csv.DictReader(open(os.path.join(a.dataset_dir, "test.csv"))))
+with open(os.path.join(a.working_dir, "predictions.csv"), "w", newline="") as fh:
+    out = csv.writer(fh); out.writerow(["id", "label"])
+    for row in rows:
+        reply = client.chat.completions.create(
+            model=os.environ["SIA_MODEL"], messages=[{"role": "user", "content": row["text"]}],
+            extra_headers={os.environ["SIA_ITEM_HEADER"]: row["id"]})
+        out.writerow([row["id"], reply.choices[0].message.content.strip()])
+"""
+
+
+def test_agent_calls_the_task_model_through_the_gateway(task_dir, tmp_path) -> None:
+    from tests.fakes.openai_provider import serve_in_subprocess
+
+    script = write_script(tmp_path / "script", {1: LLM_AGENT})
+    provider, url = serve_in_subprocess(0.0)  # its echo reply is never a label: accuracy 0
+    try:
+        result = sia(
+            "run",
+            "--task-dir",
+            str(task_dir),
+            "--backend",
+            "scripted",
+            "--backend-opt",
+            f"script={script}",
+            "--max-gen",
+            "1",
+            "--run-id",
+            "g",
+            "--runs-dir",
+            str(tmp_path / "runs"),
+            "--task-model",
+            "openai/fake",
+            "--task-model-base",
+            url,
+            env={"OPENAI_API_KEY": "sk-fake"},
+        )
+    finally:
+        provider.terminate()
+    assert result.returncode == 0, result.stderr
+    gen = tmp_path / "runs" / "run_g" / "gen_1"
+    calls = [json.loads(line) for line in (gen / "calls.jsonl").read_text().splitlines()]
+    selection_ids = [
+        row.split(",")[0]
+        for row in (
+            tmp_path / "runs" / "run_g" / "views" / "selection" / "data" / "public" / "test.csv"
+        )
+        .read_text()
+        .splitlines()[1:]
+    ]
+    assert [c["item_id"] for c in calls] == selection_ids
+    assert all(c["status"] == "ok" and c["prompt_tokens"] == 7 for c in calls)
+    trajectories = json.loads((gen / "agent_execution.json").read_text())["trajectories"]
+    assert {t["item_id"] for t in trajectories} == set(selection_ids)
+    assert all(len(t["calls"]) == 1 and t["status"] == "incorrect" for t in trajectories)
+    state = run_json(tmp_path / "runs", "g")
+    test_calls = (gen / "test" / "calls.jsonl").read_text().splitlines()
+    assert len(test_calls) == 60  # the first incumbent also runs on the 60 test items
+    assert state["tokens"]["prompt"] == 7 * (len(selection_ids) + 60)
+    assert state["calls_without_price"] >= len(selection_ids)  # unknown price, not $0
+    assert "unknown price" in result.stdout
+
+
+def test_requirements_install_into_a_cached_isolated_environment(task_dir, tmp_path) -> None:
+    agent = (
+        "import click, sys\n"
+        "print('prefix', sys.prefix)\n"
+        + (
+            Path(__file__).parent.parent
+            / "examples"
+            / "review-sentiment"
+            / "reference"
+            / "reference_target_agent.py"
+        ).read_text()
+    )
+    script = write_script(tmp_path / "script", {1: agent, 2: agent})
+    (script / "gen_1" / "requirements.txt").write_text("click\n")
+    (script / "gen_2" / "requirements.txt").write_text("not a requirement !!\n")
+    cache = tmp_path / "cache"
+    result = sia(
+        "run",
+        "--task-dir",
+        str(task_dir),
+        "--backend",
+        "scripted",
+        "--backend-opt",
+        f"script={script}",
+        "--max-gen",
+        "2",
+        "--run-id",
+        "r",
+        "--runs-dir",
+        str(tmp_path / "runs"),
+        env={"SIA_CACHE_DIR": str(cache)},
+    )
+    assert result.returncode == 0, result.stderr
+    gens = run_json(tmp_path / "runs", "r")["generations"]
+    assert gens[0]["status"] == "ok"
+    envs = list((cache / "envs").iterdir())
+    assert len(envs) == 1
+    stdout = (tmp_path / "runs" / "run_r" / "gen_1" / "target_agent_stdout.log").read_text()
+    assert f"prefix {envs[0]}" in stdout
+    assert gens[1]["status"] == "failed"
+    assert gens[1]["error"].startswith("requirements.txt did not install")
