@@ -8,6 +8,7 @@ improvement.md) into `ctx.out_dir`, which starts as a copy of the parent's harne
 
 from __future__ import annotations
 
+import shutil
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
@@ -84,6 +85,18 @@ class FeedbackContext:
     weights_available: bool
     """True when the task model is an open-weight model the engine can train."""
     meta_model: str | None
+
+
+def start_from_reference(ctx: MetaContext, missing: str) -> Decision:
+    """Generation 1 as the task's reference agent; `missing` explains its absence."""
+    if ctx.task.reference_agent is None:
+        raise BackendCannotAct(
+            f"{missing}, and the task has no reference/reference_target_agent.py"
+        )
+    shutil.copy2(ctx.task.reference_agent, ctx.out_dir / "target_agent.py")
+    return Decision(
+        lever="harness", rationale="generation 1 is the task's reference agent", source="reference"
+    )
 
 
 class Backend(Protocol):

@@ -3,10 +3,15 @@ with the algorithm that the reward-shape classifier ranks first."""
 
 from __future__ import annotations
 
-import shutil
 from collections.abc import Mapping
 
-from sia_core.backend_api import BackendCannotAct, Decision, FeedbackContext, MetaContext
+from sia_core.backend_api import (
+    BackendCannotAct,
+    Decision,
+    FeedbackContext,
+    MetaContext,
+    start_from_reference,
+)
 from sia_core.errors import SiaError
 
 
@@ -20,18 +25,7 @@ class HeuristicBackend:
         return cls()
 
     def initial(self, ctx: MetaContext) -> Decision:
-        if ctx.task.reference_agent is None:
-            raise BackendCannotAct(
-                "the heuristic backend starts from the task's reference "
-                "agent, and this task has none (reference/"
-                "reference_target_agent.py)"
-            )
-        shutil.copy2(ctx.task.reference_agent, ctx.out_dir / "target_agent.py")
-        return Decision(
-            lever="harness",
-            rationale="generation 1 is the task's reference agent",
-            source="reference",
-        )
+        return start_from_reference(ctx, "the heuristic backend starts from the reference agent")
 
     def feedback(self, ctx: FeedbackContext) -> Decision:
         if not ctx.algorithms:

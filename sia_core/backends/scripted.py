@@ -11,7 +11,13 @@ import shutil
 from collections.abc import Mapping
 from pathlib import Path
 
-from sia_core.backend_api import BackendCannotAct, Decision, FeedbackContext, MetaContext
+from sia_core.backend_api import (
+    BackendCannotAct,
+    Decision,
+    FeedbackContext,
+    MetaContext,
+    start_from_reference,
+)
 from sia_core.errors import SiaError
 
 COPIED = ("target_agent.py", "improvement.md", "requirements.txt")
@@ -60,17 +66,7 @@ class ScriptedBackend:
         replayed = self._replay(1, ctx.out_dir)
         if replayed is not None:
             return replayed
-        if ctx.task.reference_agent is None:
-            raise BackendCannotAct(
-                "the script has no gen_1/target_agent.py and the task has "
-                "no reference/reference_target_agent.py"
-            )
-        shutil.copy2(ctx.task.reference_agent, ctx.out_dir / "target_agent.py")
-        return Decision(
-            lever="harness",
-            rationale="generation 1 is the task's reference agent",
-            source="reference",
-        )
+        return start_from_reference(ctx, "the script has no gen_1/target_agent.py")
 
     def feedback(self, ctx: FeedbackContext) -> Decision:
         replayed = self._replay(ctx.number, ctx.out_dir)
