@@ -1,6 +1,26 @@
-"""Entry point of sia-rl-grpo: a cheap module, loaded with every sia command.
+"""Entry point of sia-rl-grpo: registration only; the trainer is imported on use."""
 
-It registers nothing yet: the implementation lands with issue #3, and until
-then `sia plugins` shows this package as installed with nothing registered rather
-than offering something that does not work.
-"""
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from sia_core.hookspecs import hookimpl
+from sia_core.specs import AlgorithmInfo, RLAlgorithmSpec
+
+
+@hookimpl
+def register_rl_algorithms(register: Callable[[RLAlgorithmSpec], None]) -> None:
+    register(
+        RLAlgorithmSpec(
+            info=AlgorithmInfo(
+                name="grpo",
+                summary="Group Relative Policy Optimisation: each run's advantage is its reward "
+                "minus the mean of its item's group, divided by the group's standard deviation; "
+                "clipped importance ratio, optional KL to the reference model, no value model. "
+                "Works when groups hold both successes and failures.",
+                reward_shapes=("binary", "dense"),
+                needs_value_model=False,
+            ),
+            trainer="sia_rl_grpo.trainer:train",
+        )
+    )

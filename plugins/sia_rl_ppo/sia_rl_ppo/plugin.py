@@ -1,6 +1,26 @@
-"""Entry point of sia-rl-ppo: a cheap module, loaded with every sia command.
+"""Entry point of sia-rl-ppo: registration only; the trainer is imported on use."""
 
-It registers nothing yet: the implementation lands with issue #3, and until
-then `sia plugins` shows this package as installed with nothing registered rather
-than offering something that does not work.
-"""
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from sia_core.hookspecs import hookimpl
+from sia_core.specs import AlgorithmInfo, RLAlgorithmSpec
+
+
+@hookimpl
+def register_rl_algorithms(register: Callable[[RLAlgorithmSpec], None]) -> None:
+    register(
+        RLAlgorithmSpec(
+            info=AlgorithmInfo(
+                name="ppo",
+                summary="PPO with generalised advantage estimation: a value head on the policy "
+                "estimates each token's return; token-level GAE (gamma, lambda) over the outcome "
+                "reward and a per-token KL penalty to the reference model; clipped policy and "
+                "value losses. For dense, clean outcome rewards.",
+                reward_shapes=("dense", "binary"),
+                needs_value_model=True,
+            ),
+            trainer="sia_rl_ppo.trainer:train",
+        )
+    )

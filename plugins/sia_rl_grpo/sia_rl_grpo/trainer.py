@@ -1,0 +1,103 @@
+"""GRPO over the logged calls of K runs per item."""
+
+from __future__ import annotations
+
+import random
+import statistics
+from typing import Any
+
+from sia_core.rl import PolicyHandle, RLBatch, TrainResult, completion_logprobs, minibatches
+from sia_rl_grpo.config import GRPOConfig
+
+
+def group_advantages(rewards: list[float], scale: bool = True, eps: float = 1e-4) -> list[float]:
+    """(r - mean) / std within one group; all zeros when the group has no contrast."""
+    mean = statistics.fmean(rewards)
+    std = statistics.pstdev(rewards)
+    if std < eps:
+        return [0.0] * len(rewards)
+    return [(r - mean) / (std if scale else 1.0) for r in rewards]
+
+
+def clipped_surrogate(
+    logprobs: Any, old_logprobs: Any, advantages: Any, mask: Any, epsilon: float
+) -> Any:
+    """Per-sequence mean of -min(ratio * A, clip(ratio) * A), averaged over sequences."""
+    import torch
+
+    ratio = torch.exp(logprobs - old_logprobs)
+    adv = advantages.unsqueeze(-1)
+    loss = -torch.minimum(ratio * adv, torch.clamp(ratio, 1 - epsilon, 1 + epsilon) * adv)
+    per_sequence = (loss * mask).sum(-1) / mask.sum(-1).clamp(min=1)
+    return per_sequence.mean()
+
+
+def k3_kl(logprobs: Any, ref_logprobs: Any, mask: Any) -> Any:
+    """The k3 estimator exp(ref - logp) - (ref - logp) - 1, averaged like the loss."""
+    import torch
+
+    delta = ref_logprobs - logprobs
+    kl = torch.exp(delta) - delta - 1
+    return ((kl * mask).sum(-1) / mask.sum(-1).clamp(min=1)).mean()
+
+
+def train(batch: RLBatch, policy: PolicyHandle, config: dict[str, Any]) -> TrainResult:
+    import torch
+
+    cfg = GRPOConfig.from_dict(config)
+    weighted = []
+    for group in batch.groups:
+        runs = sorted(group.run_rewards)
+        advantage = dict(
+            zip(
+                runs,
+                group_advantages([group.run_rewards[r] for r in runs], cfg.scale_rewards),
+                strict=True,
+            )
+        )
+        weighted += [(s, advantage[s.run]) for s in group.samples if advantage[s.run] != 0.0]
+    metrics = {
+        "samples": float(len(batch.samples)),
+        "informative_samples": float(len(weighted)),
+        "mean_reward": statistics.fmean(batch.rewards) if batch.rewards else 0.0,
+    }
+    if not weighted:
+        metrics["steps"] = 0.0
+        return TrainResult(metrics=metrics)
+    params = [p for p in policy.model.parameters() if p.requires_grad]
+    optimizer = torch.optim.AdamW(params, lr=cfg.learning_rate or policy.learning_rate)
+    rng = random.Random(policy.seed)
+    losses, kls, steps = [], [], 0
+    policy.model.train()
+    for _ in range(cfg.epochs):
+        rng.shuffle(weighted)
+        for chunk in minibatches(weighted, cfg.minibatch_size):
+            samples = [s for s, _ in chunk]
+            advantages = torch.tensor([a for _, a in chunk])
+            logprobs, mask = completion_logprobs(policy.model, samples)
+            width = logprobs.size(1)
+            old = torch.tensor([s.logprobs + [0.0] * (width - len(s.logprobs)) for s in samples])
+            loss = clipped_surrogate(
+                logprobs,
+                old.to(logprobs.device),
+                advantages.to(logprobs.device),
+                mask,
+                cfg.clip_epsilon,
+            )
+            if cfg.kl_beta > 0:
+                with torch.no_grad(), policy.reference() as ref:
+                    ref_logprobs, _ = completion_logprobs(ref, samples)
+                kl = k3_kl(logprobs, ref_logprobs, mask)
+                loss = loss + cfg.kl_beta * kl
+                kls.append(float(kl))
+            optimizer.zero_grad()
+            loss.backward()
+            torch.nn.utils.clip_grad_norm_(params, cfg.max_grad_norm)
+            optimizer.step()
+            losses.append(float(loss))
+            steps += 1
+    policy.model.eval()
+    metrics.update(steps=float(steps), loss=statistics.fmean(losses))
+    if kls:
+        metrics["kl"] = statistics.fmean(kls)
+    return TrainResult(metrics=metrics)

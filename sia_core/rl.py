@@ -1,0 +1,124 @@
+"""What an RL algorithm plugin receives and returns.
+
+A trainer is a function `train(batch: RLBatch, policy: PolicyHandle, config: dict) ->
+TrainResult`. The batch holds, for each training item, the calls of K sampled runs of
+the harness with each run's reward. The policy handle holds the peft model (trained in
+place: the core saves its adapter afterwards), its tokenizer, and `reference()`, under
+which the model computes the reference (adapter-free) log-probs for a KL term.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+
+@dataclass(frozen=True)
+class Sample:
+    """One model call of one sampled run, with the reward of the run it belongs to."""
+
+    prompt_ids: list[int]
+    completion_ids: list[int]
+    logprobs: list[float]
+    """Log-probs of the completion tokens under the sampling distribution."""
+    reward: float
+    run: int
+    temperature: float = 1.0
+
+
+@dataclass(frozen=True)
+class Group:
+    """All samples of one training item across its K runs."""
+
+    item_id: str
+    samples: list[Sample]
+
+    @property
+    def run_rewards(self) -> dict[int, float]:
+        return {s.run: s.reward for s in self.samples}
+
+
+@dataclass(frozen=True)
+class RLBatch:
+    groups: list[Group]
+
+    @property
+    def samples(self) -> list[Sample]:
+        return [s for g in self.groups for s in g.samples]
+
+    @property
+    def rewards(self) -> list[float]:
+        return [r for g in self.groups for r in g.run_rewards.values()]
+
+
+@dataclass
+class PolicyHandle:
+    model: Any
+    """A peft model; its LoRA parameters are the trainable ones."""
+    tokenizer: Any
+    learning_rate: float
+    seed: int = 0
+    previous_adapter: Path | None = None
+    """The adapter this training starts from, with any extra files its trainer saved."""
+
+    @contextlib.contextmanager
+    def reference(self) -> Iterator[Any]:
+        """The model without its adapter: the reference policy for KL terms."""
+        with self.model.disable_adapter():
+            yield self.model
+
+
+@dataclass
+class TrainResult:
+    metrics: dict[str, float] = field(default_factory=dict)
+    extra_files: dict[str, bytes] = field(default_factory=dict)
+    """Files to save next to the adapter (e.g. a value head)."""
+
+
+def completion_logprobs(model: Any, samples: list[Sample], hidden: bool = False) -> Any:
+    """Log-probs of each sample's completion tokens under `model`, at temperature.
+
+    Only the completion positions go through the output layer: with a 262k-token
+    vocabulary, projecting every prompt position too is what makes naive trainers slow.
+    Returns (logprobs [B, T], mask [B, T]) and, with `hidden`, the hidden states at
+    those positions [B, T, H] (for a value head).
+    """
+    import torch
+
+    lm = model.get_base_model() if hasattr(model, "get_base_model") else model
+    device = next(lm.parameters()).device
+    rows = [s.prompt_ids + s.completion_ids for s in samples]
+    width = max(len(r) for r in rows)
+    steps = max(len(s.completion_ids) for s in samples)
+    pad = 0
+    ids = torch.full((len(rows), width), pad, dtype=torch.long, device=device)
+    attention = torch.zeros((len(rows), width), dtype=torch.long, device=device)
+    positions = torch.zeros((len(rows), steps), dtype=torch.long, device=device)
+    targets = torch.zeros((len(rows), steps), dtype=torch.long, device=device)
+    mask = torch.zeros((len(rows), steps), dtype=torch.float32, device=device)
+    for i, (row, sample) in enumerate(zip(rows, samples, strict=True)):
+        ids[i, : len(row)] = torch.tensor(row, device=device)
+        attention[i, : len(row)] = 1
+        n, start = len(sample.completion_ids), len(sample.prompt_ids)
+        # The token at position p is predicted by the hidden state at p - 1.
+        positions[i, :n] = torch.arange(start - 1, start - 1 + n, device=device)
+        targets[i, :n] = torch.tensor(sample.completion_ids, device=device)
+        mask[i, :n] = 1.0
+    states = lm.model(input_ids=ids, attention_mask=attention).last_hidden_state
+    picked = torch.gather(states, 1, positions.unsqueeze(-1).expand(-1, -1, states.size(-1)))
+    logits = lm.lm_head(picked).float()
+    cap = getattr(lm.config, "final_logit_softcapping", None)
+    if cap:
+        logits = torch.tanh(logits / cap) * cap
+    temperature = torch.tensor([max(s.temperature, 1e-6) for s in samples], device=device)
+    logits = logits / temperature.view(-1, 1, 1)
+    logprobs = torch.log_softmax(logits, dim=-1).gather(-1, targets.unsqueeze(-1)).squeeze(-1)
+    logprobs = logprobs * mask
+    return (logprobs, mask, picked) if hidden else (logprobs, mask)
+
+
+def minibatches(items: list[Any], size: int) -> list[list[Any]]:
+    return [items[i : i + size] for i in range(0, len(items), size)]
