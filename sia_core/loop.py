@@ -14,9 +14,10 @@ import os
 import shutil
 import threading
 import time
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sia_core import plugins
 from sia_core.backend_api import (
@@ -32,14 +33,19 @@ from sia_core.errors import SiaError
 from sia_core.evaluation import Evaluation, MetricKeyError, run_evaluator
 from sia_core.gateway import ITEM_HEADER, Budget, Gateway
 from sia_core.models import ChatModel, LiteLLMModel
+from sia_core.policy.registry import is_local_model
 from sia_core.progress import QuietReporter, Reporter
 from sia_core.reward_shape import ShapeReport
 from sia_core.runs import RunDir, index
 from sia_core.sandbox.api import Sandbox, SandboxJob, SandboxResult
-from sia_core.splits import selection_view
+from sia_core.splits import selection_view, training_view
 from sia_core.store import atomic_dir, atomic_write_json
 from sia_core.task import Task, load_task_dir
 from sia_core.trajectories import write_agent_execution
+from sia_core.weights import RolloutPlan, build_batch, describe, save_adapter, train_adapter
+
+if TYPE_CHECKING:
+    from sia_core.policy.local import LocalPolicy
 
 
 @dataclass
@@ -60,6 +66,8 @@ class RunConfig:
     budget_cost_usd: float | None = None
     concurrency: int = 32
     reward_classifier: str = "stats"
+    lora: dict[str, Any] = field(default_factory=dict)
+    """Overrides of LoraSettings: rank, alpha, target_modules, learning_rate."""
 
 
 def resolve_task(config: RunConfig) -> Task:
@@ -107,10 +115,37 @@ class Loop:
         self.sandbox: Sandbox = plugins.sandbox(config.sandbox).factory()
         self.classifier = plugins.reward_classifier(config.reward_classifier)
         model_name = config.task_model or self.task.config.task_model
+        self.local_model = model_name if model_name and is_local_model(model_name) else None
+        self.policy: LocalPolicy | None = None  # loaded on first use: it is heavy
         self.model: ChatModel | None = (
-            LiteLLMModel(model_name, api_base=config.task_model_base) if model_name else None
+            LiteLLMModel(model_name, api_base=config.task_model_base)
+            if model_name and not self.local_model
+            else None
         )
         self.budget = Budget(config.budget_tokens, config.budget_cost_usd)
+
+    @property
+    def weights_available(self) -> bool:
+        """An open-weight task model, and labelled public rows to train on."""
+        return self.local_model is not None and self.task.config.validation is not None
+
+    def _serve(self, adapter: Path | None) -> None:
+        """Make the task model the local policy with `adapter`, loading it if needed."""
+        if self.local_model is None:
+            return
+        if self.policy is None:
+            from sia_core.policy.local import LocalPolicy, lora_settings
+
+            with self.reporter.phase(f"loading task model {self.local_model}"):
+                self.policy = LocalPolicy.load(
+                    self.local_model, adapter, lora=lora_settings(self.config.lora)
+                )
+            self.model = self.policy
+        elif self.policy.adapter != adapter:
+            self.policy.use_adapter(adapter)
+
+    def _adapter(self, gen: int | None) -> Path | None:
+        return self.rundir.gen_dir(gen) / "adapter" if gen else None
 
     def _stored_config(self, given: RunConfig) -> RunConfig:
         if not self.rundir.exists():
@@ -237,7 +272,7 @@ class Loop:
             parent=parent,
             reward_report=ShapeReport(**shape) if shape else None,
             algorithms=[spec.info for spec in plugins.rl_algorithms()],
-            weights_available=False,
+            weights_available=self.weights_available,
             meta_model=self.config.meta_model,
         )
         return self.backend.feedback(ctx)
@@ -282,17 +317,8 @@ class Loop:
         records: list[dict[str, Any]],
         incumbent_score: float | None,
     ) -> None:
-        if decision.lever != "harness":
-            try:
-                plugins.rl_algorithm(decision.algorithm or "")
-            except SiaError as exc:
-                record["error"] = f"weights lever: {exc}"
-                return
-            record["error"] = (
-                "weights lever: the task model is not an open-weight model "
-                "served by a local policy, so there are no weights to train"
-            )
-            return
+        parent = next((r for r in reversed(records) if r.get("incumbent")), None)
+        record["adapter_gen"] = parent.get("adapter_gen") if parent else None
         agent = tmp / "target_agent.py"
         if not agent.is_file():
             record["error"] = "the backend wrote no target_agent.py"
@@ -302,6 +328,13 @@ class Loop:
         except EnvError as exc:
             record["error"] = str(exc)
             return
+        self._serve(self._adapter(record["adapter_gen"]))
+        if decision.lever != "harness":
+            try:
+                self._improve_weights(number, tmp, decision, agent, python, record)
+            except SiaError as exc:
+                record["error"] = f"weights lever: {exc}"
+                return
         expected = records[-1].get("items") if records else None
         selection = self._run_split(
             number, "selection", self.selection, agent, tmp, python, expected
@@ -338,6 +371,62 @@ class Loop:
             record["test_error"] = "; ".join(
                 x for x in (test.sandbox.reason, test.evaluation.error) if x
             )
+
+    def _improve_weights(
+        self,
+        number: int,
+        tmp: Path,
+        decision: Decision,
+        agent: Path,
+        python: str,
+        record: dict[str, Any],
+    ) -> None:
+        spec = plugins.rl_algorithm(decision.algorithm or "")
+        if not self.weights_available or self.policy is None:
+            raise SiaError(
+                "the task model is not an open-weight model served by the local "
+                "policy, or the task has no labelled rows to train on"
+            )
+        plan, algo_config = RolloutPlan.split(decision.hyperparameters)
+        rounds = []
+        extra_files: dict[str, bytes] = {}
+        for round_no in range(plan.rounds):
+            base = tmp / "rollouts" / f"round_{round_no}"
+            seed = self.config.seed * 1_000_003 + number * 101 + round_no
+            view = training_view(self.task, self.selection, base / "view", plan.items, seed)
+
+            def rollout(j: int, view: Task = view, base: Path = base, r: int = round_no) -> Any:
+                return self._run_split(
+                    number, f"rollout {r + 1}.{j + 1}", view, agent, base / f"run_{j}", python, None
+                )
+
+            with (
+                self.policy.sampling({"temperature": plan.temperature}),
+                ThreadPoolExecutor(plan.k) as pool,
+            ):
+                runs = list(pool.map(rollout, range(plan.k)))
+            batch = build_batch(
+                [(base / f"run_{j}" / "calls.jsonl", run.evaluation) for j, run in enumerate(runs)]
+            )
+            label = f"gen {number} · training {spec.name} (round {round_no + 1}/{plan.rounds})"
+            with self.reporter.phase(label):
+                metrics, extra_files = train_adapter(spec, batch, self.policy, algo_config, seed)
+            summary = describe(batch)
+            rounds.append({"batch": summary, "metrics": metrics})
+            self.reporter.info(
+                f"gen {number}: {spec.name} round {round_no + 1}: "
+                f"{summary['samples']} samples, rollout mean reward "
+                f"{summary['mean_reward']:.3f}"
+            )
+        training = {
+            "algorithm": spec.name,
+            "plan": asdict(plan),
+            "config": algo_config,
+            "started_from_gen": record["adapter_gen"],
+            "rounds": rounds,
+        }
+        save_adapter(self.policy, tmp / "adapter", training, extra_files)
+        record.update(adapter_gen=number, training=training)
 
     def _run_split(
         self,

@@ -74,6 +74,24 @@ def carve(split: ValidationSplit, public: Path, private: Path, dest: Path) -> in
     return n_held
 
 
+def _copy_task_data(task: Task, dest: Path) -> None:
+    shutil.copytree(task.root / "data", dest / "data", dirs_exist_ok=True)
+    if task.evaluator.parent == task.root:
+        shutil.copy2(task.evaluator, dest / task.evaluator.name)
+
+
+def _as_view(root: Path, task: Task) -> Task:
+    # A view has no task.toml and no reference/; both stay with the original task.
+    view = load_task_dir(root)
+    return replace(
+        view,
+        name=task.name,
+        config=task.config,
+        reference_agent=task.reference_agent,
+        samples=task.samples,
+    )
+
+
 def selection_view(task: Task, views_dir: Path) -> Task:
     """The task to select generations on: a carved copy, or the task itself."""
     split = task.config.validation
@@ -82,16 +100,27 @@ def selection_view(task: Task, views_dir: Path) -> Task:
     dest = views_dir / "selection"
     if not dest.is_dir():
         with atomic_dir(dest) as tmp:
-            shutil.copytree(task.root / "data", tmp / "data", dirs_exist_ok=True)
-            if task.evaluator.parent == task.root:
-                shutil.copy2(task.evaluator, tmp / task.evaluator.name)
+            _copy_task_data(task, tmp)
             carve(split, task.public_dir, task.private_dir, tmp)
-    # The view has no task.toml and no reference/; both stay with the original task.
-    view = load_task_dir(dest)
-    return replace(
-        view,
-        name=task.name,
-        config=task.config,
-        reference_agent=task.reference_agent,
-        samples=task.samples,
+    return _as_view(dest, task)
+
+
+def training_view(task: Task, selection: Task, dest: Path, items: int, seed: int) -> Task:
+    """Training items for the weights lever: `items` labelled rows drawn (with `seed`)
+    from the rows the selection view leaves to the agent, never selection or test rows."""
+    split = task.config.validation
+    if split is None or selection is task:
+        raise TaskError(
+            "the weights lever trains on labelled rows carved from public data; "
+            "add a [validation] section to task.toml (see docs/tasks.md)"
+        )
+    _, rows = _read_rows(selection.public_dir / split.source)
+    fraction = min(items / max(len(rows), 1), 0.5)
+    _copy_task_data(selection, dest)
+    carve(
+        replace(split, fraction=fraction, seed=seed),
+        selection.public_dir,
+        selection.private_dir,
+        dest,
     )
+    return _as_view(dest, task)

@@ -189,7 +189,7 @@ def test_heuristic_backend_says_why_it_stops(task_dir, tmp_path) -> None:
     assert result.returncode == 0, result.stderr
     state = run_json(tmp_path / "runs", "h")
     assert state["status"] == "stopped" and len(state["generations"]) == 1
-    assert "no RL algorithm is installed" in state["stop_reason"]
+    assert "not an open-weight model" in state["stop_reason"]
     record = json.loads((tmp_path / "runs" / "run_h" / "gen_1" / "generation.json").read_text())
     assert record["reward_shape"]["label"] == "binary"
 

@@ -219,6 +219,12 @@ def test_unknown_name_lists_installed_and_what_to_install() -> None:
     message = str(info.value)
     assert message.startswith("no backend 'nope'; installed: heuristic, scripted")
     assert "`pip install sia-backend-nope`" in message
+    with pytest.raises(plugins.UnknownName) as info:
+        plugins.rl_algorithm("dpo")
+    assert str(info.value) == (
+        "no RL algorithm 'dpo'; installed: entropic, grpo, ppo; "
+        "`pip install sia-rl-dpo` adds it if such a package exists"
+    )
 
 
 def test_sia_plugins_json_shows_distribution_version_and_registrations() -> None:
@@ -230,7 +236,8 @@ def test_sia_plugins_json_shows_distribution_version_and_registrations() -> None
     assert reports["builtin_backends"]["registered"] == {"backends": ["heuristic", "scripted"]}
     assert reports["builtin_sandboxes"]["registered"] == {"sandboxes": ["local"]}
     assert reports["sia_rl_grpo"]["distribution"] == "sia-rl-grpo"
-    assert reports["sia_rl_grpo"]["registered"] == {}
+    assert reports["sia_rl_grpo"]["registered"] == {"rl_algorithms": ["grpo"]}
+    assert reports["sia_backend_claude"]["registered"] == {}
 
 
 def test_disabled_plugins_are_not_loaded() -> None:

@@ -21,6 +21,21 @@ def _options(pairs: tuple[str, ...]) -> dict[str, str]:
     return options
 
 
+def _lora(
+    rank: int | None, alpha: int | None, targets: str | None, lr: float | None
+) -> dict[str, object]:
+    lora: dict[str, object] = {}
+    if rank is not None:
+        lora.update(rank=rank, alpha=alpha or 2 * rank)
+    if alpha is not None:
+        lora["alpha"] = alpha
+    if targets:
+        lora["target_modules"] = [t.strip() for t in targets.split(",") if t.strip()]
+    if lr is not None:
+        lora["learning_rate"] = lr
+    return lora
+
+
 def _terminate(signum: int, frame: object) -> None:
     raise KeyboardInterrupt
 
@@ -78,6 +93,30 @@ def _terminate(signum: int, frame: object) -> None:
     type=click.IntRange(min=1),
     help="Concurrent task-model calls through the gateway.",
 )
+@click.option(
+    "--lora-rank",
+    type=click.IntRange(min=1),
+    default=None,
+    help="LoRA rank of the local policy (default 32, the paper's).",
+)
+@click.option(
+    "--lora-alpha",
+    type=click.IntRange(min=1),
+    default=None,
+    help="LoRA alpha (default twice the rank).",
+)
+@click.option(
+    "--lora-targets",
+    default=None,
+    metavar="M1,M2",
+    help="Modules that get LoRA (default q_proj,k_proj,v_proj,o_proj).",
+)
+@click.option(
+    "--lora-lr",
+    type=click.FloatRange(min=0, min_open=True),
+    default=None,
+    help="Learning rate of the LoRA parameters (default 2e-4).",
+)
 @click.option("--resume", is_flag=True, help="Continue a run from its last whole generation.")
 def run(
     task: str | None,
@@ -95,6 +134,10 @@ def run(
     budget_tokens: int | None,
     budget_usd: float | None,
     concurrency: int,
+    lora_rank: int | None,
+    lora_alpha: int | None,
+    lora_targets: str | None,
+    lora_lr: float | None,
     resume: bool,
 ) -> None:
     """Run generations of self-improvement on a task."""
@@ -125,6 +168,7 @@ def run(
         budget_tokens=budget_tokens,
         budget_cost_usd=budget_usd,
         concurrency=concurrency,
+        lora=_lora(lora_rank, lora_alpha, lora_targets, lora_lr),
     )
     console = Console(stderr=False)
     signal.signal(signal.SIGTERM, _terminate)

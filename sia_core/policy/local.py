@@ -13,10 +13,11 @@ import queue
 import threading
 import time
 from concurrent.futures import Future
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
+from sia_core.errors import SiaError
 from sia_core.models import ModelReply, chat_completion
 
 
@@ -31,6 +32,17 @@ class LoraSettings:
     """The attention projections, as in the measurements behind the defaults."""
     learning_rate: float = 2e-4
     """Measured while planning: GRPO on sentiment with LoRA on q/k/v/o learnt at 2e-4."""
+
+
+def lora_settings(overrides: dict[str, Any]) -> LoraSettings:
+    known = {f.name for f in fields(LoraSettings)}
+    unknown = set(overrides) - known
+    if unknown:
+        raise SiaError(f"no LoRA setting {sorted(unknown)[0]!r}; known: {', '.join(sorted(known))}")
+    values = dict(overrides)
+    if "target_modules" in values:
+        values["target_modules"] = tuple(values["target_modules"])
+    return LoraSettings(**values)
 
 
 @dataclass(frozen=True)
@@ -68,6 +80,22 @@ def params_from_request(request: dict[str, Any], override: dict[str, Any] | None
     )
 
 
+def with_lora(model: Any, lora: LoraSettings, adapter: Path | None) -> Any:
+    """A peft model: `adapter` loaded for training, or a fresh LoRA from `lora`."""
+    from peft import LoraConfig, PeftModel, get_peft_model
+
+    if adapter is not None:
+        return PeftModel.from_pretrained(model, str(adapter), is_trainable=True)
+    config = LoraConfig(
+        r=lora.rank,
+        lora_alpha=lora.alpha,
+        lora_dropout=lora.dropout,
+        target_modules=list(lora.target_modules),
+        task_type="CAUSAL_LM",
+    )
+    return get_peft_model(model, config)
+
+
 class LocalPolicy:
     """An open-weight model with a LoRA adapter, served and trained in this process."""
 
@@ -89,6 +117,7 @@ class LocalPolicy:
         self.device = next(model.parameters()).device
         self.max_batch = max_batch
         self.batch_window_s = batch_window_s
+        self.adapter: Path | None = None
         self.sampling_override: dict[str, Any] | None = None
         """Set during rollouts: sampling on, whatever the harness asks."""
         self.lock = threading.Lock()
@@ -121,30 +150,25 @@ class LocalPolicy:
         dtype = torch.bfloat16 if device == "cuda" else torch.float32
         tokenizer = AutoTokenizer.from_pretrained(path)
         model = AutoModelForCausalLM.from_pretrained(path, dtype=dtype).to(device)
-        return cls.wrap(model, tokenizer, spec, lora or LoraSettings(), adapter)
+        policy = cls.wrap(model, tokenizer, spec, lora or LoraSettings(), adapter)
+        policy.adapter = adapter
+        return policy
 
     @classmethod
     def wrap(
         cls, model: Any, tokenizer: Any, name: str, lora: LoraSettings, adapter: Path | None = None
     ) -> LocalPolicy:
         """Put a LoRA adapter (new, or loaded from `adapter`) on a loaded model."""
-        from peft import LoraConfig, PeftModel, get_peft_model
-
-        if adapter is not None:
-            peft_model = PeftModel.from_pretrained(model, str(adapter), is_trainable=True)
-        else:
-            config = LoraConfig(
-                r=lora.rank,
-                lora_alpha=lora.alpha,
-                lora_dropout=lora.dropout,
-                target_modules=list(lora.target_modules),
-                task_type="CAUSAL_LM",
-            )
-            peft_model = get_peft_model(model, config)
-        return cls(peft_model, tokenizer, name, lora)
+        return cls(with_lora(model, lora, adapter), tokenizer, name, lora)
 
     def save_adapter(self, path: Path) -> None:
         self.model.save_pretrained(str(path))
+
+    def use_adapter(self, adapter: Path | None) -> None:
+        """Serve and train with `adapter` (None: a fresh, zero LoRA) from now on."""
+        with self.lock:
+            self.model = with_lora(self.model.unload(), self.lora, adapter)
+            self.adapter = adapter
 
     # -- prompts ----------------------------------------------------------------------
 

@@ -1,0 +1,210 @@
+"""The weights lever end to end on a tiny model: the heuristic backend reads the reward
+shape, picks an algorithm, rollouts go through the sandbox and the gateway, the adapter
+is trained, saved as a standard PEFT directory, and the held-out score rises."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from sia_core.evaluation import Evaluation, ItemResult
+from sia_core.rl import Group, Sample
+from sia_core.weights import RolloutPlan, build_batch
+from tests.conftest import sia
+from tests.tiny import PROMPTS, tiny_model, tiny_tokenizer
+
+pytestmark = pytest.mark.slow
+
+AGENT = """
+import argparse, csv, os
+from concurrent.futures import ThreadPoolExecutor
+from openai import OpenAI
+p = argparse.ArgumentParser(); p.add_argument("--dataset_dir"); p.add_argument("--working_dir")
+a = p.parse_args()
+client = OpenAI(base_url=os.environ["SIA_BASE_URL"], api_key=os.environ["SIA_API_KEY"])
+rows = list(csv.DictReader(open(os.path.join(a.dataset_dir, "test.csv"))))
+
+def answer(row):
+    reply = client.chat.completions.create(
+        model=os.environ["SIA_MODEL"], max_tokens=1, temperature=0,
+        messages=[{"role": "user", "content": row["question"]}],
+        extra_headers={"X-SIA-Item": row["id"]})
+    return [row["id"], reply.choices[0].message.content.strip()]
+
+with ThreadPoolExecutor(16) as pool:
+    predictions = list(pool.map(answer, rows))
+with open(os.path.join(a.working_dir, "predictions.csv"), "w", newline="") as fh:
+    out = csv.writer(fh); out.writerow(["id", "answer"]); out.writerows(predictions)
+"""
+
+EVALUATE = """
+import argparse, csv, json
+from pathlib import Path
+p = argparse.ArgumentParser(); p.add_argument("--gen-dir", type=Path); a = p.parse_args()
+answers = Path(__file__).resolve().parent.parent / "private" / "answers.csv"
+gold = {r["id"]: r["answer"] for r in csv.DictReader(open(answers))}
+pred = {r["id"]: r["answer"] for r in csv.DictReader(open(a.gen_dir / "predictions.csv"))}
+items = [{"id": i, "status": "correct" if pred.get(i) == g else "incorrect"}
+         for i, g in gold.items()]
+score = sum(x["status"] == "correct" for x in items) / len(items)
+(a.gen_dir / "results.json").write_text(json.dumps({"summary": {"accuracy": score},
+                                                     "items": items}))
+"""
+
+TOML = """
+[limits]
+agent_timeout_s = 120
+[validation]
+source = "train.csv"
+inputs = "test.csv"
+answers = "answers.csv"
+id_column = "id"
+label_column = "answer"
+fraction = 0.25
+"""
+
+
+def write_csv(path: Path, header: str, rows: list[str]) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text("\n".join([header, *rows]) + "\n")
+
+
+@pytest.fixture
+def yes_task(tmp_path: Path) -> Path:
+    root = tmp_path / "yes-task"
+    questions = [PROMPTS[i % 4] for i in range(48)]
+    write_csv(
+        root / "data" / "public" / "train.csv",
+        "id,question,answer",
+        [f"t{i},{q},yes" for i, q in enumerate(questions[:32])],
+    )
+    write_csv(
+        root / "data" / "public" / "test.csv",
+        "id,question",
+        [f"q{i},{q}" for i, q in enumerate(questions[32:])],
+    )
+    write_csv(
+        root / "data" / "private" / "answers.csv", "id,answer", [f"q{i},yes" for i in range(16)]
+    )
+    (root / "data" / "public" / "task.md").write_text("Answer every question with yes.\n")
+    (root / "data" / "public" / "evaluate.py").write_text(EVALUATE)
+    (root / "reference").mkdir()
+    (root / "reference" / "reference_target_agent.py").write_text(AGENT)
+    (root / "task.toml").write_text(TOML)
+    return root
+
+
+@pytest.fixture
+def tiny_dir(tmp_path: Path) -> Path:
+    path = tmp_path / "tiny-model"
+    tiny_model(0).save_pretrained(path)
+    tiny_tokenizer().save_pretrained(path)
+    return path
+
+
+def test_heuristic_weights_lever_trains_an_adapter_that_raises_the_test_score(
+    yes_task: Path, tiny_dir: Path, tmp_path: Path
+) -> None:
+    runs = tmp_path / "runs"
+    result = sia(
+        "run",
+        "--task-dir",
+        str(yes_task),
+        "--backend",
+        "heuristic",
+        "--task-model",
+        str(tiny_dir),
+        "--lora-rank",
+        "8",
+        "--lora-lr",
+        "0.01",
+        "--max-gen",
+        "2",
+        "--run-id",
+        "w",
+        "--runs-dir",
+        str(runs),
+    )
+    assert result.returncode == 0, result.stderr + result.stdout
+    state = json.loads((runs / "run_w" / "run.json").read_text())
+    gen1, gen2 = state["generations"]
+    assert gen1["lever"] == "harness" and gen2["lever"] == "weights"
+    record = json.loads((runs / "run_w" / "gen_1" / "generation.json").read_text())
+    assert record["reward_shape"]["label"] == "sparse"  # the base model never says yes
+    assert gen2["algorithm"] == record["reward_shape"]["ranking"][0] == "entropic"
+    assert gen2["score"] > gen1["score"] and state["incumbent"] == 2
+    assert gen2["test_score"] > gen1["test_score"]
+    adapter = runs / "run_w" / "gen_2" / "adapter"
+    assert (adapter / "adapter_config.json").is_file()
+    assert (adapter / "adapter_model.safetensors").is_file()
+    training = json.loads((adapter / "training.json").read_text())
+    assert training["algorithm"] == "entropic" and len(training["rounds"]) == 2
+    assert training["rounds"][0]["batch"]["samples"] > 0
+    decision = json.loads((runs / "run_w" / "gen_2" / "decision.json").read_text())
+    assert "sparse" in decision["rationale"]
+
+    # A standard PEFT directory: plain transformers + peft load it and give the answers
+    # that the served policy gave during generation 2's selection run.
+    import csv
+
+    import torch
+    from peft import PeftModel
+    from transformers import AutoModelForCausalLM
+
+    model = PeftModel.from_pretrained(AutoModelForCausalLM.from_pretrained(tiny_dir), adapter)
+    tokenizer = tiny_tokenizer()
+    view = runs / "run_w" / "views" / "selection" / "data" / "public" / "test.csv"
+    questions = {r["id"]: r["question"] for r in csv.DictReader(view.open())}
+    served = list(csv.DictReader((runs / "run_w" / "gen_2" / "predictions.csv").open()))
+    assert "yes" in {row["answer"] for row in served}
+    for row in served:
+        ids = torch.tensor([tokenizer(questions[row["id"]])["input_ids"]])
+        with torch.no_grad():
+            token = model(input_ids=ids).logits[0, -1].argmax().item()
+        assert tokenizer.convert_ids_to_tokens(token) == row["answer"]
+
+
+def test_build_batch_groups_calls_by_item_with_each_runs_reward(tmp_path: Path) -> None:
+    def call(item: str, completion: list[int]) -> str:
+        extra = {
+            "prompt_ids": [1, 2],
+            "completion_ids": completion,
+            "logprobs": [-0.5],
+            "temperature": 1.0,
+        }
+        return json.dumps({"status": "ok", "item_id": item, "extra": extra})
+
+    runs = []
+    for run, (reward_a, reward_b) in enumerate([(1.0, 0.0), (0.0, 0.0)]):
+        path = tmp_path / f"calls{run}.jsonl"
+        path.write_text(
+            "\n".join(
+                [
+                    call("a", [5]),
+                    call("a", [6]),
+                    call("b", [7]),
+                    json.dumps({"status": "refused", "item_id": "a"}),
+                    call("stranger", [8]),
+                ]
+            )
+            + "\n"
+        )
+        runs.append(
+            (
+                path,
+                Evaluation(
+                    score=0.5,
+                    items=[ItemResult("a", "x", reward_a), ItemResult("b", "x", reward_b)],
+                ),
+            )
+        )
+    batch = build_batch(runs)
+    assert [g.item_id for g in batch.groups] == ["a", "b"]
+    group: Group = batch.groups[0]
+    assert len(group.samples) == 4  # two calls in each of two runs
+    assert group.run_rewards == {0: 1.0, 1: 0.0}
+    assert group.samples[0] == Sample([1, 2], [5], [-0.5], 1.0, 0, 1.0)
+    plan, rest = RolloutPlan.split({"k": 4, "temperature": 0.7, "clip_epsilon": 0.1})
+    assert (plan.k, plan.temperature, rest) == (4, 0.7, {"clip_epsilon": 0.1})
