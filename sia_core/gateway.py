@@ -135,6 +135,8 @@ class Gateway:
         self.usage = Usage()
         self._slots = threading.BoundedSemaphore(concurrency)
         self._lock = threading.Lock()
+        self._idle = threading.Condition()
+        self._in_flight = 0
         # Headers and body leave in separate writes: without TCP_NODELAY, Nagle's
         # algorithm and delayed ACKs hold every response back by about 40 ms.
         self._unix_handler = type("Handler", (_Handler,), {"gateway": self})
@@ -184,11 +186,14 @@ class Gateway:
             port=self.port, token=self.token, model=self.model_name, listen_unix=self.listen_unix
         )
 
-    def stop(self) -> None:
+    def stop(self, drain_s: float = 10.0) -> None:
         for server in list(self._servers):
             server.shutdown()
             server.server_close()
         self._servers.clear()
+        # Calls still being answered (an agent killed mid-call) get a moment to be logged.
+        with self._idle:
+            self._idle.wait_for(lambda: self._in_flight == 0, timeout=drain_s)
         if self._log is not None:
             self._log.close()
             self._log = None
@@ -210,6 +215,16 @@ class Gateway:
         return None
 
     def handle(self, handler: _Handler, request: dict[str, Any]) -> None:
+        with self._idle:
+            self._in_flight += 1
+        try:
+            self._handle(handler, request)
+        finally:
+            with self._idle:
+                self._in_flight -= 1
+                self._idle.notify_all()
+
+    def _handle(self, handler: _Handler, request: dict[str, Any]) -> None:
         metadata = request.get("metadata") if isinstance(request.get("metadata"), dict) else {}
         item = handler.headers.get(ITEM_HEADER) or metadata.get("item_id") or request.get("user")
         item_id = str(item) if item is not None else None
@@ -245,7 +260,10 @@ class Gateway:
         with self._slots:
             waited = time.monotonic() - started
             try:
-                reply = self._forward(handler, request)
+                if request.get("stream"):
+                    reply = self._stream(handler, request)
+                else:
+                    reply = self.model.complete(request)
             except ModelError as exc:
                 record.update(
                     status="error",
@@ -256,7 +274,9 @@ class Gateway:
                 with self._lock:
                     self.usage.errors += 1
                 self._write(record)
-                if not getattr(handler, "_streaming", False):
+                if getattr(handler, "_streaming", False):
+                    self._end_stream(handler)
+                else:
                     handler._error(exc.status, str(exc), "upstream_error")
                 return
         with self._lock:
@@ -283,14 +303,20 @@ class Gateway:
         )
         if reply.extra:
             record["extra"] = reply.extra
+        # Logged before the reply is finished: an agent that has its answer can rely on
+        # the call being in calls.jsonl.
         self._write(record)
-
-    def _forward(self, handler: _Handler, request: dict[str, Any]) -> ModelReply:
-        assert self.model is not None
-        if not request.get("stream"):
-            reply = self.model.complete(request)
+        if request.get("stream"):
+            self._end_stream(handler)
+        else:
             handler._send_json(HTTPStatus.OK, reply.response)
-            return reply
+
+    def _end_stream(self, handler: _Handler) -> None:
+        handler.wfile.write(b"data: [DONE]\n\n")
+        handler.wfile.flush()
+
+    def _stream(self, handler: _Handler, request: dict[str, Any]) -> ModelReply:
+        assert self.model is not None
 
         def start_stream() -> None:
             handler.send_response(HTTPStatus.OK)
@@ -316,8 +342,6 @@ class Gateway:
                 emit(chunk)
         if not getattr(handler, "_streaming", False):
             start_stream()
-        handler.wfile.write(b"data: [DONE]\n\n")
-        handler.wfile.flush()
         return reply
 
     def _write(self, record: dict[str, Any]) -> None:

@@ -113,9 +113,10 @@ def test_hook_register_rl_algorithms(extra) -> None:
             register(RLAlgorithmSpec(info=info, trainer="toy:train"))
 
     extra(Toy(), "toy_plugin")
-    infos = [spec.info for spec in plugins.rl_algorithms()]
-    assert {"toy-rl", "toy-dense"} <= {i.name for i in infos}
-    report = plugins.reward_classifier("stats").classify([0.0] * 19 + [1.0], infos)
+    installed = {spec.name: spec.info for spec in plugins.rl_algorithms()}
+    assert installed["toy-rl"] is info and installed["toy-dense"] is other
+    assert plugins.registered("rl_algorithms")["toy-rl"].plugin == "toy_plugin"
+    report = plugins.reward_classifier("stats").classify([0.0] * 19 + [1.0], [other, info])
     assert report.label == "sparse"
     assert report.ranking[0] == "toy-rl"
 
