@@ -275,6 +275,16 @@ class Loop:
             weights_available=self.weights_available,
             meta_model=self.config.meta_model,
         )
+        # The evidence the Feedback-Agent decided from, kept with the generation.
+        atomic_write_json(
+            out / "feedback_context.json",
+            {
+                "parent": parent.number,
+                "reward_shape": shape,
+                "algorithms": [asdict(info) for info in ctx.algorithms],
+                "weights_available": ctx.weights_available,
+            },
+        )
         return self.backend.feedback(ctx)
 
     def _generation(self, number: int, records: list[dict[str, Any]]) -> dict[str, Any]:

@@ -118,6 +118,8 @@ def test_heuristic_weights_lever_trains_an_adapter_that_raises_the_test_score(
         str(tiny_dir),
         "--lora-rank",
         "8",
+        "--lora-alpha",
+        "16",
         "--lora-lr",
         "0.01",
         "--max-gen",

@@ -49,7 +49,7 @@ def tasks_cmd() -> None:
             table.add_row(
                 info.name,
                 entry.name,
-                "ready" if info.available else "not fetched",
+                "ready" if info.available else "prepared on first use",
                 info.description,
             )
     Console().print(table)

@@ -26,7 +26,7 @@ def _lora(
 ) -> dict[str, object]:
     lora: dict[str, object] = {}
     if rank is not None:
-        lora.update(rank=rank, alpha=alpha or 2 * rank)
+        lora.update(rank=rank, alpha=alpha or max(1, rank // 2))
     if alpha is not None:
         lora["alpha"] = alpha
     if targets:
@@ -103,7 +103,7 @@ def _terminate(signum: int, frame: object) -> None:
     "--lora-alpha",
     type=click.IntRange(min=1),
     default=None,
-    help="LoRA alpha (default twice the rank).",
+    help="LoRA alpha (default half the rank: 16 at rank 32).",
 )
 @click.option(
     "--lora-targets",

@@ -1,0 +1,7 @@
+"""Trains nothing: the test only needs the algorithm to be discovered and offered."""
+
+from sia_core.rl import TrainResult
+
+
+def train(batch, policy, config):
+    return TrainResult(metrics={"samples": float(len(batch.samples))})
