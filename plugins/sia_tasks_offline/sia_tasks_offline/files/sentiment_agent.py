@@ -32,8 +32,10 @@ def classify(row: dict[str, str]) -> list[str]:
         extra_headers={"X-SIA-Item": row["id"]},
     )
     words = (reply.choices[0].message.content or "").strip().lower().split()
-    # Anything that is not a clear "negative" counts as positive.
-    return [row["id"], "negative" if words and words[0].startswith("neg") else "positive"]
+    first = words[0] if words else ""
+    # Only a clear label counts: an answer that is neither is wrong, not a default.
+    label = "positive" if first.startswith("pos") else "negative" if first.startswith("neg") else ""
+    return [row["id"], label or "unknown"]
 
 
 with (args.dataset_dir / "test.csv").open(newline="", encoding="utf-8") as fh:
