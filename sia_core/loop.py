@@ -263,7 +263,9 @@ class Loop:
             shutil.copy2(parent.dir / "target_agent.py", out / "target_agent.py")
         if (parent.dir / "requirements.txt").is_file():
             shutil.copy2(parent.dir / "requirements.txt", out / "requirements.txt")
-        shape = records[-1].get("reward_shape")
+        # The rewards of the generation the next one builds on: a failed latest
+        # generation has none, and its parent's are what training would start from.
+        shape = next(r for r in records if r["number"] == parent.number).get("reward_shape")
         ctx = FeedbackContext(
             task=self.task,
             out_dir=out,
@@ -423,6 +425,10 @@ class Loop:
                 metrics, extra_files = train_adapter(spec, batch, self.policy, algo_config, seed)
             summary = describe(batch)
             rounds.append({"batch": summary, "metrics": metrics})
+            usage = record["usage"].setdefault("rollouts", {})
+            for run in runs:
+                for key, value in run.usage.items():
+                    usage[key] = usage.get(key, 0) + value
             self.reporter.info(
                 f"gen {number}: {spec.name} round {round_no + 1}: "
                 f"{summary['samples']} samples, rollout mean reward "

@@ -387,3 +387,29 @@ def test_requirements_install_into_a_cached_isolated_environment(task_dir, tmp_p
     assert f"prefix {envs[0]}" in stdout
     assert gens[1]["status"] == "failed"
     assert gens[1]["error"].startswith("requirements.txt did not install")
+
+
+def test_after_a_failed_generation_feedback_reads_the_parents_rewards(task_dir, tmp_path) -> None:
+    script = write_script(tmp_path / "script", {2: "raise SystemExit(3)\n", 3: "pass\n"})
+    result = sia(
+        "run",
+        "--task-dir",
+        str(task_dir),
+        "--backend",
+        "scripted",
+        "--backend-opt",
+        f"script={script}",
+        "--max-gen",
+        "3",
+        "--run-id",
+        "p",
+        "--runs-dir",
+        str(tmp_path / "runs"),
+    )
+    assert result.returncode == 0, result.stderr
+    gen1 = json.loads((tmp_path / "runs" / "run_p" / "gen_1" / "generation.json").read_text())
+    context = json.loads(
+        (tmp_path / "runs" / "run_p" / "gen_3" / "feedback_context.json").read_text()
+    )
+    assert context["parent"] == 1
+    assert context["reward_shape"] == gen1["reward_shape"] and context["reward_shape"]

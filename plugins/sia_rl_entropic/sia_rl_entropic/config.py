@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, fields
+from dataclasses import dataclass
 from typing import Any
+
+from sia_core.rl import config_from
 
 
 @dataclass
@@ -19,13 +21,7 @@ class EntropicConfig:
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> EntropicConfig:
-        known = {f.name for f in fields(cls)}
-        unknown = set(data) - known
-        if unknown:
-            raise ValueError(
-                f"entropic has no hyperparameter {sorted(unknown)[0]!r}; "
-                f"known: {', '.join(sorted(known))}"
-            )
-        if data.get("temperature", 1.0) <= 0:
+        config = config_from(cls, data, "entropic")
+        if config.temperature <= 0:
             raise ValueError("entropic temperature must be positive")
-        return cls(**data)
+        return config

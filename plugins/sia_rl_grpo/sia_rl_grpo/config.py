@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, fields
+from dataclasses import dataclass
 from typing import Any
+
+from sia_core.rl import config_from
 
 
 @dataclass
@@ -21,11 +23,4 @@ class GRPOConfig:
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> GRPOConfig:
-        known = {f.name for f in fields(cls)}
-        unknown = set(data) - known
-        if unknown:
-            raise ValueError(
-                f"grpo has no hyperparameter {sorted(unknown)[0]!r}; "
-                f"known: {', '.join(sorted(known))}"
-            )
-        return cls(**data)
+        return config_from(cls, data, "grpo")

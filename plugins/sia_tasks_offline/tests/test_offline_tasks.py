@@ -134,3 +134,16 @@ def test_reference_harness_runs_against_a_fake_model(name: str, tmp_path: Path) 
     evaluation = run_evaluator(task, tmp_path / "out")
     expected = sum(r["answer"] == answer for r in rows(task.private_dir / "answers.csv"))
     assert evaluation.score == pytest.approx(expected / len(test_ids))
+
+
+def test_sia_tasks_lists_them_with_their_state(cache: Path) -> None:
+    from tests.conftest import sia
+
+    before = sia("tasks", env={"SIA_CACHE_DIR": str(cache)})
+    assert before.returncode == 0
+    line = next(x for x in before.stdout.splitlines() if "sentiment" in x)
+    assert "offline" in line and "prepared on first use" in line
+    resolve_task(RunConfig(task="sentiment"))
+    after = sia("tasks", env={"SIA_CACHE_DIR": str(cache)})
+    line = next(x for x in after.stdout.splitlines() if "sentiment" in x)
+    assert "ready" in line
