@@ -134,8 +134,13 @@ class Loop:
         if self.local_model is None:
             return
         if self.policy is None:
+            import torch
+
             from sia_core.policy.local import LocalPolicy, lora_settings
 
+            # Seeded, but not bit-reproducible: which calls share a sampling batch
+            # depends on the timing of the agent's threads.
+            torch.manual_seed(self.config.seed)
             with self.reporter.phase(f"loading task model {self.local_model}"):
                 self.policy = LocalPolicy.load(
                     self.local_model, adapter, lora=lora_settings(self.config.lora)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -139,6 +140,10 @@ def test_heuristic_follows_the_classifier(task_dir: Path, tmp_path: Path) -> Non
         HeuristicBackend().feedback(_feedback(task_dir, tmp_path, [], True))
     with pytest.raises(BackendCannotAct, match="not an open-weight model"):
         HeuristicBackend().feedback(_feedback(task_dir, tmp_path, ALL, False))
+    saturated = _feedback(task_dir, tmp_path, ALL, True)
+    saturated = replace(saturated, reward_report=classify([1.0] * 10, ALL))
+    with pytest.raises(BackendCannotAct, match="already gets the full reward"):
+        HeuristicBackend().feedback(saturated)
 
 
 def test_backend_options_are_checked(tmp_path: Path) -> None:

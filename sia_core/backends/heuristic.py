@@ -41,6 +41,11 @@ class HeuristicBackend:
         report = ctx.reward_report
         if report is None or report.recommended is None:
             raise BackendCannotAct("no reward-shape report to choose an algorithm from")
+        if report.label == "saturated":
+            raise BackendCannotAct(
+                "every selection item already gets the full reward: no "
+                "generation can beat the incumbent"
+            )
         choice = report.recommended
         return Decision(
             lever="weights",
