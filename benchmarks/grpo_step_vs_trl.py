@@ -19,8 +19,11 @@ PROMPT = "Review: {r}\nIs this review positive or negative?\nAnswer:"
 
 
 def label_reward(text: str, answer: str) -> float:
+    # Dense on purpose: every group has contrast, so both trainers do a full update
+    # (a group of equal rewards would let either skip its backward pass).
     words = text.strip().lower().split()
-    return 1.0 if words and words[0].startswith(answer[:3]) else 0.0
+    hit = 1.0 if words and words[0].startswith(answer[:3]) else 0.0
+    return hit + len(set(text)) / 100
 
 
 def main() -> None:
