@@ -246,7 +246,7 @@ def test_run_id_collisions_and_missing_resume_are_one_line_errors(task_dir, tmp_
     missing = sia("run", "--resume", "--run-id", "nope", "--runs-dir", str(runs))
     assert missing.returncode == 2
     assert missing.stderr.startswith("error: nothing to resume")
-    first = sia(
+    args = [
         "run",
         "--task-dir",
         str(task_dir),
@@ -258,21 +258,10 @@ def test_run_id_collisions_and_missing_resume_are_one_line_errors(task_dir, tmp_
         "dup",
         "--runs-dir",
         str(runs),
-    )
+    ]
+    first = sia(*args)
     assert first.returncode == 0, first.stderr
-    again = sia(
-        "run",
-        "--task-dir",
-        str(task_dir),
-        "--backend",
-        "scripted",
-        "--max-gen",
-        "1",
-        "--run-id",
-        "dup",
-        "--runs-dir",
-        str(runs),
-    )
+    again = sia(*args)  # the same run id a second time
     assert again.returncode == 2 and "already exists" in again.stderr
     assert len(again.stderr.strip().splitlines()) == 1
 
