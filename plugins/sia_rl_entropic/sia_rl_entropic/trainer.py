@@ -78,7 +78,7 @@ def train(batch: RLBatch, policy: PolicyHandle, config: dict[str, Any]) -> Train
             loss.backward()
             torch.nn.utils.clip_grad_norm_(params, cfg.max_grad_norm)
             optimizer.step()
-            losses.append(float(loss))
+            losses.append(loss.item())
             steps += 1
     policy.model.eval()
     metrics.update(steps=float(steps), loss=statistics.fmean(losses))

@@ -89,12 +89,12 @@ def train(batch: RLBatch, policy: PolicyHandle, config: dict[str, Any]) -> Train
                     ref_logprobs, _ = completion_logprobs(ref, samples)
                 kl = k3_kl(logprobs, ref_logprobs, mask)
                 loss = loss + cfg.kl_beta * kl
-                kls.append(float(kl))
+                kls.append(kl.item())
             optimizer.zero_grad()
             loss.backward()
             torch.nn.utils.clip_grad_norm_(params, cfg.max_grad_norm)
             optimizer.step()
-            losses.append(float(loss))
+            losses.append(loss.item())
             steps += 1
     policy.model.eval()
     metrics.update(steps=float(steps), loss=statistics.fmean(losses))

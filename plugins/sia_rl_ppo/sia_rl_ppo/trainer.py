@@ -147,8 +147,8 @@ def train(batch: RLBatch, policy: PolicyHandle, config: dict[str, Any]) -> Train
             loss.backward()
             torch.nn.utils.clip_grad_norm_([*lora, *head.parameters()], cfg.max_grad_norm)
             optimizer.step()
-            pg_losses.append(float(pg))
-            v_losses.append(float(vf))
+            pg_losses.append(pg.item())
+            v_losses.append(vf.item())
             steps += 1
     model.eval()
     buffer = io.BytesIO()
