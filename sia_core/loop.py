@@ -109,7 +109,6 @@ class Loop:
                 "add --resume to continue it, or choose another --run-id"
             )
         self.config = config
-        self.resume = resume
         self.task = resolve_task(config)
         self.backend: Backend = plugins.backend(config.backend).factory(config.backend_options)
         self.sandbox: Sandbox = plugins.sandbox(config.sandbox).factory()
@@ -255,15 +254,8 @@ class Loop:
             )
             return self.backend.initial(ctx)
         views = self._views(records)
-        incumbent = next(
-            (
-                v
-                for v, r in zip(reversed(views), reversed(records), strict=True)
-                if r.get("incumbent")
-            ),
-            None,
-        )
-        parent = incumbent or views[-1]
+        incumbent = incumbent_of(records)
+        parent = views[records.index(incumbent)] if incumbent else views[-1]
         if (parent.dir / "target_agent.py").is_file():
             shutil.copy2(parent.dir / "target_agent.py", out / "target_agent.py")
         if (parent.dir / "requirements.txt").is_file():
@@ -296,7 +288,8 @@ class Loop:
 
     def _generation(self, number: int, records: list[dict[str, Any]]) -> dict[str, Any]:
         self.reporter.info(f"generation {number}")
-        incumbent_score = next((r["score"] for r in reversed(records) if r.get("incumbent")), None)
+        incumbent = incumbent_of(records)
+        incumbent_score = incumbent["score"] if incumbent else None
         record: dict[str, Any] = {
             "number": number,
             "started": time.time(),
@@ -334,7 +327,7 @@ class Loop:
         records: list[dict[str, Any]],
         incumbent_score: float | None,
     ) -> None:
-        parent = next((r for r in reversed(records) if r.get("incumbent")), None)
+        parent = incumbent_of(records)
         record["adapter_gen"] = parent.get("adapter_gen") if parent else None
         agent = tmp / "target_agent.py"
         if not agent.is_file():
@@ -512,6 +505,11 @@ class Loop:
             )
         else:
             self.reporter.info(f"generation {record['number']} failed: {record.get('error')}")
+
+
+def incumbent_of(records: list[dict[str, Any]]) -> dict[str, Any] | None:
+    """The record of the current incumbent: the last generation that became one."""
+    return next((r for r in reversed(records) if r.get("incumbent")), None)
 
 
 def _sandbox_summary(result: SandboxResult) -> dict[str, Any]:

@@ -151,16 +151,16 @@ class LocalPolicy:
         dtype = torch.bfloat16 if device == "cuda" else torch.float32
         tokenizer = AutoTokenizer.from_pretrained(path)
         model = AutoModelForCausalLM.from_pretrained(path, dtype=dtype).to(device)
-        policy = cls.wrap(model, tokenizer, spec, lora or LoraSettings(), adapter)
-        policy.adapter = adapter
-        return policy
+        return cls.wrap(model, tokenizer, spec, lora or LoraSettings(), adapter)
 
     @classmethod
     def wrap(
         cls, model: Any, tokenizer: Any, name: str, lora: LoraSettings, adapter: Path | None = None
     ) -> LocalPolicy:
         """Put a LoRA adapter (new, or loaded from `adapter`) on a loaded model."""
-        return cls(with_lora(model, lora, adapter), tokenizer, name, lora)
+        policy = cls(with_lora(model, lora, adapter), tokenizer, name, lora)
+        policy.adapter = adapter
+        return policy
 
     def save_adapter(self, path: Path) -> None:
         self.model.save_pretrained(str(path))
