@@ -2,7 +2,7 @@
 
 The evaluator is task code, trusted: it runs outside the sandbox, with its own timeout,
 as `python evaluate.py --gen-dir DIR`, and writes DIR/results.json. The preferred form is
-`{"summary": {METRIC: x, ...}, "items": [{"id": ..., "status": ..., "reward"?: r}]}`;
+`{"summary": {METRIC: x, ...}, "items": [{"id", "status", "reward"?, "group"?}]}`;
 the original SIA forms (metric at the top level, per-item `details`) are read too.
 """
 
@@ -34,6 +34,9 @@ class ItemResult:
     id: str
     status: str
     reward: float
+    group: str | None = None
+    """A public category of the item (domain, problem type) that trajectory samples
+    spread over; never derived from its answer."""
 
 
 @dataclass
@@ -60,7 +63,13 @@ def _item(raw: dict[str, Any], index: int) -> ItemResult:
             reward = 1.0 if status in SUCCESS_STATUSES else 0.0
     if not status:
         status = "correct" if reward >= 1.0 else "incorrect"
-    return ItemResult(id=str(item_id), status=status, reward=float(reward))
+    group = raw.get("group")
+    return ItemResult(
+        id=str(item_id),
+        status=status,
+        reward=float(reward),
+        group=str(group) if isinstance(group, (str, int)) and not isinstance(group, bool) else None,
+    )
 
 
 def parse_results(data: Any, metric: str) -> Evaluation:

@@ -13,18 +13,53 @@ import pytest
 from tests.conftest import REPO, sia
 
 pytestmark = pytest.mark.slow
-PACKAGE = REPO / "tests" / "third_party" / "sia_rl_toy"
+THIRD_PARTY = REPO / "tests" / "third_party"
+PIP = [sys.executable, "-m", "pip", "--disable-pip-version-check", "-q"]
+
+
+def pip_install(package: str, tmp_path: Path) -> None:
+    # A copy: building in the source tree would leave build/ and egg-info behind.
+    source = tmp_path / package
+    subprocess.run(["cp", "-r", str(THIRD_PARTY / package), str(source)], check=True)
+    subprocess.run([*PIP, "install", "--no-deps", "--no-build-isolation", str(source)], check=True)
 
 
 @pytest.fixture
 def installed(tmp_path: Path):
-    pip = [sys.executable, "-m", "pip", "--disable-pip-version-check", "-q"]
-    # A copy: building in the source tree would leave build/ and egg-info behind.
-    source = tmp_path / "sia_rl_toy"
-    subprocess.run(["cp", "-r", str(PACKAGE), str(source)], check=True)
-    subprocess.run([*pip, "install", "--no-deps", "--no-build-isolation", str(source)], check=True)
+    pip_install("sia_rl_toy", tmp_path)
     yield
-    subprocess.run([*pip, "uninstall", "-y", "sia-rl-toy"], check=True)
+    subprocess.run([*PIP, "uninstall", "-y", "sia-rl-toy"], check=True)
+
+
+@pytest.fixture
+def task_pack(tmp_path: Path):
+    pip_install("sia_tasks_toy", tmp_path)
+    yield
+    subprocess.run([*PIP, "uninstall", "-y", "sia-tasks-toy"], check=True)
+
+
+def test_pip_installed_task_pack_is_listed_and_runs(task_pack, tmp_path: Path) -> None:
+    listed = sia("tasks")
+    line = next(x for x in listed.stdout.splitlines() if "toy-double" in x)
+    assert "toy" in line and "ready" in line
+    result = sia(
+        "run",
+        "--task",
+        "toy-double",
+        "--backend",
+        "scripted",
+        "--max-gen",
+        "1",
+        "--run-id",
+        "pack",
+        "--runs-dir",
+        str(tmp_path / "runs"),
+    )
+    assert result.returncode == 0, result.stderr
+    run = json.loads((tmp_path / "runs" / "run_pack" / "run.json").read_text())
+    assert run["task"]["name"] == "toy-double"
+    results = json.loads((tmp_path / "runs" / "run_pack" / "gen_1" / "results.json").read_text())
+    assert results["summary"]["accuracy"] == 0.75
 
 
 def test_pip_installed_algorithm_is_listed_ranked_and_offered(

@@ -1,0 +1,1 @@
+"""The original SIA tasks on the original data, with this project's evaluators and harnesses."""
