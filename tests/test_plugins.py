@@ -155,10 +155,9 @@ def test_hook_register_task_loaders(extra, task_dir: Path) -> None:
 
     extra(Toy(), "toy_plugin")
     assert resolve_task(RunConfig(task="toy-task")).root == task_dir.resolve()
-    with pytest.raises(
-        plugins.SiaError, match="no task 'nope'; known tasks: arithmetic, sentiment, toy-task"
-    ):
+    with pytest.raises(plugins.SiaError, match="no task 'nope'; known tasks: .*toy-task") as err:
         resolve_task(RunConfig(task="nope"))
+    assert all(name in str(err.value) for name in ("sentiment", "gpqa", "toy-task"))
 
 
 def test_hook_register_commands(extra) -> None:
