@@ -9,6 +9,7 @@ improvement.md) into `ctx.out_dir`, which starts as a copy of the parent's harne
 from __future__ import annotations
 
 import shutil
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
@@ -64,11 +65,53 @@ class GenerationView:
 
 
 @dataclass(frozen=True)
+class TrialReport:
+    """How a candidate harness did on a small sample, as an agent is told it."""
+
+    ok: bool
+    items: int
+    exit_code: int | None
+    timed_out: bool
+    duration_s: float
+    calls: int
+    score: float | None
+    """On labelled training rows; None when the sample has no labels to score against."""
+    statuses: dict[str, int]
+    files: list[str]
+    stdout_tail: str
+    stderr_tail: str
+    note: str = ""
+
+    def as_text(self, metric: str) -> str:
+        lines = [
+            f"ran on {self.items} items: {'ok' if self.ok else 'FAILED'} "
+            f"(exit code {self.exit_code}, {self.duration_s:.1f} s"
+            f"{', timed out' if self.timed_out else ''}), {self.calls} model calls",
+            f"files written: {', '.join(self.files) or 'none'}",
+        ]
+        if self.score is not None:
+            counts = ", ".join(f"{k} {v}" for k, v in sorted(self.statuses.items()))
+            lines.append(f"{metric} on these items: {self.score:.4f} ({counts})")
+        if self.note:
+            lines.append(self.note)
+        if self.stdout_tail.strip():
+            lines.append("stdout (end):\n" + self.stdout_tail[-2000:])
+        if self.stderr_tail.strip():
+            lines.append("stderr (end):\n" + self.stderr_tail[-3000:])
+        return "\n".join(lines)
+
+
+Trial = Callable[[Path, int], TrialReport]
+"""Run the harness file on a sample of about N items through the sandbox and gateway."""
+
+
+@dataclass(frozen=True)
 class MetaContext:
     task: Task
     out_dir: Path
     meta_model: str | None
     task_model: str | None
+    trial: Trial | None = None
 
 
 @dataclass(frozen=True)
@@ -85,6 +128,8 @@ class FeedbackContext:
     weights_available: bool
     """True when the task model is an open-weight model the engine can train."""
     meta_model: str | None
+    task_model: str | None = None
+    trial: Trial | None = None
 
 
 def start_from_reference(ctx: MetaContext, missing: str) -> Decision:

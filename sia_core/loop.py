@@ -10,12 +10,14 @@ score is what the run reports.
 from __future__ import annotations
 
 import contextlib
+import itertools
+import json
 import os
 import shutil
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -27,6 +29,7 @@ from sia_core.backend_api import (
     FeedbackContext,
     GenerationView,
     MetaContext,
+    TrialReport,
 )
 from sia_core.envs import EnvError, python_for
 from sia_core.errors import SiaError
@@ -38,7 +41,7 @@ from sia_core.progress import QuietReporter, Reporter
 from sia_core.reward_shape import ShapeReport
 from sia_core.runs import RunDir, index
 from sia_core.sandbox.api import Sandbox, SandboxJob, SandboxResult
-from sia_core.splits import selection_view, training_view
+from sia_core.splits import sample_view, selection_view, training_view
 from sia_core.store import atomic_dir, atomic_write_json
 from sia_core.task import Task, load_task_dir
 from sia_core.trajectories import write_agent_execution
@@ -46,6 +49,9 @@ from sia_core.weights import RolloutPlan, build_batch, describe, save_adapter, t
 
 if TYPE_CHECKING:
     from sia_core.policy.local import LocalPolicy
+
+TRIAL_MAX_ITEMS = 20
+TRIAL_TIMEOUT_S = 600.0
 
 
 @dataclass
@@ -114,6 +120,7 @@ class Loop:
         self.sandbox: Sandbox = plugins.sandbox(config.sandbox).factory()
         self.classifier = plugins.reward_classifier(config.reward_classifier)
         model_name = config.task_model or self.task.config.task_model
+        self.model_name = model_name
         self.local_model = model_name if model_name and is_local_model(model_name) else None
         self.policy: LocalPolicy | None = None  # loaded on first use: it is heavy
         self.model: ChatModel | None = (
@@ -122,6 +129,7 @@ class Loop:
             else None
         )
         self.budget = Budget(config.budget_tokens, config.budget_cost_usd)
+        self._trial_usage: dict[int, dict[str, Any]] = {}
 
     @property
     def weights_available(self) -> bool:
@@ -245,12 +253,14 @@ class Loop:
         ]
 
     def _propose(self, number: int, out: Path, records: list[dict[str, Any]]) -> Decision:
+        trial = self._trial_runner(number, out)
         if number == 1:
             ctx = MetaContext(
                 task=self.task,
                 out_dir=out,
                 meta_model=self.config.meta_model,
-                task_model=self.config.task_model,
+                task_model=self.model_name,
+                trial=trial,
             )
             return self.backend.initial(ctx)
         views = self._views(records)
@@ -273,6 +283,8 @@ class Loop:
             algorithms=[spec.info for spec in plugins.rl_algorithms()],
             weights_available=self.weights_available,
             meta_model=self.config.meta_model,
+            task_model=self.model_name,
+            trial=trial,
         )
         # The evidence the Feedback-Agent decided from, kept with the generation.
         atomic_write_json(
@@ -307,6 +319,13 @@ class Loop:
             except Exception as exc:  # a backend's fault fails this generation, not the run
                 decision = None
                 record["error"] = f"backend {self.config.backend!r} failed: {exc}"[:1000]
+            # Agent backends leave the usage of their sessions (and of their trial runs).
+            session_file = tmp / "agent_session.json"
+            if session_file.is_file():
+                with contextlib.suppress(ValueError):
+                    record["agent_sessions"] = json.loads(session_file.read_text("utf-8"))
+            if self._trial_usage.get(number):
+                record["usage"]["trials"] = self._trial_usage.pop(number)
             if decision is not None:
                 record.update(
                     decision=decision.as_dict(), lever=decision.lever, algorithm=decision.algorithm
@@ -452,18 +471,38 @@ class Loop:
         python: str,
         expected: int | None,
     ) -> SplitOutcome:
+        result, usage = self._sandboxed(
+            number, split, view.public_dir, agent, out, python, expected, (view.root,)
+        )
+        with self.reporter.phase(f"gen {number} · {split} · evaluating"):
+            evaluation = run_evaluator(view, out)
+        write_agent_execution(out, result, evaluation)
+        return SplitOutcome(sandbox=result, evaluation=evaluation, usage=usage)
+
+    def _sandboxed(
+        self,
+        number: int,
+        split: str,
+        dataset: Path,
+        agent: Path,
+        out: Path,
+        python: str,
+        expected: int | None,
+        hide: tuple[Path, ...],
+        timeout_s: float | None = None,
+    ) -> tuple[SandboxResult, dict[str, Any]]:
         out.mkdir(parents=True, exist_ok=True)
         limits = self.task.config
-        hidden = tuple({self.task.root, view.root, self.rundir.path})
+        hidden = tuple({self.task.root, self.rundir.path, *hide})
         with Gateway(
             self.model, out / "calls.jsonl", budget=self.budget, concurrency=self.config.concurrency
         ) as gateway:
             job = SandboxJob(
                 agent_file=agent,
-                dataset_dir=view.public_dir,
+                dataset_dir=dataset,
                 output_dir=out,
                 python=python,
-                timeout_s=limits.agent_timeout_s,
+                timeout_s=timeout_s or limits.agent_timeout_s,
                 memory_mb=limits.memory_mb,
                 max_processes=limits.max_processes,
                 gateway=gateway.link(),
@@ -491,10 +530,95 @@ class Loop:
                     watcher.join()
                 ph.update(len(gateway.usage.items))
             usage = gateway.usage.as_dict()
-        with self.reporter.phase(f"gen {number} · {split} · evaluating"):
-            evaluation = run_evaluator(view, out)
-        write_agent_execution(out, result, evaluation)
-        return SplitOutcome(sandbox=result, evaluation=evaluation, usage=usage)
+        return result, usage
+
+    # -- trial runs for agent backends ------------------------------------------------
+
+    def _trial_runner(self, number: int, gen_tmp: Path) -> Any:
+        counter = itertools.count(1)
+        lock = threading.Lock()
+
+        def trial(agent_file: Path, items: int) -> TrialReport:
+            with lock:  # one at a time: trials share the generation's budget and model
+                return self._trial(
+                    number, gen_tmp / "trials" / f"trial_{next(counter)}", agent_file, items
+                )
+
+        return trial
+
+    def _trial(self, number: int, base: Path, agent_file: Path, items: int) -> TrialReport:
+        """Run a candidate harness on a few training items (or, for a task without
+        labelled rows, the first few inputs, unscored) and say how it went."""
+        items = max(1, min(int(items), TRIAL_MAX_ITEMS))
+        base.mkdir(parents=True, exist_ok=True)
+        agent = base / "target_agent.py"
+        shutil.copy2(agent_file, agent)
+        requirements = agent_file.parent / "requirements.txt"
+        if requirements.is_file():
+            shutil.copy2(requirements, base / "requirements.txt")
+        empty = TrialReport(False, items, None, False, 0.0, 0, None, {}, [], "", "")
+        try:
+            python = python_for(base / "requirements.txt")
+        except EnvError as exc:
+            return replace(empty, stderr_tail=str(exc))
+        view: Task | None = None
+        note = ""
+        if self.task.config.validation is not None and self.selection is not self.task:
+            seed = self.config.seed * 1_000_003 + number * 101 + 7
+            view = training_view(self.task, self.selection, base / "view", items, seed)
+            dataset = view.public_dir
+        else:
+            dataset = sample_view(self.task, base / "view", items)
+            note = (
+                "not scored: this task has no labelled training rows, so the sample is the "
+                "first inputs of the task and only whether the harness runs is reported"
+            )
+        out = base / "out"
+        if self.local_model is not None and self.policy is None:
+            self._serve(None)  # trials use whatever adapter is being served, if any
+        try:
+            result, usage = self._sandboxed(
+                number,
+                "trial",
+                dataset,
+                agent,
+                out,
+                python,
+                items,
+                (base / "view",),
+                timeout_s=min(self.task.config.agent_timeout_s, TRIAL_TIMEOUT_S),
+            )
+            score, statuses = None, {}
+            if view is not None:
+                evaluation = run_evaluator(view, out)
+                score = evaluation.score
+                for item in evaluation.items:
+                    statuses[item.status] = statuses.get(item.status, 0) + 1
+                if evaluation.error:
+                    note = f"evaluator: {evaluation.error}"
+        finally:
+            shutil.rmtree(base / "view", ignore_errors=True)
+        total = self._trial_usage.setdefault(number, {})
+        for key, value in usage.items():
+            if isinstance(value, (int, float)):
+                total[key] = total.get(key, 0) + value
+        skip = {"calls.jsonl", "results.json", "agent_execution.json"}
+        return TrialReport(
+            ok=result.reason is None,
+            items=items,
+            exit_code=result.exit_code,
+            timed_out=result.timed_out,
+            duration_s=result.duration_s,
+            calls=int(usage.get("calls", 0)),
+            score=score,
+            statuses=statuses,
+            files=sorted(p.name for p in out.iterdir() if p.is_file() and p.name not in skip),
+            stdout_tail=result.stdout_tail,
+            stderr_tail=result.reason + "\n" + result.stderr_tail
+            if result.reason
+            else result.stderr_tail,
+            note=note,
+        )
 
     def _say(self, record: dict[str, Any]) -> None:
         if record["status"] == "ok":

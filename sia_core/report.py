@@ -82,6 +82,16 @@ def print_summary(state: dict[str, Any], rundir: RunDir, console: Console) -> No
         f"task-model tokens: {tokens.get('prompt', 0)} prompt, "
         f"{tokens.get('completion', 0)} completion · cost {price}"
     )
+    agent = state.get("agent_usage") or {}
+    if agent.get("sessions"):
+        unknown = agent.get("sessions_without_price", 0)
+        agent_price = f"${agent.get('cost_usd', 0.0):.4f}" + (
+            f" (+{unknown} sessions of unknown price)" if unknown else ""
+        )
+        console.print(
+            f"agent sessions: {agent['sessions']} · {agent.get('input_tokens', 0)} input, "
+            f"{agent.get('output_tokens', 0)} output tokens · cost {agent_price}"
+        )
     console.print(f"run directory: {rundir.path}")
 
 

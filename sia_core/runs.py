@@ -108,6 +108,21 @@ def index(state: dict[str, Any], records: list[dict[str, Any]], direction: str) 
         if incumbent
         else None
     )
+    sessions = [
+        {"generation": r["number"], **session}
+        for r in records
+        for session in r.get("agent_sessions") or []
+        if isinstance(session, dict)
+    ]
+    priced = [s["cost_usd"] for s in sessions if isinstance(s.get("cost_usd"), (int, float))]
+    state["agent_sessions"] = sessions
+    state["agent_usage"] = {
+        "sessions": len(sessions),
+        "input_tokens": sum(int(s.get("input_tokens", 0)) for s in sessions),
+        "output_tokens": sum(int(s.get("output_tokens", 0)) for s in sessions),
+        "cost_usd": round(sum(priced), 6),
+        "sessions_without_price": len(sessions) - len(priced),
+    }
     state["tokens"] = tokens
     state["cost_usd"] = round(cost, 6)
     state["calls_without_price"] = unpriced

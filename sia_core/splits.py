@@ -124,3 +124,47 @@ def training_view(task: Task, selection: Task, dest: Path, items: int, seed: int
         dest,
     )
     return _as_view(dest, task)
+
+
+def _records(path: Path) -> list[Any] | None:
+    """The items of a CSV, JSON-lines or JSON-list file; None for anything else."""
+    try:
+        if path.suffix == ".csv":
+            return _read_rows(path)[1]
+        if path.suffix == ".jsonl":
+            return _read_rows(path)[1]
+        if path.suffix == ".json":
+            data = json.loads(path.read_text(encoding="utf-8"))
+            return data if isinstance(data, list) else None
+    except (ValueError, UnicodeDecodeError, csv.Error):
+        return None
+    return None
+
+
+def sample_view(task: Task, dest: Path, items: int) -> Path:
+    """A copy of the public data whose item file keeps only its first `items` items.
+
+    For trying a harness on a task without labelled public rows: the item file is the
+    largest list-like file, preferring one named like "test", since that is what a
+    harness predicts on. Nothing here is scored. Returns the copied public directory.
+    """
+    public = dest / "data" / "public"
+    shutil.copytree(task.public_dir, public)
+    best: tuple[tuple[bool, int], Path, list[Any]] | None = None
+    for path in sorted(public.rglob("*")):
+        if not path.is_file() or "sample_submission" in path.name or path.stem.startswith("train"):
+            continue
+        records = _records(path)
+        if records is None or len(records) <= items:
+            continue
+        rank = ("test" in path.name, len(records))
+        if best is None or rank > best[0]:
+            best = (rank, path, records)
+    if best is not None:
+        _, path, records = best
+        if path.suffix == ".json":
+            path.write_text(json.dumps(records[:items], ensure_ascii=False), encoding="utf-8")
+        else:
+            columns, _ = _read_rows(path)
+            _write_rows(path, columns, records[:items])
+    return public

@@ -43,6 +43,7 @@ def write_agent_execution(out: Path, result: SandboxResult, evaluation: Evaluati
                 "item_id": item_id,
                 "status": outcome.status if outcome else None,
                 "reward": outcome.reward if outcome else None,
+                "group": outcome.group if outcome else None,
                 "calls": [
                     {
                         k: call.get(k)

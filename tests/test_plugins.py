@@ -219,7 +219,7 @@ def test_unknown_name_lists_installed_and_what_to_install() -> None:
     with pytest.raises(plugins.UnknownName) as info:
         plugins.backend("nope")
     message = str(info.value)
-    assert message.startswith("no backend 'nope'; installed: heuristic, scripted")
+    assert message.startswith("no backend 'nope'; installed: claude, heuristic, scripted")
     assert "`pip install sia-backend-nope`" in message
     with pytest.raises(plugins.UnknownName) as info:
         plugins.rl_algorithm("dpo")
@@ -239,7 +239,7 @@ def test_sia_plugins_json_shows_distribution_version_and_registrations() -> None
     assert reports["builtin_sandboxes"]["registered"] == {"sandboxes": ["local"]}
     assert reports["sia_rl_grpo"]["distribution"] == "sia-rl-grpo"
     assert reports["sia_rl_grpo"]["registered"] == {"rl_algorithms": ["grpo"]}
-    assert reports["sia_backend_claude"]["registered"] == {}
+    assert reports["sia_backend_claude"]["registered"] == {"backends": ["claude"]}
 
 
 def test_disabled_plugins_are_not_loaded() -> None:
@@ -258,12 +258,21 @@ def test_disabled_plugins_are_not_loaded() -> None:
     )
     assert run.returncode == 2
     assert run.stderr.strip() == (
-        "error: no backend 'scripted'; installed: none; `pip install sia-backend-scripted` "
+        "error: no backend 'scripted'; installed: claude; `pip install sia-backend-scripted` "
         "adds it if such a package exists"
     )
 
 
-HEAVY = ("torch", "transformers", "litellm", "anthropic", "openai", "peft", "trl")
+HEAVY = (
+    "torch",
+    "transformers",
+    "litellm",
+    "anthropic",
+    "openai",
+    "peft",
+    "trl",
+    "claude_agent_sdk",
+)
 
 
 @pytest.mark.parametrize("argv", [["--help"], ["plugins"], ["plugins", "--json"], ["tasks"]])

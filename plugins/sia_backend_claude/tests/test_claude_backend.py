@@ -1,0 +1,195 @@
+"""The claude backend end to end: the real Claude Agent SDK and its bundled Claude Code CLI,
+pointed at a fake Anthropic Messages API (streaming) on 127.0.0.1 that plays a scripted
+agent; the task model is a fake OpenAI-compatible provider behind the gateway."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.agent_script import (
+    GOLD_MARK,
+    Step,
+    gold_task,
+    happy_script,
+    role_of,
+    task_model_reply,
+    unknown_algorithm_script,
+    workspace_of,
+)
+from tests.conftest import sia
+from tests.fakes.anthropic_provider import FakeAnthropic
+from tests.fakes.openai_provider import FakeOpenAI
+
+pytestmark = pytest.mark.slow
+PROMPT_MARKERS = ("You are the", "Your decision.json could not be used", "is not in your working")
+
+
+def _blocks(message: dict[str, Any]) -> list[dict[str, Any]]:
+    content = message.get("content")
+    if isinstance(content, str):
+        return [{"type": "text", "text": content}]
+    return [b for b in content or [] if isinstance(b, dict)]
+
+
+def steps_done(messages: list[dict[str, Any]]) -> int:
+    """Tool results since the engine's last prompt (the first one, or a retry)."""
+    last = 0
+    for index, message in enumerate(messages):
+        if message.get("role") == "user" and any(
+            b.get("type") == "text" and any(m in b.get("text", "") for m in PROMPT_MARKERS)
+            for b in _blocks(message)
+        ):
+            last = index
+    return sum(b.get("type") == "tool_result" for m in messages[last:] for b in _blocks(m))
+
+
+def anthropic_agent(
+    script: Callable[[str, int, int], list[Step]],
+) -> Callable[[dict[str, Any]], list[dict[str, Any]]]:
+    def reply(body: dict[str, Any]) -> list[dict[str, Any]]:
+        conversation = json.dumps(body.get("messages", []), ensure_ascii=False)
+        if "-Agent of sia" not in conversation:
+            return [{"type": "text", "text": "ok"}]  # a side request of the CLI
+        role, generation, retries = role_of(conversation)
+        workspace = workspace_of(json.dumps(body, ensure_ascii=False))
+        steps = script(role, generation, retries)
+        done = steps_done(body["messages"])
+        if done >= len(steps):
+            return [{"type": "text", "text": "Done."}]
+        step = steps[done]
+        if step.kind == "text":
+            return [{"type": "text", "text": step.content}]
+        if step.kind == "trial":
+            return [{"type": "tool_use", "name": "mcp__sia__run_sample", "input": {"items": 3}}]
+        path = f"{workspace}/{step.path}"
+        if step.kind == "write":
+            return [
+                {
+                    "type": "tool_use",
+                    "name": "Write",
+                    "input": {"file_path": path, "content": step.content},
+                }
+            ]
+        return [{"type": "tool_use", "name": "Read", "input": {"file_path": path}}]
+
+    return reply
+
+
+@pytest.fixture
+def task_model():
+    with FakeOpenAI(reply=task_model_reply) as provider:
+        yield provider
+
+
+def run_claude(
+    tmp_path: Path, fake: FakeAnthropic, task_model: FakeOpenAI, *extra: str, gens: int = 3
+) -> tuple[Any, Path]:
+    task = gold_task(tmp_path / "task")
+    env = {
+        "ANTHROPIC_BASE_URL": fake.url,
+        "ANTHROPIC_API_KEY": "sk-ant-fake",
+        "CLAUDE_CONFIG_DIR": str(tmp_path / "claude-config"),
+        "OPENAI_API_KEY": "sk-fake",
+    }
+    result = sia(
+        "run",
+        "--task-dir",
+        str(task),
+        "--backend",
+        "claude",
+        "--max-gen",
+        str(gens),
+        "--task-model",
+        "openai/fake",
+        "--task-model-base",
+        task_model.url,
+        "--run-id",
+        "c",
+        "--runs-dir",
+        str(tmp_path / "runs"),
+        *extra,
+        env=env,
+        timeout=600,
+    )
+    return result, tmp_path / "runs" / "run_c"
+
+
+def requests_text(fake: FakeAnthropic) -> str:
+    return json.dumps(fake.requests, ensure_ascii=False)
+
+
+def test_three_generations_with_claude(tmp_path: Path, task_model: FakeOpenAI) -> None:
+    with FakeAnthropic(anthropic_agent(happy_script)) as fake:
+        result, run = run_claude(tmp_path, fake, task_model)
+    assert result.returncode == 0, result.stderr
+    record = json.loads((run / "run.json").read_text())
+    assert record["status"] == "finished"
+    assert [g["status"] for g in record["generations"]] == ["ok", "ok", "ok"]
+    code = [(run / f"gen_{n}" / "target_agent.py").read_text() for n in (1, 2, 3)]
+    assert "version 1" in code[0] and "version 2" in code[1] and "version 3" in code[2]
+    scores = [g["score"] for g in record["generations"]]
+    assert scores[1] > scores[0]  # the stricter prompt makes the fake model read the words
+    for n in (2, 3):
+        decision = json.loads((run / f"gen_{n}" / "decision.json").read_text())
+        assert decision["source"] == "backend: claude" and decision["lever"] == "harness"
+        assert (run / f"gen_{n}" / "improvement.md").read_text().startswith(f"Version {n}")
+        assert (run / f"gen_{n}" / "feedback_evidence" / "trajectories.md").is_file()
+    # The agent's trial ran through the sandbox and the gateway, on training items.
+    trial_calls = (run / "gen_1" / "trials" / "trial_1" / "out" / "calls.jsonl").read_text()
+    assert len(trial_calls.splitlines()) == 3 and '"item_id": "r0' in trial_calls
+    sent = requests_text(fake)
+    assert "ran on 3 items: ok" in sent and "accuracy on these items" in sent
+    assert "outside the workspace" in sent  # its read of a path outside was refused
+    assert "### item" in sent  # it read the trajectory sample
+    assert GOLD_MARK not in sent  # the evaluator's gold answers reached no prompt
+    sessions = record["agent_sessions"]
+    assert [s["role"] for s in sessions] == ["meta", "feedback", "feedback"]
+    assert all(s["model"].startswith("claude-haiku") for s in sessions)  # the alias, resolved
+    assert all(s["input_tokens"] > 0 and s["output_tokens"] > 0 for s in sessions)
+    assert all(isinstance(s["cost_usd"], float) or s["cost_usd"] == "unknown" for s in sessions)
+    assert record["agent_usage"]["sessions"] == 3
+    assert (run / "gen_2" / "feedback_agent_transcript.jsonl").stat().st_size > 0
+    assert not list(run.rglob(".agent_workspace"))
+
+
+def test_unknown_algorithm_is_sent_back_then_falls_back(
+    tmp_path: Path, task_model: FakeOpenAI
+) -> None:
+    with FakeAnthropic(anthropic_agent(unknown_algorithm_script)) as fake:
+        result, run = run_claude(tmp_path, fake, task_model)
+    assert result.returncode == 0, result.stderr
+    sent = requests_text(fake)
+    assert sent.count("algorithm 'dpo-magic' is not installed; installed:") >= 2
+    recovered = json.loads((run / "gen_2" / "decision.json").read_text())
+    assert recovered["source"] == "backend: claude"
+    assert recovered["rationale"] == "fixed after the error"
+    fell_back = json.loads((run / "gen_3" / "decision.json").read_text())
+    assert fell_back["source"].startswith("fallback: decision.json failed twice")
+    assert "dpo-magic" in fell_back["source"] and fell_back["lever"] == "harness"
+
+
+def test_a_429_then_200_succeeds(tmp_path: Path, task_model: FakeOpenAI) -> None:
+    with FakeAnthropic(anthropic_agent(happy_script), statuses=[429]) as fake:
+        result, run = run_claude(tmp_path, fake, task_model, gens=1)
+    assert result.returncode == 0, result.stderr
+    generation = json.loads((run / "gen_1" / "generation.json").read_text())
+    assert generation["status"] == "ok"
+    assert "version 1" in (run / "gen_1" / "target_agent.py").read_text()
+
+
+def test_a_provider_that_always_fails(tmp_path: Path, task_model: FakeOpenAI) -> None:
+    with FakeAnthropic(anthropic_agent(happy_script), always=500) as fake:
+        result, run = run_claude(
+            tmp_path, fake, task_model, "--backend-opt", "max_retries=1", gens=2
+        )
+    assert result.returncode == 0, result.stderr
+    record = json.loads((run / "run.json").read_text())
+    assert record["status"] == "finished"
+    assert [g["status"] for g in record["generations"]] == ["failed", "failed"]
+    assert "500" in record["generations"][0]["error"]
+    assert len(fake.requests) >= 2  # retried before giving up

@@ -1,0 +1,170 @@
+"""Driving one Meta-Agent or Feedback-Agent session: the part both coding-agent backends
+share. A backend supplies `start`, which opens a conversation (its agent loop, tools and
+provider) in a workspace; this module prepares the workspace, sends the prompts, checks
+the decision (sending it back once with the error), falls back when it must, copies the
+agent's files into the generation and records the session's usage."""
+
+from __future__ import annotations
+
+import shutil
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Protocol
+
+from sia_core.agent_session import briefing, decisions, workspace
+from sia_core.agent_session.usage import SessionUsage
+from sia_core.backend_api import Decision, FeedbackContext, MetaContext, Trial
+from sia_core.errors import SiaError
+from sia_core.store import atomic_write_json
+
+
+class SessionLimit(SiaError):
+    """The agent hit its turn or wall-clock cap: what it wrote so far is still used."""
+
+
+class ProviderFailure(SiaError):
+    """The model provider kept failing after the retries: the generation fails."""
+
+
+@dataclass(frozen=True)
+class SessionSpec:
+    role: str
+    workspace: Path
+    model: str
+    trial: Trial | None
+    metric: str
+    max_turns: int
+    timeout_s: float
+    trial_items: int
+    transcript: Path
+    """JSON lines of the conversation, kept with the generation."""
+
+
+class AgentSession(Protocol):
+    usage: SessionUsage
+
+    def send(self, prompt: str) -> str:
+        """Run the agent on `prompt` until it ends its turn; return its last text.
+        Raises SessionLimit or ProviderFailure."""
+        ...
+
+    def close(self) -> None: ...
+
+
+Start = Callable[[SessionSpec], AgentSession]
+
+
+@dataclass(frozen=True)
+class Settings:
+    backend: str
+    model: str
+    max_turns: int = 40
+    timeout_s: float = 1800.0
+    trial_items: int = 5
+    evidence_tokens: int = 6000
+    read_tool: str = "read_file"
+    write_tool: str = "write_file"
+    trial_tool: str = "run_sample"
+
+    def tools(self) -> briefing.Tools:
+        return briefing.Tools(
+            self.read_tool, self.write_tool, self.trial_tool, self.max_turns, self.trial_items
+        )
+
+
+def _spec(
+    settings: Settings, role: str, root: Path, out_dir: Path, trial: Trial | None, metric: str
+) -> SessionSpec:
+    return SessionSpec(
+        role=role,
+        workspace=root,
+        model=settings.model,
+        trial=trial,
+        metric=metric,
+        max_turns=settings.max_turns,
+        timeout_s=settings.timeout_s,
+        trial_items=settings.trial_items,
+        transcript=out_dir / f"{role}_agent_transcript.jsonl",
+    )
+
+
+def _send(session: AgentSession, prompt: str) -> tuple[str, str | None]:
+    session.usage.attempts.append(prompt.splitlines()[0][:200])
+    try:
+        return session.send(prompt), None
+    except SessionLimit as exc:
+        return "", str(exc)
+
+
+def _finish(out_dir: Path, root: Path, session: AgentSession | None, started: float) -> None:
+    if session is not None:
+        session.usage.duration_s = round(time.monotonic() - started, 3)
+        atomic_write_json(out_dir / "agent_session.json", [session.usage.as_dict()])
+        session.close()
+    shutil.rmtree(root, ignore_errors=True)
+
+
+def run_meta(ctx: MetaContext, start: Start, settings: Settings) -> Decision:
+    root = workspace.meta_workspace(ctx, ctx.out_dir / ".agent_workspace")
+    started, session = time.monotonic(), None
+    try:
+        session = start(
+            _spec(settings, "meta", root, ctx.out_dir, ctx.trial, ctx.task.config.metric)
+        )
+        reply, limit = _send(session, briefing.meta_prompt(ctx, settings.tools()))
+        if not (root / "target_agent.py").is_file() and limit is None:
+            reply, limit = _send(
+                session, "target_agent.py is not in your working directory yet. Write it now."
+            )
+        if not (root / "target_agent.py").is_file():
+            raise SiaError(
+                "the Meta-Agent wrote no target_agent.py" + (f" ({limit})" if limit else "")
+            )
+        workspace.collect(root, ctx.out_dir)
+        summary = " ".join(reply.split())[:600] or "written by the Meta-Agent"
+        return Decision(lever="harness", rationale=summary, source=f"backend: {settings.backend}")
+    finally:
+        _finish(ctx.out_dir, root, session, started)
+
+
+def run_feedback(ctx: FeedbackContext, start: Start, settings: Settings) -> Decision:
+    evidence = briefing.evidence_files(ctx, settings.evidence_tokens)
+    root = workspace.feedback_workspace(ctx, ctx.out_dir / ".agent_workspace", evidence)
+    started, session = time.monotonic(), None
+    try:
+        session = start(
+            _spec(settings, "feedback", root, ctx.out_dir, ctx.trial, ctx.task.config.metric)
+        )
+        _, limit = _send(session, briefing.feedback_prompt(ctx, settings.tools()))
+        try:
+            decision = decisions.check(root, ctx)
+        except decisions.DecisionError as first:
+            if limit is not None:
+                decision = decisions.fallback(ctx, f"{limit}; {first}")
+            else:
+                _, limit = _send(session, briefing.retry_prompt(str(first)))
+                try:
+                    decision = decisions.check(root, ctx)
+                except decisions.DecisionError as second:
+                    decision = decisions.fallback(ctx, f"decision.json failed twice: {second}")
+        if decision.source.startswith("fallback"):
+            keep = ("improvement.md",)
+        elif decision.lever == "weights":
+            keep = ("improvement.md",)  # the harness stays the parent's
+        else:
+            keep = ("target_agent.py", "requirements.txt", "improvement.md")
+        for name in keep:
+            if (root / name).is_file():
+                shutil.copy2(root / name, ctx.out_dir / name)
+        if decision.source == "backend":
+            decision.source = f"backend: {settings.backend}"
+        # What the agent was shown, kept with the generation for audit.
+        shown = ctx.out_dir / "feedback_evidence"
+        shown.mkdir(exist_ok=True)
+        for name, text in evidence.items():
+            (shown / name).write_text(text, encoding="utf-8")
+        return decision
+    finally:
+        _finish(ctx.out_dir, root, session, started)
