@@ -20,5 +20,5 @@ sys.exit(0 if SpecifierSet(spec).contains(".".join(map(str, sys.version_info[:3]
 PY
   then plugins+=(-e "$dir"); fi
 done
-pip install -e ".[test]" "${plugins[@]}"
+pip install -e ".[test,local]" "litellm==1.106.2" "${plugins[@]}"
 echo "sia installed in .venv ($(.venv/bin/sia --version))"

@@ -141,9 +141,15 @@ class Loop:
         if self.local_model is None:
             return
         if self.policy is None:
-            import torch
+            try:
+                import torch
 
-            from sia_core.policy.local import LocalPolicy, lora_settings
+                from sia_core.policy.local import LocalPolicy, lora_settings
+            except ImportError as exc:
+                raise SiaError(
+                    f"the open-weight task model {self.local_model} needs the local extra "
+                    f"({exc.name} is missing): install torch, then pip install 'sia-core[local]'"
+                ) from None
 
             # Seeded, but not bit-reproducible: which calls share a sampling batch
             # depends on the timing of the agent's threads.

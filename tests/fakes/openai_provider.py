@@ -49,8 +49,15 @@ class FakeOpenAI:
         reply: Callable[[list[dict[str, Any]]], str] = echo_reply,
         latency_s: float = 0.0,
         statuses: list[int] | None = None,
+        agent: Callable[[dict[str, Any]], str | dict[str, Any]] | None = None,
+        always: int | None = None,
     ) -> None:
         self.reply = reply
+        self.agent = agent
+        """Sees the whole request; returns text or {"content", "tool_calls": [{"name",
+        "arguments"}]}: a scripted tool-calling model. Takes precedence over `reply`."""
+        self.always = always
+        """Answer every request with this HTTP status (a provider that is down)."""
         self.latency_s = latency_s
         self.statuses = list(statuses or [])
         """HTTP statuses to answer with before answering normally (e.g. [429])."""
@@ -97,7 +104,7 @@ class FakeOpenAI:
     def _serve(self, handler: BaseHTTPRequestHandler, body: dict[str, Any]) -> None:
         with self._lock:
             self.requests.append(body)
-            status = self.statuses.pop(0) if self.statuses else 200
+            status = self.always or (self.statuses.pop(0) if self.statuses else 200)
             self.in_flight += 1
             self.max_in_flight = max(self.max_in_flight, self.in_flight)
         try:
@@ -116,12 +123,30 @@ class FakeOpenAI:
                     },
                 )
                 return
-            text = self.reply(body["messages"])
+            answer = self.agent(body) if self.agent else self.reply(body["messages"])
+            if isinstance(answer, str):
+                answer = {"content": answer}
+            text = answer.get("content") or ""
+            calls = [
+                {
+                    "id": f"call_{uuid.uuid4().hex[:12]}",
+                    "type": "function",
+                    "function": {"name": c["name"], "arguments": json.dumps(c["arguments"])},
+                }
+                for c in answer.get("tool_calls") or []
+            ]
+            finish = "tool_calls" if calls else "stop"
+            message: dict[str, Any] = {"role": "assistant", "content": text or None}
+            if calls:
+                message["tool_calls"] = calls
             prompt = sum(len(str(m.get("content", "")).split()) for m in body["messages"])
+            completion = len(text.split()) + sum(
+                len(c["function"]["arguments"].split()) for c in calls
+            )
             usage = {
                 "prompt_tokens": prompt,
-                "completion_tokens": len(text.split()),
-                "total_tokens": prompt + len(text.split()),
+                "completion_tokens": completion,
+                "total_tokens": prompt + completion,
             }
             ident, created = f"chatcmpl-{uuid.uuid4().hex[:12]}", int(time.time())
             if not body.get("stream"):
@@ -137,8 +162,8 @@ class FakeOpenAI:
                         "choices": [
                             {
                                 "index": 0,
-                                "finish_reason": "stop",
-                                "message": {"role": "assistant", "content": text},
+                                "finish_reason": finish,
+                                "message": message,
                             }
                         ],
                     },
@@ -154,13 +179,14 @@ class FakeOpenAI:
                 "created": created,
                 "model": body.get("model"),
             }
-            pieces = [{"role": "assistant", "content": ""}] + [
+            pieces: list[dict[str, Any]] = [{"role": "assistant", "content": ""}] + [
                 {"content": word + " "} for word in text.split()
             ]
+            pieces += [{"tool_calls": [{"index": i, **call}]} for i, call in enumerate(calls)]
             for delta in pieces:
                 chunk = {**base, "choices": [{"index": 0, "delta": delta, "finish_reason": None}]}
                 handler.wfile.write(f"data: {json.dumps(chunk)}\n\n".encode())
-            final = {**base, "choices": [{"index": 0, "delta": {}, "finish_reason": "stop"}]}
+            final = {**base, "choices": [{"index": 0, "delta": {}, "finish_reason": finish}]}
             handler.wfile.write(f"data: {json.dumps(final)}\n\n".encode())
             if (body.get("stream_options") or {}).get("include_usage"):
                 handler.wfile.write(

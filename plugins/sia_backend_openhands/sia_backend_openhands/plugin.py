@@ -1,6 +1,30 @@
-"""Entry point of sia-backend-openhands: a cheap module, loaded with every sia command.
+"""Entry point of sia-backend-openhands: registers the `openhands` backend.
 
-It registers nothing yet: the implementation lands with issue #4, and until
-then `sia plugins` shows this package as installed with nothing registered rather
-than offering something that does not work.
+Cheap to import: the OpenHands SDK is imported only when a run uses the backend.
 """
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+
+from sia_core.backend_api import Backend
+from sia_core.hookspecs import hookimpl
+from sia_core.specs import BackendSpec
+
+
+def _factory(options: Mapping[str, str]) -> Backend:
+    from sia_backend_openhands.backend import OpenHandsBackend
+
+    return OpenHandsBackend.from_options(options)
+
+
+@hookimpl
+def register_backends(register: Callable[[BackendSpec], None]) -> None:
+    register(
+        BackendSpec(
+            name="openhands",
+            summary="OpenHands SDK agent on any litellm model (anthropic/, gemini/, openai/, "
+            "or a local OpenAI-compatible server with api_base=URL)",
+            factory=_factory,
+        )
+    )

@@ -1,0 +1,165 @@
+"""The openhands backend end to end: the real OpenHands SDK (and litellm inside it) against
+a fake OpenAI chat-completions API on 127.0.0.1 that plays a scripted tool-calling agent.
+Runs in the Python 3.12 environment that scripts/test_openhands.sh builds (no torch)."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.agent_script import (
+    GOLD_MARK,
+    Step,
+    gold_task,
+    happy_script,
+    role_of,
+    task_model_reply,
+    unknown_algorithm_script,
+)
+from tests.conftest import sia
+from tests.fakes.openai_provider import FakeOpenAI
+
+pytest.importorskip(
+    "openhands.sdk", reason="needs Python >= 3.12: scripts/test_openhands.sh runs these tests"
+)
+pytestmark = pytest.mark.slow
+PROMPT_MARKERS = ("-Agent of sia", "Your decision.json could not be used", "is not in your working")
+
+
+def steps_done(messages: list[dict[str, Any]]) -> int:
+    last = 0
+    for index, message in enumerate(messages):
+        if message.get("role") == "user" and any(
+            m in json.dumps(message.get("content"), ensure_ascii=False) for m in PROMPT_MARKERS
+        ):
+            last = index
+    return sum(m.get("role") == "tool" for m in messages[last:])
+
+
+def openai_agent(script: Callable[[str, int, int], list[Step]]) -> Callable[[dict[str, Any]], Any]:
+    def reply(body: dict[str, Any]) -> Any:
+        messages = body.get("messages", [])
+        conversation = json.dumps(messages, ensure_ascii=False)
+        if "-Agent of sia" not in conversation:
+            return "ok"
+        role, generation, retries = role_of(conversation)
+        steps = script(role, generation, retries)
+        done = steps_done(messages)
+        if done >= len(steps):
+            return {"tool_calls": [{"name": "finish", "arguments": {"message": "Done."}}]}
+        step = steps[done]
+        if step.kind == "text":
+            return {"tool_calls": [{"name": "finish", "arguments": {"message": step.content}}]}
+        if step.kind == "trial":
+            return {"tool_calls": [{"name": "run_sample", "arguments": {"items": 3}}]}
+        if step.kind == "write":
+            call = {"name": "write_file", "arguments": {"path": step.path, "content": step.content}}
+            return {"tool_calls": [call]}
+        path = step.path if step.kind == "read" else "../../../../etc/hostname"
+        return {"tool_calls": [{"name": "read_file", "arguments": {"path": path}}]}
+
+    return reply
+
+
+@pytest.fixture
+def task_model():
+    with FakeOpenAI(reply=task_model_reply) as provider:
+        yield provider
+
+
+def run_openhands(
+    tmp_path: Path, agent: FakeOpenAI, task_model: FakeOpenAI, *extra: str, gens: int = 3
+) -> tuple[Any, Path]:
+    task = gold_task(tmp_path / "task")
+    result = sia(
+        "run",
+        "--task-dir",
+        str(task),
+        "--backend",
+        "openhands",
+        "--max-gen",
+        str(gens),
+        "--meta-model",
+        "openai/fake-coder",
+        "--backend-opt",
+        f"api_base={agent.url}",
+        "--backend-opt",
+        "retry_min_wait=0",
+        "--backend-opt",
+        "retry_max_wait=1",
+        "--task-model",
+        "openai/fake",
+        "--task-model-base",
+        task_model.url,
+        "--run-id",
+        "o",
+        "--runs-dir",
+        str(tmp_path / "runs"),
+        *extra,
+        env={"OPENAI_API_KEY": "sk-fake", "OPENHANDS_SUPPRESS_BANNER": "1"},
+        timeout=600,
+    )
+    return result, tmp_path / "runs" / "run_o"
+
+
+def test_three_generations_with_openhands(tmp_path: Path, task_model: FakeOpenAI) -> None:
+    with FakeOpenAI(agent=openai_agent(happy_script)) as agent:
+        result, run = run_openhands(tmp_path, agent, task_model)
+    assert result.returncode == 0, result.stderr
+    record = json.loads((run / "run.json").read_text())
+    assert record["status"] == "finished"
+    assert [g["status"] for g in record["generations"]] == ["ok", "ok", "ok"]
+    code = [(run / f"gen_{n}" / "target_agent.py").read_text() for n in (1, 2, 3)]
+    assert "version 1" in code[0] and "version 2" in code[1] and "version 3" in code[2]
+    assert record["generations"][1]["score"] > record["generations"][0]["score"]
+    for n in (2, 3):
+        decision = json.loads((run / f"gen_{n}" / "decision.json").read_text())
+        assert decision["source"] == "backend: openhands" and decision["lever"] == "harness"
+    sent = json.dumps(agent.requests, ensure_ascii=False)
+    assert "ran on 3 items: ok" in sent and "accuracy on these items" in sent
+    assert "outside the workspace" in sent
+    assert "### item" in sent
+    assert GOLD_MARK not in sent
+    sessions = record["agent_sessions"]
+    assert [s["role"] for s in sessions] == ["meta", "feedback", "feedback"]
+    assert all(s["input_tokens"] > 0 for s in sessions)
+    # litellm has no price for a local model: said so, not $0.
+    assert all(s["cost_usd"] == "unknown" for s in sessions)
+    assert record["agent_usage"]["sessions_without_price"] == 3
+
+
+def test_unknown_algorithm_is_sent_back_then_falls_back(
+    tmp_path: Path, task_model: FakeOpenAI
+) -> None:
+    with FakeOpenAI(agent=openai_agent(unknown_algorithm_script)) as agent:
+        result, run = run_openhands(tmp_path, agent, task_model)
+    assert result.returncode == 0, result.stderr
+    sent = json.dumps(agent.requests, ensure_ascii=False)
+    assert sent.count("algorithm 'dpo-magic' is not installed; installed:") >= 2
+    recovered = json.loads((run / "gen_2" / "decision.json").read_text())
+    assert recovered["source"] == "backend: openhands"
+    fell_back = json.loads((run / "gen_3" / "decision.json").read_text())
+    assert fell_back["source"].startswith("fallback: decision.json failed twice")
+
+
+def test_a_429_then_200_succeeds(tmp_path: Path, task_model: FakeOpenAI) -> None:
+    with FakeOpenAI(agent=openai_agent(happy_script), statuses=[429]) as agent:
+        result, run = run_openhands(tmp_path, agent, task_model, gens=1)
+    assert result.returncode == 0, result.stderr
+    assert json.loads((run / "gen_1" / "generation.json").read_text())["status"] == "ok"
+
+
+def test_a_provider_that_always_fails(tmp_path: Path, task_model: FakeOpenAI) -> None:
+    with FakeOpenAI(agent=openai_agent(happy_script), always=500) as agent:
+        result, run = run_openhands(
+            tmp_path, agent, task_model, "--backend-opt", "max_retries=1", gens=2
+        )
+    assert result.returncode == 0, result.stderr
+    record = json.loads((run / "run.json").read_text())
+    assert record["status"] == "finished"
+    assert [g["status"] for g in record["generations"]] == ["failed", "failed"]
+    assert "500" in record["generations"][0]["error"]
