@@ -25,12 +25,15 @@ class FakeAnthropic:
         reply: Callable[[dict[str, Any]], list[Block]] = text_reply,
         statuses: list[int] | None = None,
         always: int | None = None,
+        garbled: int = 0,
     ) -> None:
         self.reply = reply
         self.statuses = list(statuses or [])
         """HTTP statuses to answer /v1/messages with before answering normally."""
         self.always = always
         """Answer every /v1/messages request with this status (a provider that is down)."""
+        self.garbled = garbled
+        """Answer this many /v1/messages requests with a 200 whose body is cut off."""
         self.requests: list[dict[str, Any]] = []
         self.paths: list[str] = []
         self.headers: list[dict[str, str]] = []
@@ -103,6 +106,17 @@ class FakeAnthropic:
             self.requests.append(body)
             self.headers.append(dict(handler.headers))
             status = self.always or (self.statuses.pop(0) if self.statuses else 200)
+            garble = status == 200 and self.garbled > 0
+            if garble:
+                self.garbled -= 1
+        if garble:
+            data = b'{"id": "msg_cut", "type": "message", "content": [{"type": "te'
+            handler.send_response(200)
+            handler.send_header("Content-Type", "application/json")
+            handler.send_header("Content-Length", str(len(data)))
+            handler.end_headers()
+            handler.wfile.write(data)
+            return
         if status != 200:
             kind = {429: "rate_limit_error", 529: "overloaded_error"}.get(status, "api_error")
             self._send(

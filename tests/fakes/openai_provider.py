@@ -51,8 +51,11 @@ class FakeOpenAI:
         statuses: list[int] | None = None,
         agent: Callable[[dict[str, Any]], str | dict[str, Any]] | None = None,
         always: int | None = None,
+        garbled: int = 0,
     ) -> None:
         self.reply = reply
+        self.garbled = garbled
+        """Answer this many requests with a 200 whose JSON body is cut off."""
         self.agent = agent
         """Sees the whole request; returns text or {"content", "tool_calls": [{"name",
         "arguments"}]}: a scripted tool-calling model. Takes precedence over `reply`."""
@@ -105,11 +108,22 @@ class FakeOpenAI:
         with self._lock:
             self.requests.append(body)
             status = self.always or (self.statuses.pop(0) if self.statuses else 200)
+            garble = status == 200 and self.garbled > 0
+            if garble:
+                self.garbled -= 1
             self.in_flight += 1
             self.max_in_flight = max(self.max_in_flight, self.in_flight)
         try:
             if self.latency_s:
                 time.sleep(self.latency_s)
+            if garble:
+                data = b'{"id": "chatcmpl-cut", "object": "chat.completion", "choi'
+                handler.send_response(200)
+                handler.send_header("Content-Type", "application/json")
+                handler.send_header("Content-Length", str(len(data)))
+                handler.end_headers()
+                handler.wfile.write(data)
+                return
             if status != 200:
                 self._send(
                     handler,

@@ -173,10 +173,11 @@ def test_unknown_algorithm_is_sent_back_then_falls_back(
     assert "dpo-magic" in fell_back["source"] and fell_back["lever"] == "harness"
 
 
-def test_a_429_then_200_succeeds(tmp_path: Path, task_model: FakeOpenAI) -> None:
-    with FakeAnthropic(anthropic_agent(happy_script), statuses=[429]) as fake:
+def test_a_429_and_a_cut_reply_are_retried(tmp_path: Path, task_model: FakeOpenAI) -> None:
+    with FakeAnthropic(anthropic_agent(happy_script), statuses=[429], garbled=1) as fake:
         result, run = run_claude(tmp_path, fake, task_model, gens=1)
     assert result.returncode == 0, result.stderr
+    assert fake.garbled == 0 and not fake.statuses  # both faults were served
     generation = json.loads((run / "gen_1" / "generation.json").read_text())
     assert generation["status"] == "ok"
     assert "version 1" in (run / "gen_1" / "target_agent.py").read_text()
@@ -193,3 +194,13 @@ def test_a_provider_that_always_fails(tmp_path: Path, task_model: FakeOpenAI) ->
     assert [g["status"] for g in record["generations"]] == ["failed", "failed"]
     assert "500" in record["generations"][0]["error"]
     assert len(fake.requests) >= 2  # retried before giving up
+
+
+def test_the_turn_cap_stops_an_agent(tmp_path: Path, task_model: FakeOpenAI) -> None:
+    # The scripted Meta-Agent writes its harness on its third turn; two are allowed.
+    with FakeAnthropic(anthropic_agent(happy_script)) as fake:
+        result, run = run_claude(tmp_path, fake, task_model, "--backend-opt", "max_turns=2", gens=1)
+    assert result.returncode == 0, result.stderr
+    generation = json.loads((run / "gen_1" / "generation.json").read_text())
+    assert generation["status"] == "failed"
+    assert "wrote no target_agent.py (turn cap of 2 reached)" in generation["error"]

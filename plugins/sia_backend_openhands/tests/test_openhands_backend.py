@@ -146,10 +146,11 @@ def test_unknown_algorithm_is_sent_back_then_falls_back(
     assert fell_back["source"].startswith("fallback: decision.json failed twice")
 
 
-def test_a_429_then_200_succeeds(tmp_path: Path, task_model: FakeOpenAI) -> None:
-    with FakeOpenAI(agent=openai_agent(happy_script), statuses=[429]) as agent:
+def test_a_429_and_a_cut_reply_are_retried(tmp_path: Path, task_model: FakeOpenAI) -> None:
+    with FakeOpenAI(agent=openai_agent(happy_script), statuses=[429], garbled=1) as agent:
         result, run = run_openhands(tmp_path, agent, task_model, gens=1)
     assert result.returncode == 0, result.stderr
+    assert agent.garbled == 0 and not agent.statuses  # both faults were served
     assert json.loads((run / "gen_1" / "generation.json").read_text())["status"] == "ok"
 
 
