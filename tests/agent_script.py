@@ -107,7 +107,7 @@ def gold_task(dest: Path) -> Path:
 
 @dataclass(frozen=True)
 class Step:
-    kind: str  # read | write | trial | text | read_outside
+    kind: str  # read | write | trial | text | read_outside | list_outside
     path: str = ""
     content: str = ""
 
@@ -124,6 +124,7 @@ def happy_script(role: str, generation: int, retries: int) -> list[Step]:
         return [
             Step("read", "task/task.md"),
             Step("read_outside", "../../../data/private/answers.csv"),
+            Step("list_outside", "/etc"),
             Step("write", "target_agent.py", harness(1)),
             Step("trial"),
             Step("text", content="Version 1 asks the model about each review."),

@@ -37,6 +37,7 @@ from sia_core.agent_session.workspace import OutsideWorkspace, confine
 FILE_TOOLS = ["Read", "Write", "Edit", "Glob", "Grep"]
 TRIAL_TOOL = "mcp__sia__run_sample"
 PATH_KEYS = ("file_path", "path", "notebook_path")
+GLOB_KEYS = {"Glob": ("pattern",), "Grep": ("glob",)}
 # The CLI must talk to the model provider and nothing else.
 QUIET = {
     "DISABLE_TELEMETRY": "1",
@@ -80,6 +81,15 @@ class ClaudeSession:
     def _options(self, max_retries: int) -> ClaudeAgentOptions:
         spec = self.spec
 
+        def deny(reason: str) -> dict[str, Any]:
+            return {
+                "hookSpecificOutput": {
+                    "hookEventName": "PreToolUse",
+                    "permissionDecision": "deny",
+                    "permissionDecisionReason": reason,
+                }
+            }
+
         async def guard(data: Any, tool_use_id: str | None, context: Any) -> dict[str, Any]:
             arguments = data.get("tool_input") or {}
             for key in PATH_KEYS:
@@ -87,13 +97,12 @@ class ClaudeSession:
                     try:
                         confine(spec.workspace, arguments[key])
                     except OutsideWorkspace as exc:
-                        return {
-                            "hookSpecificOutput": {
-                                "hookEventName": "PreToolUse",
-                                "permissionDecision": "deny",
-                                "permissionDecisionReason": str(exc),
-                            }
-                        }
+                        return deny(str(exc))
+            # A file pattern is a path too: absolute or climbing ones would list outside.
+            for key in GLOB_KEYS.get(str(data.get("tool_name")), ()):
+                value = arguments.get(key)
+                if isinstance(value, str) and (value.startswith(("/", "~")) or ".." in value):
+                    return deny(f"{key} {value!r} leaves the workspace; use a relative pattern")
             return {}
 
         @tool(

@@ -66,6 +66,8 @@ def anthropic_agent(
             return [{"type": "text", "text": step.content}]
         if step.kind == "trial":
             return [{"type": "tool_use", "name": "mcp__sia__run_sample", "input": {"items": 3}}]
+        if step.kind == "list_outside":
+            return [{"type": "tool_use", "name": "Glob", "input": {"pattern": step.path + "/*"}}]
         path = f"{workspace}/{step.path}"
         if step.kind == "write":
             return [
@@ -145,6 +147,7 @@ def test_three_generations_with_claude(tmp_path: Path, task_model: FakeOpenAI) -
     sent = requests_text(fake)
     assert "ran on 3 items: ok" in sent and "accuracy on these items" in sent
     assert "outside the workspace" in sent  # its read of a path outside was refused
+    assert "leaves the workspace" in sent  # and so was its listing of /etc
     assert "### item" in sent  # it read the trajectory sample
     assert GOLD_MARK not in sent  # the evaluator's gold answers reached no prompt
     sessions = record["agent_sessions"]

@@ -59,6 +59,8 @@ def openai_agent(script: Callable[[str, int, int], list[Step]]) -> Callable[[dic
         if step.kind == "write":
             call = {"name": "write_file", "arguments": {"path": step.path, "content": step.content}}
             return {"tool_calls": [call]}
+        if step.kind == "list_outside":
+            return {"tool_calls": [{"name": "list_files", "arguments": {"path": step.path}}]}
         path = step.path if step.kind == "read" else "../../../../etc/hostname"
         return {"tool_calls": [{"name": "read_file", "arguments": {"path": path}}]}
 
@@ -121,7 +123,7 @@ def test_three_generations_with_openhands(tmp_path: Path, task_model: FakeOpenAI
         assert decision["source"] == "backend: openhands" and decision["lever"] == "harness"
     sent = json.dumps(agent.requests, ensure_ascii=False)
     assert "ran on 3 items: ok" in sent and "accuracy on these items" in sent
-    assert "outside the workspace" in sent
+    assert sent.count("outside the workspace") >= 2  # a read and a listing, both refused
     assert "### item" in sent
     assert GOLD_MARK not in sent
     sessions = record["agent_sessions"]
