@@ -44,7 +44,7 @@ from sia_core.sandbox.api import Sandbox, SandboxJob, SandboxResult
 from sia_core.splits import sample_view, selection_view, training_view
 from sia_core.store import atomic_dir, atomic_write_json
 from sia_core.task import Task, load_task_dir
-from sia_core.trajectories import write_agent_execution
+from sia_core.trajectories import read_calls, write_agent_execution
 from sia_core.weights import RolloutPlan, build_batch, describe, save_adapter, train_adapter
 
 if TYPE_CHECKING:
@@ -608,7 +608,20 @@ class Loop:
         for key, value in usage.items():
             if isinstance(value, (int, float)):
                 total[key] = total.get(key, 0) + value
-        skip = {"calls.jsonl", "results.json", "agent_execution.json"}
+        untagged = sum(1 for call in read_calls(out / "calls.jsonl") if not call.get("item_id"))
+        if untagged:
+            note = (
+                f"{untagged} model call(s) carried no item id: send the item's id in the "
+                f"header {ITEM_HEADER} on every call. " + note
+            ).strip()
+        skip = {  # the engine's own files, not the harness's outputs
+            "calls.jsonl",
+            "results.json",
+            "agent_execution.json",
+            "evaluation.log",
+            "target_agent_stdout.log",
+            "target_agent_stderr.log",
+        }
         return TrialReport(
             ok=result.reason is None,
             items=items,

@@ -305,3 +305,58 @@ def test_provider_failure_fails_the_generation(task: Task, tmp_path: Path) -> No
 def test_price_from_litellm_or_unknown() -> None:
     assert price("gpt-4o-mini", 1_000_000, 0) == pytest.approx(0.15, rel=0.5)
     assert price("openai/fake-coder", 1000, 1000) is None
+
+
+UNTAGGED_HARNESS = """\
+import argparse, csv, os
+from pathlib import Path
+from openai import OpenAI
+p = argparse.ArgumentParser()
+p.add_argument("--dataset_dir", type=Path)
+p.add_argument("--working_dir", type=Path)
+a = p.parse_args()
+client = OpenAI(base_url=os.environ["SIA_BASE_URL"], api_key=os.environ["SIA_API_KEY"])
+rows = list(csv.DictReader((a.dataset_dir / "test.csv").open()))
+with (a.working_dir / "predictions.csv").open("w") as fh:
+    fh.write("id,label\\n")
+    for row in rows:
+        reply = client.chat.completions.create(
+            model=os.environ["SIA_MODEL"], messages=[{"role": "user", "content": row["text"]}])
+        fh.write(row["id"] + "," + reply.choices[0].message.content.strip() + "\\n")
+"""
+
+
+@pytest.mark.parametrize("validation", [True, False])
+def test_trial_runs_a_harness_on_a_few_items(
+    tmp_path: Path, validation: bool, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from sia_core.loop import Loop, RunConfig
+    from sia_core.splits import selection_view
+    from tests.fakes.openai_provider import FakeOpenAI
+
+    task_dir = make_task(tmp_path / "task", train=40, test=20, validation=validation)
+    harness = tmp_path / "target_agent.py"
+    harness.write_text(UNTAGGED_HARNESS)
+    monkeypatch.setenv("OPENAI_API_KEY", "sk-fake")
+    with FakeOpenAI(reply=lambda messages: "positive") as provider:
+        loop = Loop(
+            RunConfig(
+                task_dir=str(task_dir),
+                backend="scripted",
+                task_model="openai/fake",
+                task_model_base=provider.url,
+                runs_dir=str(tmp_path / "runs"),
+            ),
+        )
+        loop.selection = selection_view(loop.task, tmp_path / "views")
+        report = loop._trial(1, tmp_path / "trial", harness, 3)
+    assert report.ok and report.items == 3 and report.calls == 3
+    assert report.files == ["predictions.csv"]
+    assert "3 model call(s) carried no item id" in report.note
+    if validation:
+        assert report.score is not None and sum(report.statuses.values()) == 3
+        assert "accuracy on these items" in report.as_text("accuracy")
+    else:
+        assert report.score is None and "not scored" in report.note
+    assert not (tmp_path / "trial" / "view").exists()  # the data copy is not kept
+    assert loop._trial_usage[1]["calls"] == 3
