@@ -6,8 +6,7 @@ from collections.abc import Mapping
 
 from sia_backend_openhands.options import OpenHandsOptions
 from sia_core.agent_session import session
-from sia_core.backend_api import Decision, FeedbackContext, MetaContext
-from sia_core.errors import SiaError
+from sia_core.backend_api import BackendCannotAct, Decision, FeedbackContext, MetaContext
 
 
 class OpenHandsBackend:
@@ -24,7 +23,8 @@ class OpenHandsBackend:
         o = self.options
         model = meta_model or o.model
         if not model:
-            raise SiaError(
+            # Stops the run: no generation can go better without one.
+            raise BackendCannotAct(
                 "the openhands backend needs a model: --meta-model PROVIDER/NAME (for example "
                 "gemini/gemini-2.5-flash) or --backend-opt model=..."
             )

@@ -166,3 +166,21 @@ def test_a_provider_that_always_fails(tmp_path: Path, task_model: FakeOpenAI) ->
     assert record["status"] == "finished"
     assert [g["status"] for g in record["generations"]] == ["failed", "failed"]
     assert "500" in record["generations"][0]["error"]
+
+
+def test_no_model_stops_the_run_with_the_reason(tmp_path: Path) -> None:
+    task = gold_task(tmp_path / "task")
+    result = sia(
+        "run",
+        "--task-dir",
+        str(task),
+        "--backend",
+        "openhands",
+        "--run-id",
+        "n",
+        "--runs-dir",
+        str(tmp_path / "runs"),
+    )
+    assert result.returncode == 0, result.stderr
+    record = json.loads((tmp_path / "runs" / "run_n" / "run.json").read_text())
+    assert record["status"] == "stopped" and "--meta-model" in record["stop_reason"]
