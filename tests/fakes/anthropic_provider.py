@@ -26,12 +26,17 @@ class FakeAnthropic:
         statuses: list[int] | None = None,
         always: int | None = None,
         garbled: int = 0,
+        stalled: int = 0,
+        stall_s: float = 5.0,
     ) -> None:
         self.reply = reply
         self.statuses = list(statuses or [])
         """HTTP statuses to answer /v1/messages with before answering normally."""
         self.always = always
         """Answer every /v1/messages request with this status (a provider that is down)."""
+        self.stalled = stalled
+        """Hold this many /v1/messages requests for `stall_s` seconds before answering."""
+        self.stall_s = stall_s
         self.garbled = garbled
         """Answer this many /v1/messages requests with a 200 whose body is cut off."""
         self.requests: list[dict[str, Any]] = []
@@ -109,6 +114,11 @@ class FakeAnthropic:
             garble = status == 200 and self.garbled > 0
             if garble:
                 self.garbled -= 1
+            stall = self.stalled > 0
+            if stall:
+                self.stalled -= 1
+        if stall:
+            time.sleep(self.stall_s)
         if garble:
             data = b'{"id": "msg_cut", "type": "message", "content": [{"type": "te'
             handler.send_response(200)

@@ -52,10 +52,15 @@ class FakeOpenAI:
         agent: Callable[[dict[str, Any]], str | dict[str, Any]] | None = None,
         always: int | None = None,
         garbled: int = 0,
+        stalled: int = 0,
+        stall_s: float = 5.0,
     ) -> None:
         self.reply = reply
         self.garbled = garbled
         """Answer this many requests with a 200 whose JSON body is cut off."""
+        self.stalled = stalled
+        """Hold this many requests for `stall_s` seconds before answering."""
+        self.stall_s = stall_s
         self.agent = agent
         """Sees the whole request; returns text or {"content", "tool_calls": [{"name",
         "arguments"}]}: a scripted tool-calling model. Takes precedence over `reply`."""
@@ -111,11 +116,16 @@ class FakeOpenAI:
             garble = status == 200 and self.garbled > 0
             if garble:
                 self.garbled -= 1
+            stall = self.stalled > 0
+            if stall:
+                self.stalled -= 1
             self.in_flight += 1
             self.max_in_flight = max(self.max_in_flight, self.in_flight)
         try:
             if self.latency_s:
                 time.sleep(self.latency_s)
+            if stall:
+                time.sleep(self.stall_s)
             if garble:
                 data = b'{"id": "chatcmpl-cut", "object": "chat.completion", "choi'
                 handler.send_response(200)

@@ -44,7 +44,7 @@ class ClaudeBackend:
     def _start(self, spec: session.SessionSpec) -> session.AgentSession:
         from sia_backend_claude.claude_session import ClaudeSession
 
-        return ClaudeSession(spec, self.options.max_retries)
+        return ClaudeSession(spec, self.options.max_retries, self.options.request_timeout_s)
 
     def initial(self, ctx: MetaContext) -> Decision:
         return session.run_meta(ctx, self._start, self._settings(ctx.meta_model))

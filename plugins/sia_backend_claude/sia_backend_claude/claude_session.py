@@ -62,14 +62,14 @@ def _plain(message: Any) -> dict[str, Any]:
 
 
 class ClaudeSession:
-    def __init__(self, spec: SessionSpec, max_retries: int) -> None:
+    def __init__(self, spec: SessionSpec, max_retries: int, request_timeout_s: float) -> None:
         self.spec = spec
         self.usage = SessionUsage(role=spec.role, backend="claude", model=spec.model)
         self._stderr: deque[str] = deque(maxlen=40)
         self._transcript = spec.transcript.open("a", encoding="utf-8")
         self._portal_cm = anyio.from_thread.start_blocking_portal()
         self._portal = self._portal_cm.__enter__()
-        self._client = ClaudeSDKClient(self._options(max_retries))
+        self._client = ClaudeSDKClient(self._options(max_retries, request_timeout_s))
         try:
             self._portal.call(self._client.connect)
         except Exception as exc:
@@ -78,7 +78,7 @@ class ClaudeSession:
                 f"could not start Claude Code: {exc}{self._stderr_tail()}"
             ) from None
 
-    def _options(self, max_retries: int) -> ClaudeAgentOptions:
+    def _options(self, max_retries: int, request_timeout_s: float) -> ClaudeAgentOptions:
         spec = self.spec
 
         def deny(reason: str) -> dict[str, Any]:
@@ -119,6 +119,7 @@ class ClaudeSession:
         env = {
             **QUIET,
             "CLAUDE_CODE_MAX_RETRIES": str(max_retries),
+            "API_TIMEOUT_MS": str(int(request_timeout_s * 1000)),
             "ANTHROPIC_API_KEY": os.environ.get("ANTHROPIC_API_KEY", ""),
         }
         if os.environ.get("ANTHROPIC_BASE_URL"):

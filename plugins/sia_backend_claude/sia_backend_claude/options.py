@@ -19,6 +19,8 @@ class ClaudeOptions:
     timeout_s: float = 1800.0
     max_retries: int = 6
     """Retries of a failed API call (429, 5xx, timeouts), with the CLI's backoff."""
+    request_timeout_s: float = 600.0
+    """One API call taking longer than this is abandoned and retried."""
     trial_items: int = 5
     evidence_tokens: int = 6000
 

@@ -5,6 +5,7 @@ agent; the task model is a fake OpenAI-compatible provider behind the gateway.""
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -176,11 +177,18 @@ def test_unknown_algorithm_is_sent_back_then_falls_back(
     assert "dpo-magic" in fell_back["source"] and fell_back["lever"] == "harness"
 
 
-def test_a_429_and_a_cut_reply_are_retried(tmp_path: Path, task_model: FakeOpenAI) -> None:
-    with FakeAnthropic(anthropic_agent(happy_script), statuses=[429], garbled=1) as fake:
-        result, run = run_claude(tmp_path, fake, task_model, gens=1)
+def test_a_429_a_cut_reply_and_a_timeout_are_retried(
+    tmp_path: Path, task_model: FakeOpenAI
+) -> None:
+    agent = anthropic_agent(happy_script)
+    with FakeAnthropic(agent, statuses=[429], garbled=1, stalled=1, stall_s=60) as fake:
+        started = time.monotonic()
+        result, run = run_claude(
+            tmp_path, fake, task_model, "--backend-opt", "request_timeout_s=2", gens=1
+        )
     assert result.returncode == 0, result.stderr
-    assert fake.garbled == 0 and not fake.statuses  # both faults were served
+    assert time.monotonic() - started < 60  # the stalled call was abandoned, not awaited
+    assert fake.garbled == 0 and fake.stalled == 0 and not fake.statuses  # all served
     generation = json.loads((run / "gen_1" / "generation.json").read_text())
     assert generation["status"] == "ok"
     assert "version 1" in (run / "gen_1" / "target_agent.py").read_text()

@@ -45,6 +45,7 @@ class OpenHandsSession:
             num_retries=options.max_retries,
             retry_min_wait=int(options.retry_min_wait),
             retry_max_wait=int(options.retry_max_wait),
+            timeout=max(1, int(options.request_timeout_s)),
         )
         agent = Agent(
             llm=llm,

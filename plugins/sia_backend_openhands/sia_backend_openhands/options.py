@@ -22,6 +22,8 @@ class OpenHandsOptions:
     max_retries: int = 5
     retry_min_wait: float = 4.0
     retry_max_wait: float = 60.0
+    request_timeout_s: float = 600.0
+    """One API call taking longer than this is abandoned and retried."""
     trial_items: int = 5
     evidence_tokens: int = 6000
 

@@ -5,6 +5,7 @@ Runs in the Python 3.12 environment that scripts/test_openhands.sh builds (no to
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -148,11 +149,18 @@ def test_unknown_algorithm_is_sent_back_then_falls_back(
     assert fell_back["source"].startswith("fallback: decision.json failed twice")
 
 
-def test_a_429_and_a_cut_reply_are_retried(tmp_path: Path, task_model: FakeOpenAI) -> None:
-    with FakeOpenAI(agent=openai_agent(happy_script), statuses=[429], garbled=1) as agent:
-        result, run = run_openhands(tmp_path, agent, task_model, gens=1)
+def test_a_429_a_cut_reply_and_a_timeout_are_retried(
+    tmp_path: Path, task_model: FakeOpenAI
+) -> None:
+    script = openai_agent(happy_script)
+    with FakeOpenAI(agent=script, statuses=[429], garbled=1, stalled=1, stall_s=60) as agent:
+        started = time.monotonic()
+        result, run = run_openhands(
+            tmp_path, agent, task_model, "--backend-opt", "request_timeout_s=2", gens=1
+        )
     assert result.returncode == 0, result.stderr
-    assert agent.garbled == 0 and not agent.statuses  # both faults were served
+    assert time.monotonic() - started < 60  # the stalled call was abandoned, not awaited
+    assert agent.garbled == 0 and agent.stalled == 0 and not agent.statuses  # all served
     assert json.loads((run / "gen_1" / "generation.json").read_text())["status"] == "ok"
 
 
