@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -166,3 +167,34 @@ def role_of(conversation: str) -> tuple[str, int, int]:
 def workspace_of(conversation: str) -> str:
     found = re.search(r"(/[^\s\"'`]*?\.agent_workspace)", conversation)
     return found.group(1) if found else ""
+
+
+PROMPT_MARKERS = ("-Agent of sia", "Your decision.json could not be used", "is not in your working")
+Script = Callable[[str, int, int], list[Step]]
+
+
+def _tool_results(message: dict[str, Any]) -> int:
+    if message.get("role") == "tool":  # OpenAI chat completions
+        return 1
+    content = message.get("content")
+    if not isinstance(content, list):
+        return 0
+    return sum(isinstance(b, dict) and b.get("type") == "tool_result" for b in content)
+
+
+def next_step(script: Script, messages: list[dict[str, Any]]) -> Step | None:
+    """The scripted agent's next step in this conversation (either wire format), counting
+    tool results since the engine's last prompt; None for a request that is not the
+    agent's conversation (an agent runtime's side request)."""
+    conversation = json.dumps(messages, ensure_ascii=False)
+    if "-Agent of sia" not in conversation:
+        return None
+    role, generation, retries = role_of(conversation)
+    last = 0
+    for index, message in enumerate(messages):
+        text = json.dumps(message.get("content"), ensure_ascii=False)
+        if message.get("role") == "user" and any(m in text for m in PROMPT_MARKERS):
+            last = index
+    done = sum(_tool_results(m) for m in messages[last:])
+    steps = script(role, generation, retries)
+    return steps[done] if done < len(steps) else Step("text", content="Done.")

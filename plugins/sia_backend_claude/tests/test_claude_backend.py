@@ -14,10 +14,10 @@ import pytest
 
 from tests.agent_script import (
     GOLD_MARK,
-    Step,
+    Script,
     gold_task,
     happy_script,
-    role_of,
+    next_step,
     task_model_reply,
     unknown_algorithm_script,
     workspace_of,
@@ -27,42 +27,16 @@ from tests.fakes.anthropic_provider import FakeAnthropic
 from tests.fakes.openai_provider import FakeOpenAI
 
 pytestmark = pytest.mark.slow
-PROMPT_MARKERS = ("You are the", "Your decision.json could not be used", "is not in your working")
 
 
-def _blocks(message: dict[str, Any]) -> list[dict[str, Any]]:
-    content = message.get("content")
-    if isinstance(content, str):
-        return [{"type": "text", "text": content}]
-    return [b for b in content or [] if isinstance(b, dict)]
+def anthropic_agent(script: Script) -> Callable[[dict[str, Any]], list[dict[str, Any]]]:
+    """The scripted agent, speaking the Messages API with Claude Code's tools."""
 
-
-def steps_done(messages: list[dict[str, Any]]) -> int:
-    """Tool results since the engine's last prompt (the first one, or a retry)."""
-    last = 0
-    for index, message in enumerate(messages):
-        if message.get("role") == "user" and any(
-            b.get("type") == "text" and any(m in b.get("text", "") for m in PROMPT_MARKERS)
-            for b in _blocks(message)
-        ):
-            last = index
-    return sum(b.get("type") == "tool_result" for m in messages[last:] for b in _blocks(m))
-
-
-def anthropic_agent(
-    script: Callable[[str, int, int], list[Step]],
-) -> Callable[[dict[str, Any]], list[dict[str, Any]]]:
     def reply(body: dict[str, Any]) -> list[dict[str, Any]]:
-        conversation = json.dumps(body.get("messages", []), ensure_ascii=False)
-        if "-Agent of sia" not in conversation:
+        step = next_step(script, body.get("messages", []))
+        if step is None:
             return [{"type": "text", "text": "ok"}]  # a side request of the CLI
-        role, generation, retries = role_of(conversation)
         workspace = workspace_of(json.dumps(body, ensure_ascii=False))
-        steps = script(role, generation, retries)
-        done = steps_done(body["messages"])
-        if done >= len(steps):
-            return [{"type": "text", "text": "Done."}]
-        step = steps[done]
         if step.kind == "text":
             return [{"type": "text", "text": step.content}]
         if step.kind == "trial":
@@ -71,13 +45,8 @@ def anthropic_agent(
             return [{"type": "tool_use", "name": "Glob", "input": {"pattern": step.path + "/*"}}]
         path = f"{workspace}/{step.path}"
         if step.kind == "write":
-            return [
-                {
-                    "type": "tool_use",
-                    "name": "Write",
-                    "input": {"file_path": path, "content": step.content},
-                }
-            ]
+            tool_input = {"file_path": path, "content": step.content}
+            return [{"type": "tool_use", "name": "Write", "input": tool_input}]
         return [{"type": "tool_use", "name": "Read", "input": {"file_path": path}}]
 
     return reply

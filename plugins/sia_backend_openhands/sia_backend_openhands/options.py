@@ -1,47 +1,24 @@
-"""The `--backend-opt KEY=VALUE` options of the openhands backend."""
+"""The `--backend-opt KEY=VALUE` options of the openhands backend: the common ones, and
+how to reach the model."""
 
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping
-from dataclasses import dataclass, fields
+from dataclasses import dataclass
 
+from sia_core.agent_session.backend import AgentOptions
 from sia_core.errors import SiaError
 
 
 @dataclass(frozen=True)
-class OpenHandsOptions:
-    model: str | None = None
-    """A litellm model name (anthropic/..., gemini/..., openai/...); `--meta-model` wins."""
+class OpenHandsOptions(AgentOptions):
     api_base: str | None = None
     """An OpenAI-compatible server (vLLM, Ollama, llama.cpp): use model=openai/NAME."""
     api_key_env: str | None = None
     """The environment variable holding the key, when litellm's usual one does not apply."""
-    max_turns: int = 40
-    timeout_s: float = 1800.0
     max_retries: int = 5
     retry_min_wait: float = 4.0
     retry_max_wait: float = 60.0
-    request_timeout_s: float = 600.0
-    """One API call taking longer than this is abandoned and retried."""
-    trial_items: int = 5
-    evidence_tokens: int = 6000
-
-    @classmethod
-    def parse(cls, options: Mapping[str, str]) -> OpenHandsOptions:
-        known = {f.name: str(f.type).split(" ")[0] for f in fields(cls)}
-        values: dict[str, object] = {}
-        for key, raw in options.items():
-            if key not in known:
-                raise SiaError(
-                    f"backend 'openhands' has no option {key!r}; options: {', '.join(known)}"
-                )
-            kind = {"int": int, "float": float}.get(known[key], str)
-            try:
-                values[key] = kind(raw)
-            except ValueError:
-                raise SiaError(f"backend option {key}={raw!r} must be a {kind.__name__}") from None
-        return cls(**values)  # type: ignore[arg-type]
 
     def api_key(self, model: str) -> str | None:
         """The key to pass explicitly, or None to let litellm find its usual variable."""

@@ -14,10 +14,10 @@ import pytest
 
 from tests.agent_script import (
     GOLD_MARK,
-    Step,
+    Script,
     gold_task,
     happy_script,
-    role_of,
+    next_step,
     task_model_reply,
     unknown_algorithm_script,
 )
@@ -28,40 +28,24 @@ pytest.importorskip(
     "openhands.sdk", reason="needs Python >= 3.12: scripts/test_openhands.sh runs these tests"
 )
 pytestmark = pytest.mark.slow
-PROMPT_MARKERS = ("-Agent of sia", "Your decision.json could not be used", "is not in your working")
 
 
-def steps_done(messages: list[dict[str, Any]]) -> int:
-    last = 0
-    for index, message in enumerate(messages):
-        if message.get("role") == "user" and any(
-            m in json.dumps(message.get("content"), ensure_ascii=False) for m in PROMPT_MARKERS
-        ):
-            last = index
-    return sum(m.get("role") == "tool" for m in messages[last:])
+def openai_agent(script: Script) -> Callable[[dict[str, Any]], Any]:
+    """The scripted agent, speaking chat completions with tool calls to our tools."""
 
-
-def openai_agent(script: Callable[[str, int, int], list[Step]]) -> Callable[[dict[str, Any]], Any]:
     def reply(body: dict[str, Any]) -> Any:
-        messages = body.get("messages", [])
-        conversation = json.dumps(messages, ensure_ascii=False)
-        if "-Agent of sia" not in conversation:
+        step = next_step(script, body.get("messages", []))
+        if step is None:
             return "ok"
-        role, generation, retries = role_of(conversation)
-        steps = script(role, generation, retries)
-        done = steps_done(messages)
-        if done >= len(steps):
-            return {"tool_calls": [{"name": "finish", "arguments": {"message": "Done."}}]}
-        step = steps[done]
         if step.kind == "text":
             return {"tool_calls": [{"name": "finish", "arguments": {"message": step.content}}]}
         if step.kind == "trial":
             return {"tool_calls": [{"name": "run_sample", "arguments": {"items": 3}}]}
+        if step.kind == "list_outside":
+            return {"tool_calls": [{"name": "list_files", "arguments": {"path": step.path}}]}
         if step.kind == "write":
             call = {"name": "write_file", "arguments": {"path": step.path, "content": step.content}}
             return {"tool_calls": [call]}
-        if step.kind == "list_outside":
-            return {"tool_calls": [{"name": "list_files", "arguments": {"path": step.path}}]}
         path = step.path if step.kind == "read" else "../../../../etc/hostname"
         return {"tool_calls": [{"name": "read_file", "arguments": {"path": path}}]}
 
