@@ -200,7 +200,9 @@ def snapshot(name: str, text: str) -> None:
 
 
 def test_prompt_snapshots(task: Task, tmp_path: Path) -> None:
-    tools = briefing.Tools("Read", "Write", "run_sample", 40, 5)
+    tools = session.Settings(
+        backend="test", model="m", read_tool="Read", write_tool="Write", trial_tool="run_sample"
+    )
     meta = MetaContext(task, tmp_path / "out", "haiku", "openai/gpt-4o-mini")
     snapshot("meta_prompt.md", briefing.meta_prompt(meta, tools))
     snapshot("feedback_prompt.md", briefing.feedback_prompt(feedback_ctx(task, tmp_path), tools))
@@ -283,6 +285,23 @@ def test_driver_takes_a_fixed_decision_and_the_new_harness(task: Task, tmp_path:
     assert (ctx.out_dir / "target_agent.py").read_text() == "# new harness"
     assert (ctx.out_dir / "improvement.md").read_text() == "changed the prompt"
     assert (ctx.out_dir / "feedback_evidence" / "trajectories.md").is_file()
+
+
+def test_driver_weights_decision_keeps_the_parent_harness(task: Task, tmp_path: Path) -> None:
+    ctx = feedback_ctx(task, tmp_path, weights=True)
+    step = {
+        "decision.json": '{"lever": "weights", "algorithm": "grpo", "rationale": "r"}',
+        "target_agent.py": "# ignored",
+        "improvement.md": "train it",
+    }
+    decision, _ = drive(ctx, [step])
+    assert (decision.lever, decision.algorithm, decision.source) == (
+        "weights",
+        "grpo",
+        "backend: test",
+    )
+    assert (ctx.out_dir / "target_agent.py").read_text() == "# harness 1\n"
+    assert (ctx.out_dir / "improvement.md").read_text() == "train it"
 
 
 def test_driver_uses_what_was_written_before_a_cap(task: Task, tmp_path: Path) -> None:

@@ -1,33 +1,25 @@
 """Prompts for the Meta-Agent and the Feedback-Agent, rendered from template files.
 
-The templates live in prompts/ next to this module; a backend passes the names of its
-own tools. `evidence_files` builds what a Feedback-Agent reads under evidence/.
+The templates live in prompts/ next to this module; the session's Settings name the
+backend's own tools. `evidence_files` builds what a Feedback-Agent reads under evidence/.
 """
 
 from __future__ import annotations
 
-import json
-from dataclasses import dataclass
 from importlib.resources import files
 from pathlib import Path
 from string import Template
+from typing import TYPE_CHECKING
 
 from sia_core.agent_session import evidence
 from sia_core.backend_api import FeedbackContext, MetaContext
+from sia_core.store import read_json_object
+
+if TYPE_CHECKING:
+    from sia_core.agent_session.session import Settings
 
 PROMPTS = Path(str(files("sia_core.agent_session") / "prompts"))
 BASE_PACKAGES = "the Python standard library and openai"
-
-
-@dataclass(frozen=True)
-class Tools:
-    """How the backend's tools are named in the prompts."""
-
-    read: str
-    write: str
-    trial: str
-    max_turns: int
-    trial_items: int = 5
 
 
 def render(name: str, **values: object) -> str:
@@ -41,18 +33,21 @@ def _model_line(task_model: str | None) -> str:
     return "This task names no task model: a harness that needs none is fine."
 
 
-def meta_prompt(ctx: MetaContext, tools: Tools) -> str:
-    return render(
-        "meta",
-        task_name=ctx.task.name,
-        task_model_line=_model_line(ctx.task_model),
-        base_packages=BASE_PACKAGES,
-        read_tool=tools.read,
-        write_tool=tools.write,
-        trial_tool=tools.trial,
-        trial_items=tools.trial_items,
-        max_turns=tools.max_turns,
-    )
+def _common(task_model: str | None, settings: Settings) -> dict[str, object]:
+    """The values both prompts fill in: the task model, and the agent's tools and caps."""
+    return {
+        "task_model_line": _model_line(task_model),
+        "base_packages": BASE_PACKAGES,
+        "read_tool": settings.read_tool,
+        "write_tool": settings.write_tool,
+        "trial_tool": settings.trial_tool,
+        "trial_items": settings.trial_items,
+        "max_turns": settings.max_turns,
+    }
+
+
+def meta_prompt(ctx: MetaContext, settings: Settings) -> str:
+    return render("meta", task_name=ctx.task.name, **_common(ctx.task_model, settings))
 
 
 def _weights_paragraph(ctx: FeedbackContext) -> str:
@@ -71,7 +66,7 @@ def _weights_paragraph(ctx: FeedbackContext) -> str:
     )
 
 
-def feedback_prompt(ctx: FeedbackContext, tools: Tools) -> str:
+def feedback_prompt(ctx: FeedbackContext, settings: Settings) -> str:
     return render(
         "feedback",
         task_name=ctx.task.name,
@@ -79,14 +74,8 @@ def feedback_prompt(ctx: FeedbackContext, tools: Tools) -> str:
         parent=ctx.parent.number,
         metric=ctx.task.config.metric,
         direction="higher" if ctx.task.config.direction == "max" else "lower",
-        task_model_line=_model_line(ctx.task_model),
-        base_packages=BASE_PACKAGES,
         weights_paragraph=_weights_paragraph(ctx),
-        read_tool=tools.read,
-        write_tool=tools.write,
-        trial_tool=tools.trial,
-        trial_items=tools.trial_items,
-        max_turns=tools.max_turns,
+        **_common(ctx.task_model, settings),
     )
 
 
@@ -95,13 +84,7 @@ def retry_prompt(error: str) -> str:
 
 
 def evidence_files(ctx: FeedbackContext, budget_tokens: int) -> dict[str, str]:
-    execution_file = ctx.parent.dir / "agent_execution.json"
-    execution = {}
-    if execution_file.is_file():
-        try:
-            execution = json.loads(execution_file.read_text("utf-8"))
-        except ValueError:
-            execution = {}
+    execution = read_json_object(ctx.parent.dir / "agent_execution.json")
     trajectories, _ = evidence.sample(execution, budget_tokens)
     report = ctx.reward_report
     if report is None:

@@ -68,11 +68,6 @@ class Settings:
     write_tool: str = "write_file"
     trial_tool: str = "run_sample"
 
-    def tools(self) -> briefing.Tools:
-        return briefing.Tools(
-            self.read_tool, self.write_tool, self.trial_tool, self.max_turns, self.trial_items
-        )
-
 
 def _spec(
     settings: Settings, role: str, root: Path, out_dir: Path, trial: Trial | None, metric: str
@@ -113,7 +108,7 @@ def run_meta(ctx: MetaContext, start: Start, settings: Settings) -> Decision:
         session = start(
             _spec(settings, "meta", root, ctx.out_dir, ctx.trial, ctx.task.config.metric)
         )
-        reply, limit = _send(session, briefing.meta_prompt(ctx, settings.tools()))
+        reply, limit = _send(session, briefing.meta_prompt(ctx, settings))
         if not (root / "target_agent.py").is_file() and limit is None:
             reply, limit = _send(
                 session, "target_agent.py is not in your working directory yet. Write it now."
@@ -122,7 +117,7 @@ def run_meta(ctx: MetaContext, start: Start, settings: Settings) -> Decision:
             raise SiaError(
                 "the Meta-Agent wrote no target_agent.py" + (f" ({limit})" if limit else "")
             )
-        workspace.collect(root, ctx.out_dir)
+        workspace.collect(root, ctx.out_dir, workspace.HARNESS_FILES)
         summary = " ".join(reply.split())[:600] or "written by the Meta-Agent"
         return Decision(lever="harness", rationale=summary, source=f"backend: {settings.backend}")
     finally:
@@ -137,7 +132,7 @@ def run_feedback(ctx: FeedbackContext, start: Start, settings: Settings) -> Deci
         session = start(
             _spec(settings, "feedback", root, ctx.out_dir, ctx.trial, ctx.task.config.metric)
         )
-        _, limit = _send(session, briefing.feedback_prompt(ctx, settings.tools()))
+        _, limit = _send(session, briefing.feedback_prompt(ctx, settings))
         try:
             decision = decisions.check(root, ctx)
         except decisions.DecisionError as first:
@@ -149,16 +144,12 @@ def run_feedback(ctx: FeedbackContext, start: Start, settings: Settings) -> Deci
                     decision = decisions.check(root, ctx)
                 except decisions.DecisionError as second:
                     decision = decisions.fallback(ctx, f"decision.json failed twice: {second}")
-        if decision.source.startswith("fallback"):
-            keep = ("improvement.md",)
-        elif decision.lever == "weights":
-            keep = ("improvement.md",)  # the harness stays the parent's
+        fell_back = decision.source.startswith("fallback")
+        if fell_back or decision.lever == "weights":
+            workspace.collect(root, ctx.out_dir, ("improvement.md",))  # the parent's harness
         else:
-            keep = ("target_agent.py", "requirements.txt", "improvement.md")
-        for name in keep:
-            if (root / name).is_file():
-                shutil.copy2(root / name, ctx.out_dir / name)
-        if decision.source == "backend":
+            workspace.collect(root, ctx.out_dir, workspace.HARNESS_FILES)
+        if not fell_back:
             decision.source = f"backend: {settings.backend}"
         # What the agent was shown, kept with the generation for audit.
         shown = ctx.out_dir / "feedback_evidence"

@@ -9,18 +9,18 @@ held-out answer file.
 
 from __future__ import annotations
 
-import json
 import shutil
 from pathlib import Path
 from typing import Any
 
 from sia_core.backend_api import FeedbackContext, GenerationView, MetaContext
+from sia_core.store import read_json_object
 from sia_core.task import Task
 
 BIG_FILE = 1_000_000
 HEAD_LINES = 40
-OUTPUTS = ("target_agent.py", "requirements.txt", "improvement.md", "decision.json")
-CODE = ("target_agent.py", "requirements.txt", "improvement.md", "decision.json")
+HARNESS_FILES = ("target_agent.py", "requirements.txt", "improvement.md")
+"""What an agent writes for a new harness; copied into the generation."""
 
 
 class OutsideWorkspace(ValueError):
@@ -81,11 +81,7 @@ def scalar_metrics(record: dict[str, Any]) -> dict[str, float]:
 
 
 def _record(view: GenerationView) -> dict[str, Any]:
-    path = view.dir / "generation.json"
-    try:
-        return json.loads(path.read_text("utf-8")) if path.is_file() else {}
-    except ValueError:
-        return {}
+    return read_json_object(view.dir / "generation.json")
 
 
 def generation_report(view: GenerationView, metric: str) -> str:
@@ -107,10 +103,7 @@ def generation_report(view: GenerationView, metric: str) -> str:
     agent = record.get("agent") or {}
     execution = view.dir / "agent_execution.json"
     if execution.is_file():
-        try:
-            sandbox = json.loads(execution.read_text("utf-8")).get("sandbox", {})
-        except ValueError:
-            sandbox = {}
+        sandbox = read_json_object(execution).get("sandbox", {})
         lines += [
             "",
             f"harness exit code {sandbox.get('exit_code')}, "
@@ -152,7 +145,7 @@ def feedback_workspace(ctx: FeedbackContext, root: Path, evidence: dict[str, str
     for view in ctx.history:
         dest = history / f"gen_{view.number}"
         dest.mkdir()
-        for name in CODE:
+        for name in (*HARNESS_FILES, "decision.json"):
             if (view.dir / name).is_file():
                 shutil.copy2(view.dir / name, dest / name)
         (dest / "report.md").write_text(generation_report(view, metric), encoding="utf-8")
@@ -166,12 +159,8 @@ def feedback_workspace(ctx: FeedbackContext, root: Path, evidence: dict[str, str
     return root
 
 
-def collect(workspace: Path, out_dir: Path) -> list[str]:
-    """Copy what the agent wrote into the generation; return the names copied."""
-    copied = []
-    for name in OUTPUTS:
-        source = workspace / name
-        if source.is_file():
-            shutil.copy2(source, out_dir / name)
-            copied.append(name)
-    return copied
+def collect(workspace: Path, out_dir: Path, names: tuple[str, ...]) -> None:
+    """Copy those of `names` the agent wrote into the generation."""
+    for name in names:
+        if (workspace / name).is_file():
+            shutil.copy2(workspace / name, out_dir / name)
