@@ -51,6 +51,12 @@ class Usage:
         return data
 
 
+def add_usage(total: dict[str, Any], usage: dict[str, Any]) -> None:
+    """Sum one gateway's usage (`Usage.as_dict()`) into a running total."""
+    for key, value in usage.items():
+        total[key] = total.get(key, 0) + value
+
+
 class _Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
     server_version = "sia-gateway"

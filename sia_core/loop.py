@@ -17,7 +17,7 @@ import shutil
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -29,12 +29,13 @@ from sia_core.backend_api import (
     FeedbackContext,
     GenerationView,
     MetaContext,
+    Trial,
     TrialReport,
 )
 from sia_core.envs import EnvError, python_for
 from sia_core.errors import SiaError
 from sia_core.evaluation import Evaluation, MetricKeyError, run_evaluator
-from sia_core.gateway import ITEM_HEADER, Budget, Gateway
+from sia_core.gateway import ITEM_HEADER, Budget, Gateway, add_usage
 from sia_core.models import ChatModel, LiteLLMModel
 from sia_core.policy.registry import is_local_model
 from sia_core.progress import QuietReporter, Reporter
@@ -129,7 +130,6 @@ class Loop:
             else None
         )
         self.budget = Budget(config.budget_tokens, config.budget_cost_usd)
-        self._trial_usage: dict[int, dict[str, Any]] = {}
 
     @property
     def weights_available(self) -> bool:
@@ -258,8 +258,10 @@ class Loop:
             for r in records
         ]
 
-    def _propose(self, number: int, out: Path, records: list[dict[str, Any]]) -> Decision:
-        trial = self._trial_runner(number, out)
+    def _propose(
+        self, number: int, out: Path, records: list[dict[str, Any]], usage: dict[str, Any]
+    ) -> Decision:
+        trial = self._trial_runner(number, out, usage)
         if number == 1:
             ctx = MetaContext(
                 task=self.task,
@@ -319,19 +321,17 @@ class Loop:
         }
         with atomic_dir(self.rundir.gen_dir(number)) as tmp:
             try:
-                decision = self._propose(number, tmp, records)
+                decision = self._propose(number, tmp, records, record["usage"])
             except BackendCannotAct:
                 raise
             except Exception as exc:  # a backend's fault fails this generation, not the run
                 decision = None
                 record["error"] = f"backend {self.config.backend!r} failed: {exc}"[:1000]
-            # Agent backends leave the usage of their sessions (and of their trial runs).
+            # Agent backends leave the usage of their sessions.
             session_file = tmp / "agent_session.json"
             if session_file.is_file():
                 with contextlib.suppress(ValueError):
                     record["agent_sessions"] = json.loads(session_file.read_text("utf-8"))
-            if self._trial_usage.get(number):
-                record["usage"]["trials"] = self._trial_usage.pop(number)
             if decision is not None:
                 record.update(
                     decision=decision.as_dict(), lever=decision.lever, algorithm=decision.algorithm
@@ -448,10 +448,8 @@ class Loop:
                 metrics, extra_files = train_adapter(spec, batch, self.policy, algo_config, seed)
             summary = describe(batch)
             rounds.append({"batch": summary, "metrics": metrics})
-            usage = record["usage"].setdefault("rollouts", {})
             for run in runs:
-                for key, value in run.usage.items():
-                    usage[key] = usage.get(key, 0) + value
+                add_usage(record["usage"].setdefault("rollouts", {}), run.usage)
             self.reporter.info(
                 f"gen {number}: {spec.name} round {round_no + 1}: "
                 f"{summary['samples']} samples, rollout mean reward "
@@ -540,19 +538,20 @@ class Loop:
 
     # -- trial runs for agent backends ------------------------------------------------
 
-    def _trial_runner(self, number: int, gen_tmp: Path) -> Any:
+    def _trial_runner(self, number: int, gen_tmp: Path, usage: dict[str, Any]) -> Trial:
         counter = itertools.count(1)
         lock = threading.Lock()
 
         def trial(agent_file: Path, items: int) -> TrialReport:
             with lock:  # one at a time: trials share the generation's budget and model
-                return self._trial(
-                    number, gen_tmp / "trials" / f"trial_{next(counter)}", agent_file, items
-                )
+                base = gen_tmp / "trials" / f"trial_{next(counter)}"
+                return self._trial(number, base, agent_file, items, usage)
 
         return trial
 
-    def _trial(self, number: int, base: Path, agent_file: Path, items: int) -> TrialReport:
+    def _trial(
+        self, number: int, base: Path, agent_file: Path, items: int, usage: dict[str, Any]
+    ) -> TrialReport:
         """Run a candidate harness on a few training items (or, for a task without
         labelled rows, the first few inputs, unscored) and say how it went."""
         items = max(1, min(int(items), TRIAL_MAX_ITEMS))
@@ -562,11 +561,10 @@ class Loop:
         requirements = agent_file.parent / "requirements.txt"
         if requirements.is_file():
             shutil.copy2(requirements, base / "requirements.txt")
-        empty = TrialReport(False, items, None, False, 0.0, 0, None, {}, [], "", "")
         try:
             python = python_for(base / "requirements.txt")
         except EnvError as exc:
-            return replace(empty, stderr_tail=str(exc))
+            return TrialReport(False, items, None, False, 0.0, 0, None, {}, [], "", str(exc))
         view: Task | None = None
         note = ""
         if self.task.config.validation is not None and self.selection is not self.task:
@@ -583,7 +581,7 @@ class Loop:
         if self.local_model is not None and self.policy is None:
             self._serve(None)  # trials use whatever adapter is being served, if any
         try:
-            result, usage = self._sandboxed(
+            result, spent = self._sandboxed(
                 number,
                 "trial",
                 dataset,
@@ -604,10 +602,7 @@ class Loop:
                     note = f"evaluator: {evaluation.error}"
         finally:
             shutil.rmtree(base / "view", ignore_errors=True)
-        total = self._trial_usage.setdefault(number, {})
-        for key, value in usage.items():
-            if isinstance(value, (int, float)):
-                total[key] = total.get(key, 0) + value
+        add_usage(usage.setdefault("trials", {}), spent)
         untagged = sum(1 for call in read_calls(out / "calls.jsonl") if not call.get("item_id"))
         if untagged:
             note = (
@@ -628,7 +623,7 @@ class Loop:
             exit_code=result.exit_code,
             timed_out=result.timed_out,
             duration_s=result.duration_s,
-            calls=int(usage.get("calls", 0)),
+            calls=spent["calls"],
             score=score,
             statuses=statuses,
             files=sorted(p.name for p in out.iterdir() if p.is_file() and p.name not in skip),

@@ -368,7 +368,8 @@ def test_trial_runs_a_harness_on_a_few_items(
             ),
         )
         loop.selection = selection_view(loop.task, tmp_path / "views")
-        report = loop._trial(1, tmp_path / "trial", harness, 3)
+        usage: dict = {}
+        report = loop._trial(1, tmp_path / "trial", harness, 3, usage)
     assert report.ok and report.items == 3 and report.calls == 3
     assert report.files == ["predictions.csv"]
     assert "3 model call(s) carried no item id" in report.note
@@ -378,4 +379,4 @@ def test_trial_runs_a_harness_on_a_few_items(
     else:
         assert report.score is None and "not scored" in report.note
     assert not (tmp_path / "trial" / "view").exists()  # the data copy is not kept
-    assert loop._trial_usage[1]["calls"] == 3
+    assert usage["trials"]["calls"] == 3
