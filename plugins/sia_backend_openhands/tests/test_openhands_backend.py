@@ -13,8 +13,10 @@ from typing import Any
 import pytest
 
 from tests.agent_script import (
-    GOLD_MARK,
     Script,
+    check_failed_generations,
+    check_three_generations,
+    check_unknown_algorithm,
     gold_task,
     happy_script,
     next_step,
@@ -97,25 +99,11 @@ def test_three_generations_with_openhands(tmp_path: Path, task_model: FakeOpenAI
     with FakeOpenAI(agent=openai_agent(happy_script)) as agent:
         result, run = run_openhands(tmp_path, agent, task_model)
     assert result.returncode == 0, result.stderr
-    record = json.loads((run / "run.json").read_text())
-    assert record["status"] == "finished"
-    assert [g["status"] for g in record["generations"]] == ["ok", "ok", "ok"]
-    code = [(run / f"gen_{n}" / "target_agent.py").read_text() for n in (1, 2, 3)]
-    assert "version 1" in code[0] and "version 2" in code[1] and "version 3" in code[2]
-    assert record["generations"][1]["score"] > record["generations"][0]["score"]
-    for n in (2, 3):
-        decision = json.loads((run / f"gen_{n}" / "decision.json").read_text())
-        assert decision["source"] == "backend: openhands" and decision["lever"] == "harness"
     sent = json.dumps(agent.requests, ensure_ascii=False)
-    assert "ran on 3 items: ok" in sent and "accuracy on these items" in sent
+    record = check_three_generations(run, "openhands", sent)
     assert sent.count("outside the workspace") >= 2  # a read and a listing, both refused
-    assert "### item" in sent
-    assert GOLD_MARK not in sent
-    sessions = record["agent_sessions"]
-    assert [s["role"] for s in sessions] == ["meta", "feedback", "feedback"]
-    assert all(s["input_tokens"] > 0 for s in sessions)
     # litellm has no price for a local model: said so, not $0.
-    assert all(s["cost_usd"] == "unknown" for s in sessions)
+    assert all(s["cost_usd"] == "unknown" for s in record["agent_sessions"])
     assert record["agent_usage"]["sessions_without_price"] == 3
 
 
@@ -125,12 +113,7 @@ def test_unknown_algorithm_is_sent_back_then_falls_back(
     with FakeOpenAI(agent=openai_agent(unknown_algorithm_script)) as agent:
         result, run = run_openhands(tmp_path, agent, task_model)
     assert result.returncode == 0, result.stderr
-    sent = json.dumps(agent.requests, ensure_ascii=False)
-    assert sent.count("algorithm 'dpo-magic' is not installed; installed:") >= 2
-    recovered = json.loads((run / "gen_2" / "decision.json").read_text())
-    assert recovered["source"] == "backend: openhands"
-    fell_back = json.loads((run / "gen_3" / "decision.json").read_text())
-    assert fell_back["source"].startswith("fallback: decision.json failed twice")
+    check_unknown_algorithm(run, "openhands", json.dumps(agent.requests, ensure_ascii=False))
 
 
 def test_a_429_a_cut_reply_and_a_timeout_are_retried(
@@ -154,10 +137,7 @@ def test_a_provider_that_always_fails(tmp_path: Path, task_model: FakeOpenAI) ->
             tmp_path, agent, task_model, "--backend-opt", "max_retries=1", gens=2
         )
     assert result.returncode == 0, result.stderr
-    record = json.loads((run / "run.json").read_text())
-    assert record["status"] == "finished"
-    assert [g["status"] for g in record["generations"]] == ["failed", "failed"]
-    assert "500" in record["generations"][0]["error"]
+    check_failed_generations(run)
 
 
 def test_no_model_stops_the_run_with_the_reason(tmp_path: Path) -> None:
