@@ -18,9 +18,9 @@ PREFIX = "mlebench:"
 
 
 def _prepared() -> list[Path]:
-    from sia_task_mlebench.prepare import default_location
+    from sia_task_mlebench.prepare import prepared_root
 
-    root = default_location("x").parent
+    root = prepared_root()
     return sorted(p for p in root.glob("*") if (p / "task.toml").is_file()) if root.is_dir() else []
 
 

@@ -19,8 +19,13 @@ from sia_task_mlebench.recipes import KNOWN, METRICS, Recipe
 FILES = Path(str(files("sia_task_mlebench") / "files"))
 
 
+def prepared_root() -> Path:
+    """Where prepared competitions live, each in a folder named after it."""
+    return cache_dir() / "tasks" / "mlebench"
+
+
 def default_location(competition: str) -> Path:
-    return cache_dir() / "tasks" / "mlebench" / competition
+    return prepared_root() / competition
 
 
 def holdout_indices(n: int, fraction: float, seed: int) -> tuple[list[int], list[int]]:

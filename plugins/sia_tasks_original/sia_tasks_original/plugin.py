@@ -12,8 +12,9 @@ import click
 
 from sia_core.hookspecs import hookimpl
 from sia_core.specs import TaskInfo, TaskLoaderSpec
+from sia_tasks_original.catalog import TASKS
 
-NAMES = ("gpqa", "lawbench", "longcot-chess", "spaceship-titanic")
+NAMES = tuple(TASKS)
 
 
 def _resolve(name: str) -> Path | None:
@@ -26,7 +27,6 @@ def _resolve(name: str) -> Path | None:
 
 def _list() -> list[TaskInfo]:
     from sia_tasks_original.build import is_built
-    from sia_tasks_original.catalog import TASKS
 
     return [TaskInfo(n, TASKS[n].description, available=is_built(n)) for n in NAMES]
 

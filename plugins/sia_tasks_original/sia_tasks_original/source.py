@@ -19,6 +19,7 @@ from pathlib import Path
 
 from sia_core.envs import cache_dir
 from sia_core.errors import SiaError
+from sia_tasks_original.catalog import TASKS
 
 REQUIREMENT = "sia-agent==0.6.0"
 WHEEL = "sia_agent-0.6.0-py3-none-any.whl"
@@ -83,18 +84,12 @@ def from_path(path: Path) -> Source:
             raise DataError(f"--data-from {path}: not a wheel (zip) file nor a folder")
         return _checked_wheel(path)
     for candidate in (path / "sia" / "tasks", path / "tasks", path):
-        if candidate.is_dir() and any((candidate / t / "data").is_dir() for t in _names()):
+        if candidate.is_dir() and any((candidate / t / "data").is_dir() for t in TASKS):
             return Source(candidate)
     raise DataError(
         f"--data-from {path}: no original task data there; expected the {WHEEL} file, "
         "an unpacked wheel (with sia/tasks/) or its tasks folder"
     )
-
-
-def _names() -> tuple[str, ...]:
-    from sia_tasks_original.catalog import TASKS
-
-    return tuple(TASKS)
 
 
 def _download(dest: Path) -> None:
