@@ -1,7 +1,9 @@
 """Running a task's evaluator and turning its results.json into a score and rewards.
 
-The evaluator is task code, trusted: it runs outside the sandbox, with its own timeout,
-as `python evaluate.py --gen-dir DIR`, and writes DIR/results.json. The preferred form is
+The evaluator is task code, trusted with the private answers but nothing else: it runs
+as `python evaluate.py --gen-dir DIR` in a sandbox of its own (sia_core.sandbox.evaluator:
+no network, everything read-only but DIR/results.json), under the task's time and
+memory caps. The preferred form is
 `{"summary": {METRIC: x, ...}, "items": [{"id", "status", "reward"?, "group"?}]}`;
 the original SIA forms (metric at the top level, per-item `details`) are read too.
 """
@@ -11,6 +13,7 @@ from __future__ import annotations
 import json
 import math
 import os
+import resource
 import signal
 import subprocess
 import sys
@@ -19,6 +22,8 @@ from pathlib import Path
 from typing import Any
 
 from sia_core.errors import SiaError
+from sia_core.sandbox.evaluator import evaluator_argv
+from sia_core.sandbox.local import die_with_parent
 from sia_core.task import Task
 
 SUCCESS_STATUSES = {"correct", "pass", "passed", "success", "ok", "solved", "true"}
@@ -94,13 +99,27 @@ def parse_results(data: Any, metric: str) -> Evaluation:
     return Evaluation(score=float(value), items=items, summary=clean_summary)
 
 
-def run_evaluator(task: Task, gen_dir: Path, timeout_s: float | None = None) -> Evaluation:
+def run_evaluator(
+    task: Task, gen_dir: Path, timeout_s: float | None = None, *, shielded: bool = True
+) -> Evaluation:
     """Score the outputs in `gen_dir`. Agent-caused failures come back as `error`;
-    a results.json without the task's metric raises MetricKeyError."""
+    a results.json without the task's metric raises MetricKeyError. `shielded=False`
+    (only with the unshielded `process` sandbox) runs the evaluator as a plain process."""
     results = gen_dir / "results.json"
     results.unlink(missing_ok=True)
+    results.touch()
     log_path = gen_dir / "evaluation.log"
     timeout = timeout_s or task.config.eval_timeout_s
+    memory = task.config.memory_mb * 1024 * 1024
+    if shielded:
+        argv = evaluator_argv(task.root, task.evaluator, gen_dir, task.config.memory_mb)
+    else:
+        argv = [sys.executable, str(task.evaluator), "--gen-dir", str(gen_dir)]
+
+    def limits() -> None:
+        die_with_parent()
+        resource.setrlimit(resource.RLIMIT_AS, (memory, memory))
+
     env = {
         "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
         "LANG": "C.UTF-8",
@@ -109,13 +128,14 @@ def run_evaluator(task: Task, gen_dir: Path, timeout_s: float | None = None) -> 
     }
     with log_path.open("wb") as log:
         proc = subprocess.Popen(
-            [sys.executable, str(task.evaluator), "--gen-dir", str(gen_dir)],
+            argv,
             cwd=task.evaluator.parent,
             env=env,
             stdin=subprocess.DEVNULL,
             stdout=log,
             stderr=subprocess.STDOUT,
             start_new_session=True,
+            preexec_fn=limits,
         )
         try:
             code = proc.wait(timeout=timeout)
@@ -127,7 +147,7 @@ def run_evaluator(task: Task, gen_dir: Path, timeout_s: float | None = None) -> 
         tail = log_path.read_text(encoding="utf-8", errors="replace").strip().splitlines()
         last = tail[-1][:300] if tail else "no output"
         return Evaluation(score=None, error=f"evaluator exited with code {code}: {last}")
-    if not results.is_file():
+    if not results.is_file() or results.stat().st_size == 0:
         return Evaluation(score=None, error="evaluator wrote no results.json")
     try:
         data = json.loads(results.read_text(encoding="utf-8"))

@@ -4,6 +4,8 @@ The task agent never holds a provider key. It talks to this server with a per-ru
 token; the server forwards to the task model, enforces a concurrency cap and a token
 and cost budget, and appends every call, tagged with its item id, to calls.jsonl.
 Item ids come from the `X-SIA-Item` header, `metadata.item_id` in the body, or `user`.
+Requests are held to an allow-list of fields (sia_core.gateway_policy); a call is admitted
+only if its worst case fits what is left of the budget, counting the calls in flight.
 """
 
 from __future__ import annotations
@@ -20,11 +22,21 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
+from sia_core.gateway_policy import (
+    DEFAULT_COMPLETION_CAP,
+    check_request,
+    scrub,
+    secret_values,
+    worst_case_tokens,
+)
 from sia_core.models import ChatModel, ModelError, ModelReply, chunks_of
 from sia_core.sandbox.api import GatewayLink
 
 ITEM_HEADER = "X-SIA-Item"
 MAX_BODY = 32 * 1024 * 1024
+# Connections beyond the backlog are dropped by the kernel: 256 agents' calls at once
+# must all be queued, then served under the concurrency cap.
+BACKLOG = 4096
 
 
 @dataclass(frozen=True)
@@ -66,7 +78,9 @@ class _Handler(BaseHTTPRequestHandler):
         pass
 
     def _send_json(self, status: int, payload: dict[str, Any]) -> None:
-        body = json.dumps(payload).encode()
+        self._send_body(status, json.dumps(payload).encode())
+
+    def _send_body(self, status: int, body: bytes) -> None:
         self.send_response(status)
         self.send_header("Content-Type", "application/json")
         self.send_header("Content-Length", str(len(body)))
@@ -108,7 +122,8 @@ class _Handler(BaseHTTPRequestHandler):
             request = json.loads(raw)
             if not isinstance(request, dict) or not isinstance(request.get("messages"), list):
                 raise ValueError("body needs a 'messages' list")
-        except ValueError as exc:
+            check_request(request)
+        except ValueError as exc:  # RequestRefused included
             self._error(HTTPStatus.BAD_REQUEST, f"bad request: {exc}", "invalid_request_error")
             return
         self.gateway.handle(self, request)
@@ -116,11 +131,12 @@ class _Handler(BaseHTTPRequestHandler):
 
 class _UnixServer(socketserver.ThreadingMixIn, socketserver.UnixStreamServer):
     daemon_threads = True
+    request_queue_size = BACKLOG
 
 
 class _TCPServer(ThreadingHTTPServer):
     daemon_threads = True
-    request_queue_size = 256
+    request_queue_size = BACKLOG
 
 
 class Gateway:
@@ -138,7 +154,10 @@ class Gateway:
         self.log_path = log_path
         self.budget = budget or Budget()
         self.token = "sia-" + secrets.token_urlsafe(24)
+        self.secrets = secret_values((getattr(model, "api_key", None),))
         self.usage = Usage()
+        self._reserved_tokens = 0
+        self._reserved_usd = 0.0
         self._slots = threading.BoundedSemaphore(concurrency)
         self._lock = threading.Lock()
         self._idle = threading.Condition()
@@ -212,13 +231,38 @@ class Gateway:
 
     # -- one call ---------------------------------------------------------------------
 
-    def _over_budget(self) -> str | None:
+    def _admit(self, tokens: int, usd: float) -> str | None:
+        """Reserve a call's worst case, or say why it does not fit. Holds self._lock."""
         spent = self.usage.prompt_tokens + self.usage.completion_tokens
-        if self.budget.max_tokens is not None and spent >= self.budget.max_tokens:
-            return f"token budget spent ({spent}/{self.budget.max_tokens})"
-        if self.budget.max_cost_usd is not None and self.usage.cost_usd >= self.budget.max_cost_usd:
-            return f"cost budget spent (${self.usage.cost_usd:.4f}/${self.budget.max_cost_usd})"
+        limit = self.budget.max_tokens
+        if limit is not None and spent + self._reserved_tokens + tokens > limit:
+            return (
+                f"token budget: this call may use up to {tokens} tokens; "
+                f"{spent} spent and {self._reserved_tokens} reserved of {limit}"
+            )
+        cap = self.budget.max_cost_usd
+        if cap is not None and self.usage.cost_usd + self._reserved_usd + usd > cap:
+            return (
+                f"cost budget: this call may cost up to ${usd:.4f}; "
+                f"${self.usage.cost_usd:.4f} spent and ${self._reserved_usd:.4f} reserved "
+                f"of ${cap}"
+            )
+        self._reserved_tokens += tokens
+        self._reserved_usd += usd
         return None
+
+    def _worst_case(self, request: dict[str, Any]) -> tuple[int, float]:
+        if self.budget.max_tokens is None and self.budget.max_cost_usd is None:
+            return 0, 0.0
+        if not (request.get("max_tokens") or request.get("max_completion_tokens")):
+            # The worst case must hold: with a budget, a call names its cap or gets ours.
+            request["max_tokens"] = DEFAULT_COMPLETION_CAP
+        tokens = worst_case_tokens(request)
+        completion = int(request.get("max_completion_tokens") or request["max_tokens"])
+        completion *= int(request.get("n") or 1)
+        price = getattr(self.model, "price", None)
+        usd = price(tokens - completion, completion) if price else None
+        return tokens, usd or 0.0
 
     def handle(self, handler: _Handler, request: dict[str, Any]) -> None:
         with self._idle:
@@ -242,8 +286,9 @@ class Gateway:
             "stream": bool(request.get("stream")),
             "request": {k: v for k, v in request.items() if k not in ("stream_options",)},
         }
+        worst_tokens, worst_usd = self._worst_case(request)
         with self._lock:
-            refusal = self._over_budget()
+            refusal = self._admit(worst_tokens, worst_usd)
             if refusal:
                 self.usage.refused += 1
         if refusal:
@@ -263,28 +308,34 @@ class Gateway:
             )
             return
         started = time.monotonic()
-        with self._slots:
-            waited = time.monotonic() - started
-            try:
-                if request.get("stream"):
-                    reply = self._stream(handler, request)
-                else:
-                    reply = self.model.complete(request)
-            except ModelError as exc:
-                record.update(
-                    status="error",
-                    http_status=exc.status,
-                    error=str(exc),
-                    latency_s=time.monotonic() - started,
-                )
-                with self._lock:
-                    self.usage.errors += 1
-                self._write(record)
-                if getattr(handler, "_streaming", False):
-                    self._end_stream(handler)
-                else:
-                    handler._error(exc.status, str(exc), "upstream_error")
-                return
+        try:
+            with self._slots:
+                waited = time.monotonic() - started
+                try:
+                    if request.get("stream"):
+                        reply = self._stream(handler, request)
+                    else:
+                        reply = self.model.complete(request)
+                except ModelError as exc:
+                    message = scrub(str(exc), self.secrets)
+                    record.update(
+                        status="error",
+                        http_status=exc.status,
+                        error=message,
+                        latency_s=time.monotonic() - started,
+                    )
+                    with self._lock:
+                        self.usage.errors += 1
+                    self._write(record)
+                    if getattr(handler, "_streaming", False):
+                        self._end_stream(handler)
+                    else:
+                        handler._error(exc.status, message, "upstream_error")
+                    return
+        finally:
+            with self._lock:
+                self._reserved_tokens -= worst_tokens
+                self._reserved_usd -= worst_usd
         with self._lock:
             self.usage.calls += 1
             self.usage.prompt_tokens += reply.prompt_tokens
@@ -315,7 +366,11 @@ class Gateway:
         if request.get("stream"):
             self._end_stream(handler)
         else:
-            handler._send_json(HTTPStatus.OK, reply.response)
+            handler._send_body(HTTPStatus.OK, self._clean(json.dumps(reply.response)))
+
+    def _clean(self, body: str) -> bytes:
+        """A reply on its way to the agent, with any of sia's secret values removed."""
+        return scrub(body, self.secrets, shapes=False).encode()
 
     def _end_stream(self, handler: _Handler) -> None:
         handler.wfile.write(b"data: [DONE]\n\n")
@@ -336,7 +391,7 @@ class Gateway:
         def emit(chunk: dict[str, Any]) -> None:
             if not getattr(handler, "_streaming", False):
                 start_stream()
-            handler.wfile.write(b"data: " + json.dumps(chunk).encode() + b"\n\n")
+            handler.wfile.write(b"data: " + self._clean(json.dumps(chunk)) + b"\n\n")
             handler.wfile.flush()
 
         stream = getattr(self.model, "stream", None)
@@ -351,7 +406,7 @@ class Gateway:
         return reply
 
     def _write(self, record: dict[str, Any]) -> None:
-        line = json.dumps(record, default=str) + "\n"
+        line = scrub(json.dumps(record, default=str), self.secrets, shapes=False) + "\n"
         with self._lock:
             if self._log is not None:
                 self._log.write(line)

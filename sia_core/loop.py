@@ -40,8 +40,9 @@ from sia_core.models import ChatModel, LiteLLMModel
 from sia_core.policy.registry import is_local_model
 from sia_core.progress import QuietReporter, Reporter
 from sia_core.reward_shape import ShapeReport
-from sia_core.runs import RunDir, index
+from sia_core.runs import RESERVED_NAMES, RunDir, index
 from sia_core.sandbox.api import Sandbox, SandboxJob, SandboxResult
+from sia_core.sandbox.bwrap import require_bwrap
 from sia_core.splits import sample_view, selection_view, training_view
 from sia_core.store import atomic_dir, atomic_write_json
 from sia_core.task import Task, load_task_dir
@@ -119,6 +120,8 @@ class Loop:
         self.task = resolve_task(config)
         self.backend: Backend = plugins.backend(config.backend).factory(config.backend_options)
         self.sandbox: Sandbox = plugins.sandbox(config.sandbox).factory()
+        if self.sandbox.shielded:
+            require_bwrap()  # the evaluator runs in bubblewrap whatever runs the agent
         self.classifier = plugins.reward_classifier(config.reward_classifier)
         model_name = config.task_model or self.task.config.task_model
         self.model_name = model_name
@@ -192,6 +195,11 @@ class Loop:
         if removed:
             self.reporter.info(f"removed {len(removed)} partial file(s) left by a killed run")
         self.selection = selection_view(self.task, rd.path / "views")
+        if not self.sandbox.shielded:
+            self.reporter.info(
+                f"warning: sandbox {self.sandbox.name!r} is NOT SHIELDED: the agent can read "
+                "sia's environment (provider keys), the private data and the network"
+            )
         state = rd.read() if rd.exists() else self._initial_state()
         state.update(status="running", pid=os.getpid(), stop_reason=None)
         state["config"] = asdict(self.config)
@@ -479,7 +487,7 @@ class Loop:
             number, split, view.public_dir, agent, out, python, expected, (view.root,)
         )
         with self.reporter.phase(f"gen {number} · {split} · evaluating"):
-            evaluation = run_evaluator(view, out)
+            evaluation = self._score(view, out, result)
         write_agent_execution(out, result, evaluation)
         return SplitOutcome(sandbox=result, evaluation=evaluation, usage=usage)
 
@@ -517,6 +525,7 @@ class Loop:
                     "SIA_SEED": str(self.config.seed),
                 },
                 hidden_paths=hidden,
+                reserved_names=RESERVED_NAMES,
             )
             with self.reporter.phase(f"gen {number} · {split} · items", total=expected) as ph:
                 done = threading.Event()
@@ -594,7 +603,7 @@ class Loop:
             )
             score, statuses = None, {}
             if view is not None:
-                evaluation = run_evaluator(view, out)
+                evaluation = self._score(view, out, result)
                 score = evaluation.score
                 for item in evaluation.items:
                     statuses[item.status] = statuses.get(item.status, 0) + 1
@@ -634,6 +643,12 @@ class Loop:
             note=note,
         )
 
+    def _score(self, view: Task, out: Path, result: SandboxResult) -> Evaluation:
+        if result.violation and result.violation.startswith("outputs refused"):
+            # Nothing was copied back: there is nothing of the agent's to score.
+            return Evaluation(score=None, error=result.violation)
+        return run_evaluator(view, out, shielded=self.sandbox.shielded)
+
     def _say(self, record: dict[str, Any]) -> None:
         if record["status"] == "ok":
             mark = " (new incumbent)" if record["incumbent"] else ""
@@ -656,4 +671,5 @@ def _sandbox_summary(result: SandboxResult) -> dict[str, Any]:
         "timed_out": result.timed_out,
         "duration_s": round(result.duration_s, 3),
         "isolation": result.isolation,
+        "dropped_outputs": result.dropped,
     }

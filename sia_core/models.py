@@ -13,8 +13,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-# Fields of a request that belong to the gateway, not to the provider.
-GATEWAY_FIELDS = ("model", "messages", "stream", "stream_options", "metadata", "user")
+from sia_core.gateway_policy import MODEL_FIELDS
 
 
 @dataclass
@@ -121,7 +120,8 @@ class LiteLLMModel:
     def _call(self, request: dict[str, Any], **extra: Any) -> Any:
         import litellm
 
-        params = {k: v for k, v in request.items() if k not in GATEWAY_FIELDS}
+        # Allow-listed again here: nothing the agent sends may steer litellm itself.
+        params = {k: v for k, v in request.items() if k in MODEL_FIELDS}
         try:
             return litellm.completion(
                 model=self.name,
@@ -138,6 +138,18 @@ class LiteLLMModel:
             raise ModelError(
                 f"{type(exc).__name__}: {exc}"[:500], status if isinstance(status, int) else 502
             ) from exc
+
+    def price(self, prompt_tokens: int, completion_tokens: int) -> float | None:
+        """What a call of this size would cost, or None when the price is unknown."""
+        import litellm
+
+        try:
+            prompt, completion = litellm.cost_per_token(
+                model=self.name, prompt_tokens=prompt_tokens, completion_tokens=completion_tokens
+            )
+        except Exception:  # litellm raises for models missing from its price table
+            return None
+        return float(prompt + completion)
 
     def _cost(self, response: Any) -> float | None:
         import litellm

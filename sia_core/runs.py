@@ -20,6 +20,36 @@ from sia_core.errors import SiaError
 from sia_core.store import atomic_write_json, clean_partial, read_json
 
 GEN_DIR = re.compile(r"^gen_(\d+)$")
+RESERVED_NAMES = frozenset(
+    {
+        # sia's records in gen_N/ (and in every evaluation's output directory)
+        "generation.json",
+        "decision.json",
+        "target_agent.py",
+        "requirements.txt",
+        "improvement.md",
+        "calls.jsonl",
+        "results.json",
+        "agent_execution.json",
+        "evaluation.log",
+        "target_agent_stdout.log",
+        "target_agent_stderr.log",
+        "feedback_context.json",
+        "feedback_evidence",
+        "agent_session.json",
+        ".agent_workspace",
+        "training.json",
+        # sia's subdirectories
+        "adapter",
+        "test",
+        "rollouts",
+        "trials",
+        "candidates",
+        "views",
+    }
+)
+"""Names an agent's outputs may not take: they are dropped at copy-back (and listed in
+agent_execution.json), so what sia wrote is never overwritten by the agent."""
 
 
 @dataclass

@@ -70,6 +70,8 @@ def write_agent_execution(out: Path, result: SandboxResult, evaluation: Evaluati
                 "duration_s": round(result.duration_s, 3),
                 "reason": result.reason,
                 "isolation": result.isolation,
+                "violation": result.violation,
+                "dropped_outputs": result.dropped,
                 "stdout_tail": result.stdout_tail,
                 "stderr_tail": result.stderr_tail,
             },

@@ -13,6 +13,7 @@ import openai
 import pytest
 
 from sia_core.gateway import Budget, Gateway
+from sia_core.gateway_policy import worst_case_tokens
 from sia_core.models import LiteLLMModel
 from sia_core.sandbox.api import SandboxJob
 from sia_core.sandbox.local import LocalSandbox
@@ -31,7 +32,7 @@ for i in range(6):
         r = client.chat.completions.create(
             model=os.environ["SIA_MODEL"],
             messages=[{"role": "user", "content": f"question {i} one two three"}],
-            extra_headers={os.environ["SIA_ITEM_HEADER"]: f"item-{i}"})
+            max_tokens=10, extra_headers={os.environ["SIA_ITEM_HEADER"]: f"item-{i}"})
         lines.append(f"item-{i} ok {r.choices[0].message.content}")
     except Exception as exc:
         lines.append(f"item-{i} refused {getattr(exc, 'status_code', exc)}")
@@ -51,8 +52,16 @@ def test_sandboxed_agent_reaches_fake_provider_through_litellm(tmp_path, monkeyp
     agent.write_text(AGENT)
     with FakeOpenAI() as provider:
         model = LiteLLMModel("openai/fake-model", api_base=provider.url)
-        # Each call costs 5 prompt + 6 completion tokens: the budget allows three calls.
-        with Gateway(model, tmp_path / "calls.jsonl", budget=Budget(max_tokens=30)) as gateway:
+        # Each call costs 5 prompt + 6 completion tokens, and is admitted only while its
+        # worst case fits: this budget admits three calls one after another.
+        worst = worst_case_tokens(
+            {
+                "messages": [{"role": "user", "content": "question 0 one two three"}],
+                "max_tokens": 10,
+            }
+        )
+        budget = Budget(max_tokens=33 + worst - 1)
+        with Gateway(model, tmp_path / "calls.jsonl", budget=budget) as gateway:
             result = LocalSandbox().run(
                 SandboxJob(
                     agent_file=agent,
@@ -84,7 +93,7 @@ def test_sandboxed_agent_reaches_fake_provider_through_litellm(tmp_path, monkeyp
     assert calls[0]["response"][0]["content"] == "echo: question 0 one two three"
     assert calls[0]["request"]["messages"][0]["content"] == "question 0 one two three"
     assert calls[0]["latency_s"] > 0
-    assert "token budget spent (33/30)" in calls[3]["error"]
+    assert f"this call may use up to {worst} tokens; 33 spent" in calls[3]["error"]
     assert usage["calls"] == 3 and usage["refused"] == 3 and usage["items"] == 3
     assert usage["prompt_tokens"] == 15 and usage["completion_tokens"] == 18
     assert usage["calls_without_price"] == 3  # a fake model has no price: unknown, not $0

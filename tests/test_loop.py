@@ -375,7 +375,8 @@ def test_requirements_install_into_a_cached_isolated_environment(task_dir, tmp_p
     stdout = (tmp_path / "runs" / "run_r" / "gen_1" / "target_agent_stdout.log").read_text()
     assert f"prefix {envs[0]}" in stdout
     assert gens[1]["status"] == "failed"
-    assert gens[1]["error"].startswith("requirements.txt did not install")
+    assert gens[1]["error"].startswith("requirements.txt line 1")
+    assert "\n" not in gens[1]["error"]
 
 
 def test_after_a_failed_generation_feedback_reads_the_parents_rewards(task_dir, tmp_path) -> None:

@@ -236,7 +236,7 @@ def test_sia_plugins_json_shows_distribution_version_and_registrations() -> None
     assert reports["builtin_backends"]["distribution"] == "sia-core"
     assert reports["builtin_backends"]["version"] == "0.1.0"
     assert reports["builtin_backends"]["registered"] == {"backends": ["heuristic", "scripted"]}
-    assert reports["builtin_sandboxes"]["registered"] == {"sandboxes": ["local"]}
+    assert reports["builtin_sandboxes"]["registered"] == {"sandboxes": ["local", "process"]}
     assert reports["sia_rl_grpo"]["distribution"] == "sia-rl-grpo"
     assert reports["sia_rl_grpo"]["registered"] == {"rl_algorithms": ["grpo"]}
     assert reports["sia_backend_claude"]["registered"] == {"backends": ["claude"]}

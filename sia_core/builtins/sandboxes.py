@@ -1,4 +1,4 @@
-"""Built-in sandbox: `local` (a subprocess in Linux namespaces where available)."""
+"""Built-in sandboxes: `local` (bubblewrap) and `process` (unshielded, by explicit choice)."""
 
 from __future__ import annotations
 
@@ -14,13 +14,29 @@ def _local():  # noqa: ANN202 - imported on use
     return LocalSandbox()
 
 
+def _process():  # noqa: ANN202 - imported on use
+    from sia_core.sandbox.process import ProcessSandbox
+
+    return ProcessSandbox()
+
+
 @hookimpl
 def register_sandboxes(register: Callable[[SandboxSpec], None]) -> None:
     register(
         SandboxSpec(
             name="local",
-            summary="Subprocess on this machine: user/pid/mount/net namespaces where the kernel "
-            "allows, time, memory and process limits, no keys, gateway-only network.",
+            summary="bubblewrap on this machine: an unprivileged uid, a read-only "
+            "allow-listed filesystem, pid/mount/net namespaces, time, memory and process "
+            "limits, no keys, gateway-only network. Refuses to run without bwrap.",
             factory=_local,
+        )
+    )
+    register(
+        SandboxSpec(
+            name="process",
+            summary="A plain subprocess, for machines without bubblewrap: NOT shielded "
+            "(keys readable through /proc, private data and network reachable); "
+            "every record says so.",
+            factory=_process,
         )
     )

@@ -34,8 +34,12 @@ class SandboxJob:
     env: dict[str, str] = field(default_factory=dict)
     """Extra variables for the agent (never secrets)."""
     hidden_paths: tuple[Path, ...] = ()
-    """Paths the agent must not be able to read (private data, other generations)."""
+    """Paths the agent must not be able to read (private data, other generations), on
+    top of whatever the sandbox already keeps out."""
     extra_args: tuple[str, ...] = ()
+    reserved_names: frozenset[str] = frozenset()
+    """Top-level names in output_dir that belong to sia's records: an agent output with
+    one of these names is dropped (and listed in `SandboxResult.dropped`), never copied."""
 
 
 @dataclass
@@ -48,7 +52,10 @@ class SandboxResult:
     isolation: list[str]
     """What was enforced, e.g. ["pid-namespace", "network: gateway only", ...]."""
     violation: str | None = None
-    """A limit the sandbox enforced by ending the agent (other than the wall clock)."""
+    """A limit the sandbox enforced by ending the agent (other than the wall clock), or
+    why its outputs were refused."""
+    dropped: list[str] = field(default_factory=list)
+    """Agent outputs with a reserved name, not copied back."""
 
     @property
     def ok(self) -> bool:
@@ -71,5 +78,8 @@ class SandboxResult:
 
 class Sandbox(Protocol):
     name: str
+    shielded: bool
+    """False only for a sandbox that does not keep keys, private data and the network
+    from the agent (`process`); sia then says so in every record."""
 
     def run(self, job: SandboxJob) -> SandboxResult: ...

@@ -1,112 +1,59 @@
-"""The built-in `local` sandbox: a subprocess in Linux namespaces where the machine allows.
+"""The built-in `local` sandbox: the agent in bubblewrap, on this machine.
 
-With namespaces (util-linux `unshare`, a user namespace so no root is needed):
-  - pid namespace with its own /proc: the agent sees no process of the parent, so it
-    cannot read the parent's environment through /proc/<pid>/environ;
-  - network namespace with loopback only; 127.0.0.1:PORT is relayed to the gateway's
-    Unix socket, so the gateway is the only reachable service;
-  - mount namespace: the task directory (and so data/private), the run directory
-    (other generations), credential files in $HOME, and the host's /tmp, /var/tmp and
-    /dev/shm are covered; the agent sees its stage at /tmp/sia (dataset read-only);
-  - the agent process has no capabilities, so it cannot undo those mounts.
-Always: a fresh environment with no provider keys, a wall-clock limit that kills the
-whole process tree, an address-space cap (RLIMIT_AS) and a process cap (RLIMIT_NPROC).
-Without namespaces (no `unshare`, or user namespaces disabled) it falls back to a plain
-subprocess with the same environment and limits, and says so in `isolation`.
+What holds (each item is checked by sia_core.testing.sandbox_checks):
+  - the root is an empty tmpfs holding, read-only, /usr, /etc, the /bin and /lib links and
+    the interpreter's prefixes and site-packages; /root, /home, the sia cache, task
+    directories and run directories do not exist inside (docs/configuration.md);
+  - the agent writes only its work directory, its home and a size-capped /tmp;
+  - pid, network, ipc and uts namespaces: no process of the host is visible, so no
+    environment to read through /proc; the network is loopback only, 127.0.0.1:PORT is
+    relayed to the gateway's Unix socket;
+  - started by root, the agent runs as an unprivileged uid of its own (a fresh one per
+    sandbox), with no capabilities and no_new_privs; started by anyone else it runs as
+    that user in a user namespace;
+  - a wall clock that ends the whole namespace, an address-space cap, a process cap;
+  - a fresh environment with no provider keys;
+  - outputs come back through copy_back: no link followed, reserved names dropped.
+bwrap is required: without it the sandbox refuses (SandboxUnavailable) and the user
+may choose `--sandbox process` explicitly.
 """
 
 from __future__ import annotations
 
+import contextlib
 import ctypes
+import fcntl
+import itertools
 import json
 import os
-import resource
 import shutil
 import signal
 import subprocess
 import sys
 import tempfile
 import time
-from functools import cache
+from collections.abc import Callable
 from pathlib import Path
 
 from sia_core.sandbox import inside
 from sia_core.sandbox.api import SandboxJob, SandboxResult
+from sia_core.sandbox.bwrap import MountPlan, namespace_flags, require_bwrap
+from sia_core.sandbox.copyback import CopyBackError, copy_back
 
-_UNSHARE_FLAGS = [
-    "--user",
-    "--map-root-user",
-    "--net",
-    "--pid",
-    "--mount",
-    "--ipc",
-    "--uts",
-    "--fork",
-    "--kill-child=SIGKILL",
-    "--mount-proc",
-]
 PR_SET_PDEATHSIG = 1
 TAIL_CHARS = 4000
-CREDENTIAL_PATHS = (
-    ".ssh",
-    ".aws",
-    ".config",
-    ".netrc",
-    ".kaggle",
-    ".claude",
-    ".claude.json",
-    ".docker",
-    ".git-credentials",
-    ".pypirc",
-    ".gnupg",
-    ".bash_history",
-    ".anthropic",
-    ".openai",
-    ".azure",
-    ".modal.toml",
-)
+# Each sandbox started by root gets its own uid, so per-uid limits and signals never
+# reach another sandbox (or anything on the host).
+_UID_BASE = 200_000 + (os.getpid() % 4096) * 64
+_AGENT_UIDS = itertools.cycle(range(_UID_BASE, _UID_BASE + 64))
 
 
-@cache
-def interpreter_paths(python: str) -> tuple[str, ...]:
-    """Directories an interpreter needs: its prefixes and its sys.path."""
-    probe = subprocess.run(
-        [
-            python,
-            "-c",
-            "import json, sys; print(json.dumps("
-            "[sys.prefix, sys.exec_prefix, sys.base_prefix, *sys.path]))",
-        ],
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
-    paths = json.loads(probe.stdout) if probe.returncode == 0 else []
-    paths.append(str(Path(python).parent))
-    return tuple(sorted({os.path.realpath(p) for p in paths if p} | set(paths) - {""}))
-
-
-@cache
-def namespaces_available() -> bool:
-    forced = os.environ.get("SIA_SANDBOX_ISOLATION")
-    if forced in ("process", "namespaces"):
-        return forced == "namespaces"
-    unshare = shutil.which("unshare")
-    if unshare is None or sys.platform != "linux":
-        return False
-    probe = subprocess.run(
-        [unshare, *_UNSHARE_FLAGS, "true"], capture_output=True, timeout=30, check=False
-    )
-    return probe.returncode == 0
-
-
-def _die_with_parent() -> None:
+def die_with_parent() -> None:
     # If sia is killed (even with SIGKILL) the sandbox goes with it.
     ctypes.CDLL(None).prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
 
 
-def _tail(path: Path) -> str:
+def tail(path: Path) -> str:
     if not path.is_file():
         return ""
     with path.open("rb") as fh:
@@ -114,25 +61,12 @@ def _tail(path: Path) -> str:
         return fh.read().decode("utf-8", errors="replace")
 
 
-def _copy_outputs(src: Path, dest: Path) -> None:
-    """Copy regular files and directories only: a symlink the agent planted must not
-    lead the evaluator or the Feedback-Agent to files outside the sandbox."""
-    dest.mkdir(parents=True, exist_ok=True)
-    for entry in os.scandir(src):
-        target = dest / entry.name
-        if entry.is_symlink():
-            continue
-        if entry.is_dir():
-            _copy_outputs(Path(entry.path), target)
-        elif entry.is_file():
-            shutil.copy2(entry.path, target)
-
-
 def agent_env(home: str, job: SandboxJob, base_url: str | None) -> dict[str, str]:
     bin_dir = str(Path(job.python).parent)
     env = {
         "PATH": f"{bin_dir}:/usr/local/bin:/usr/bin:/bin",
         "HOME": home,
+        "TMPDIR": "/tmp",
         "LANG": "C.UTF-8",
         "LC_ALL": "C.UTF-8",
         "PYTHONUNBUFFERED": "1",
@@ -150,65 +84,86 @@ def agent_env(home: str, job: SandboxJob, base_url: str | None) -> dict[str, str
     return env
 
 
+def finish(
+    job: SandboxJob,
+    proc: subprocess.Popen[bytes],
+    work: Path,
+    logs: Path,
+    isolation: list[str],
+    reap: Callable[[], None] | None = None,
+) -> SandboxResult:
+    """Wait for the agent under the wall clock, then bring its outputs home safely.
+    Shared by every sandbox that runs a local process; `reap` ends whatever the agent
+    left running where killing its process group is not enough."""
+    started = time.monotonic()
+    timed_out = False
+    try:
+        code: int | None = proc.wait(timeout=job.timeout_s)
+    except subprocess.TimeoutExpired:
+        timed_out = True
+        os.killpg(proc.pid, signal.SIGKILL)
+        code = proc.wait()
+    duration = time.monotonic() - started
+    if reap is not None:
+        reap()
+    if code is not None and code < 0:
+        code = 128 - code
+    violation = tail(logs / "violation.txt") or None
+    dropped: list[str] = []
+    try:
+        copied = copy_back(work, job.output_dir, job.reserved_names)
+        dropped = copied.dropped
+    except CopyBackError as exc:
+        violation = f"outputs refused: {exc}"
+    for name in ("stdout", "stderr"):
+        shutil.copyfile(logs / f"{name}.log", job.output_dir / f"target_agent_{name}.log")
+    return SandboxResult(
+        exit_code=code,
+        timed_out=timed_out,
+        duration_s=duration,
+        stdout_tail=tail(logs / "stdout.log"),
+        stderr_tail=tail(logs / "stderr.log") or tail(logs / "init.log"),
+        isolation=isolation,
+        violation=violation,
+        dropped=dropped,
+    )
+
+
 class LocalSandbox:
     name = "local"
+    shielded = True
+
+    def __init__(self) -> None:
+        self.bwrap = require_bwrap()
 
     def run(self, job: SandboxJob) -> SandboxResult:
         stage = Path(tempfile.mkdtemp(prefix="sia-sandbox-"))
         stop_unix = None
+        uid = next(_AGENT_UIDS) if os.geteuid() == 0 else None
         try:
+            job.output_dir.mkdir(parents=True, exist_ok=True)
+            logs = stage / "logs"  # never mounted inside
+            logs.mkdir()
+            for name in ("stdout.log", "stderr.log", "violation.txt", "init.log"):
+                (logs / name).touch()
             shutil.copytree(job.dataset_dir, stage / "dataset", symlinks=False)
-            for sub in ("work", "home", "agent"):
+            for sub in ("work", "home", "agent", "gateway"):
                 (stage / sub).mkdir()
-            shutil.copy2(job.agent_file, stage / "agent" / "target_agent.py")
-            if namespaces_available():
-                if job.gateway is not None:
-                    stop_unix = job.gateway.listen_unix(stage / "gateway.sock")
-                proc, isolation = self._start_namespaced(job, stage)
-            else:
-                proc, isolation = self._start_plain(job, stage)
-            started = time.monotonic()
-            timed_out = False
-            try:
-                code: int | None = proc.wait(timeout=job.timeout_s)
-            except subprocess.TimeoutExpired:
-                timed_out = True
-                os.killpg(proc.pid, signal.SIGKILL)
-                code = proc.wait()
-            duration = time.monotonic() - started
-            if code is not None and code < 0:
-                code = 128 - code
-            _copy_outputs(stage / "work", job.output_dir)
-            for name in ("stdout", "stderr"):
-                log = stage / f"{name}.log"
-                if log.is_file():
-                    shutil.copy2(log, job.output_dir / f"target_agent_{name}.log")
-            stderr = _tail(stage / "stderr.log") or _tail(stage / "init.log")
-            violation = stage / "violation.txt"
-            return SandboxResult(
-                exit_code=code,
-                timed_out=timed_out,
-                duration_s=duration,
-                stdout_tail=_tail(stage / "stdout.log"),
-                stderr_tail=stderr,
-                isolation=isolation,
-                violation=violation.read_text("utf-8") if violation.is_file() else None,
-            )
+            shutil.copyfile(job.agent_file, stage / "agent" / "target_agent.py")
+            if job.gateway is not None:
+                stop_unix = job.gateway.listen_unix(stage / "gateway" / "gateway.sock")
+                os.chmod(stage / "gateway" / "gateway.sock", 0o666)
+            _open_up(stage, uid)
+            proc = self._start(job, stage, logs, uid)
+            return finish(job, proc, stage / "work", logs, self._isolation(job, uid))
         finally:
             if stop_unix is not None:
                 stop_unix()
             shutil.rmtree(stage, ignore_errors=True)
 
-    def _hidden(self, job: SandboxJob) -> list[str]:
-        home = Path.home()
-        paths = [str(p) for p in job.hidden_paths]
-        paths += [str(home / name) for name in CREDENTIAL_PATHS if (home / name).exists()]
-        # Deepest first, so a covered parent does not hide a path still to be covered.
-        return sorted(set(paths), key=lambda p: -p.count("/"))
-
-    def _start_namespaced(
-        self, job: SandboxJob, stage: Path
-    ) -> tuple[subprocess.Popen[bytes], list[str]]:
+    def _start(
+        self, job: SandboxJob, stage: Path, logs: Path, uid: int | None
+    ) -> subprocess.Popen[bytes]:
         root = inside.INSIDE_ROOT
         port = job.gateway.port if job.gateway else 0
         base_url = f"http://127.0.0.1:{port}/v1" if port else None
@@ -222,82 +177,100 @@ class LocalSandbox:
             *job.extra_args,
         ]
         spec = {
-            "stage": str(stage),
-            "hide": self._hidden(job),
-            "keep": list(interpreter_paths(job.python)),
             "port": port,
             "argv": argv,
             "env": agent_env(f"{root}/home", job, base_url),
             "memory_mb": job.memory_mb,
             "max_processes": job.max_processes,
+            "uid": uid,
         }
         (stage / "spec.json").write_text(json.dumps(spec), encoding="utf-8")
-        with (stage / "init.log").open("wb") as init_log:
-            proc = subprocess.Popen(
+        os.chmod(stage / "spec.json", 0o644)
+        plan = MountPlan().system(job.python).system(sys.executable)
+        plan.tmpfs["/tmp"] = ("1777", job.memory_mb * 1024 * 1024)
+        plan.ro[f"{root}/dataset"] = str(stage / "dataset")
+        plan.ro[f"{root}/agent"] = str(stage / "agent")
+        plan.ro[f"{root}/gateway"] = str(stage / "gateway")
+        plan.ro[f"{root}/spec.json"] = str(stage / "spec.json")
+        plan.ro[f"{root}/inside.py"] = inside.__file__
+        plan.rw[f"{root}/work"] = str(stage / "work")
+        plan.rw[f"{root}/home"] = str(stage / "home")
+        plan.hide.update(str(p) for p in job.hidden_paths)
+        with contextlib.ExitStack() as stack:
+            files = [
+                stack.enter_context(open(logs / name, "wb"))
+                for name in ("stdout.log", "stderr.log", "violation.txt")
+            ]
+            init_log = stack.enter_context((logs / "init.log").open("wb"))
+            return subprocess.Popen(
                 [
-                    shutil.which("unshare") or "unshare",
-                    *_UNSHARE_FLAGS,
+                    self.bwrap,
+                    *namespace_flags(),
+                    *plan.args(),
+                    "--chdir",
+                    f"{root}/work",
+                    "--clearenv",
+                    "--setenv",
+                    "PATH",
+                    "/usr/bin:/bin",
                     sys.executable,
                     "-I",
-                    inside.__file__,
-                    str(stage / "spec.json"),
+                    f"{root}/inside.py",
+                    f"{root}/spec.json",
                 ],
-                env={"PATH": "/usr/local/bin:/usr/bin:/bin", "LANG": "C.UTF-8"},
+                env={"PATH": "/usr/bin:/bin", "LANG": "C.UTF-8"},
                 stdin=subprocess.DEVNULL,
                 stdout=init_log,
                 stderr=subprocess.STDOUT,
+                pass_fds=FIXED_FDS,
                 start_new_session=True,
-                preexec_fn=_die_with_parent,
+                preexec_fn=lambda: _place_fds([fh.fileno() for fh in files]),
             )
-        isolation = [
-            "user+pid+mount+net+ipc+uts namespaces",
+
+    def _isolation(self, job: SandboxJob, uid: int | None) -> list[str]:
+        who = (
+            f"uid {uid} (unprivileged)"
+            if uid is not None
+            else f"uid {os.getuid()} in a user namespace"
+        )
+        return [
+            "bubblewrap: pid+mount+net+ipc+uts namespaces",
+            f"runs as {who}, no capabilities, no_new_privs",
+            "filesystem: read-only /usr, /etc and the interpreter; writable work dir, home "
+            "and /tmp only; no /root, /home, sia cache, task or run directories",
             "network: loopback only, gateway relayed",
-            "hidden: task dir, run dir, credential files, host /tmp",
-            "no capabilities",
             f"wall clock {job.timeout_s:.0f} s",
             f"address space {job.memory_mb} MiB",
             f"processes {job.max_processes} (namespace ended past the cap)",
-            "environment: no provider keys",
+            "environment: no provider keys; no host process visible",
         ]
-        return proc, isolation
 
-    def _start_plain(
-        self, job: SandboxJob, stage: Path
-    ) -> tuple[subprocess.Popen[bytes], list[str]]:
-        base_url = f"http://127.0.0.1:{job.gateway.port}/v1" if job.gateway else None
-        memory = job.memory_mb * 1024 * 1024
 
-        def limits() -> None:
-            _die_with_parent()
-            resource.setrlimit(resource.RLIMIT_AS, (memory, memory))
-            resource.setrlimit(resource.RLIMIT_NPROC, (job.max_processes, job.max_processes))
-            resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
+FIXED_FDS = (inside.STDOUT_FD, inside.STDERR_FD, inside.VIOLATION_FD)
 
-        with (stage / "stdout.log").open("wb") as out, (stage / "stderr.log").open("wb") as err:
-            proc = subprocess.Popen(
-                [
-                    job.python,
-                    str(stage / "agent" / "target_agent.py"),
-                    "--dataset_dir",
-                    str(stage / "dataset"),
-                    "--working_dir",
-                    str(stage / "work"),
-                    *job.extra_args,
-                ],
-                cwd=stage / "work",
-                env=agent_env(str(stage / "home"), job, base_url),
-                stdin=subprocess.DEVNULL,
-                stdout=out,
-                stderr=err,
-                start_new_session=True,
-                preexec_fn=limits,
-            )
-        isolation = [
-            "process only (no namespaces on this machine): private data and the network "
-            "are NOT shielded",
-            f"wall clock {job.timeout_s:.0f} s",
-            f"address space {job.memory_mb} MiB",
-            f"processes {job.max_processes} (not enforced for root)",
-            "environment: no provider keys",
-        ]
-        return proc, isolation
+
+def _place_fds(sources: list[int]) -> None:
+    """In the child before exec: the init finds the agent's stdout, stderr and the
+    violation note at 3, 4 and 5 (moved out of the way first, as a source may sit on
+    one of those numbers)."""
+    die_with_parent()
+    high = [fcntl.fcntl(fd, fcntl.F_DUPFD, 100) for fd in sources]
+    for fd, target in zip(high, FIXED_FDS, strict=True):
+        os.dup2(fd, target)
+        os.close(fd)
+
+
+def _open_up(stage: Path, uid: int | None) -> None:
+    """Let the agent's uid walk to its binds (bwrap resolves them as root, the agent
+    then reaches them through the mounts) and own what it may write."""
+    os.chmod(stage, 0o711)
+    for path in (stage / "dataset", stage / "agent", stage / "gateway"):
+        for dirpath, _dirnames, filenames in os.walk(path):
+            os.chmod(dirpath, 0o755)
+            for name in filenames:
+                target = os.path.join(dirpath, name)
+                if not os.path.islink(target) and name != "gateway.sock":
+                    os.chmod(target, 0o644)
+    if uid is not None:
+        for sub in ("work", "home"):
+            os.chown(stage / sub, uid, uid)

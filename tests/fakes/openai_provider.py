@@ -69,6 +69,8 @@ class FakeOpenAI:
         self.latency_s = latency_s
         self.statuses = list(statuses or [])
         """HTTP statuses to answer with before answering normally (e.g. [429])."""
+        self.error_message: str | None = None
+        """The message of error answers (a provider that quotes the key it was sent)."""
         self.requests: list[dict[str, Any]] = []
         self.in_flight = 0
         self.max_in_flight = 0
@@ -140,7 +142,7 @@ class FakeOpenAI:
                     status,
                     {
                         "error": {
-                            "message": f"fake status {status}",
+                            "message": self.error_message or f"fake status {status}",
                             "type": "fake",
                             "code": str(status),
                         }

@@ -1,0 +1,150 @@
+"""What the gateway admits from a task agent, and what it lets back out.
+
+Every field of a request comes from hostile code. Only the OpenAI chat-completions
+fields below are accepted; anything else (base_url, api_base, api_key,
+custom_llm_provider, extra_headers, mock_response, ...) is refused with HTTP 400 naming
+the field, because litellm would act on it with sia's keys. Message content may carry
+text and inline (data:) images only: a URL would make sia's process fetch it.
+Errors and replies are scrubbed of sia's secrets before they reach the agent or the log.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+from typing import Any
+
+# Forwarded to the task model (the model name is always the run's, whatever is sent).
+MODEL_FIELDS = frozenset(
+    {
+        "temperature",
+        "top_p",
+        "n",
+        "stop",
+        "max_tokens",
+        "max_completion_tokens",
+        "presence_penalty",
+        "frequency_penalty",
+        "logit_bias",
+        "logprobs",
+        "top_logprobs",
+        "seed",
+        "response_format",
+        "tools",
+        "tool_choice",
+        "parallel_tool_calls",
+        "reasoning_effort",
+    }
+)
+# Read by the gateway itself, never forwarded.
+GATEWAY_FIELDS = frozenset({"model", "messages", "stream", "stream_options", "metadata", "user"})
+ALLOWED_FIELDS = MODEL_FIELDS | GATEWAY_FIELDS
+MESSAGE_KEYS = frozenset(
+    {
+        "role",
+        "content",
+        "name",
+        "tool_calls",
+        "tool_call_id",
+        "refusal",
+        "function_call",
+        "annotations",
+        "audio",
+    }
+)
+ROLES = frozenset({"system", "developer", "user", "assistant", "tool"})
+PART_KEYS = frozenset({"type", "text", "image_url", "cache_control"})
+DEFAULT_COMPLETION_CAP = 4096
+"""max_tokens the gateway sets when a budget is in force and the request names none."""
+
+_SECRET_NAME = re.compile(r"(KEY|TOKEN|SECRET|PASSWORD|CREDENTIALS?)$", re.IGNORECASE)
+_SECRET_SHAPES = re.compile(
+    r"(Bearer\s+[A-Za-z0-9._~+/=-]{8,}"
+    r"|\b(?:sk|rk|pk)-[A-Za-z0-9_-]{8,}"
+    r"|\bAIza[0-9A-Za-z_-]{20,}"
+    r"|(?i:x-api-key|authorization|api[_-]?key)[\"']?\s*[:=]\s*[\"']?[^\s\"',}]{6,})"
+)
+
+
+class RequestRefused(ValueError):
+    """The request carries something the gateway does not forward (HTTP 400)."""
+
+
+def check_request(request: dict[str, Any]) -> None:
+    for key in request:
+        if key not in ALLOWED_FIELDS:
+            raise RequestRefused(
+                f"field {key!r} is not accepted by the sia gateway; accepted fields: "
+                f"{', '.join(sorted(ALLOWED_FIELDS))}"
+            )
+    for i, message in enumerate(request["messages"]):
+        if not isinstance(message, dict):
+            raise RequestRefused(f"messages[{i}] must be an object")
+        for key in message:
+            if key not in MESSAGE_KEYS:
+                raise RequestRefused(f"field 'messages[{i}].{key}' is not accepted")
+        if message.get("role") not in ROLES:
+            raise RequestRefused(f"messages[{i}].role must be one of {', '.join(sorted(ROLES))}")
+        content = message.get("content")
+        if isinstance(content, list):
+            for j, part in enumerate(content):
+                _check_part(part, f"messages[{i}].content[{j}]")
+        elif content is not None and not isinstance(content, str):
+            raise RequestRefused(f"messages[{i}].content must be a string or a list of parts")
+    for i, tool in enumerate(request.get("tools") or []):
+        if not isinstance(tool, dict) or tool.get("type") != "function":
+            raise RequestRefused(f"tools[{i}]: only tools of type 'function' are accepted")
+    options = request.get("stream_options")
+    if options is not None and (not isinstance(options, dict) or set(options) - {"include_usage"}):
+        raise RequestRefused("stream_options may hold include_usage only")
+    for key in ("n", "max_tokens", "max_completion_tokens"):
+        value = request.get(key)
+        if value is not None and (
+            isinstance(value, bool) or not isinstance(value, int) or value < 1
+        ):
+            raise RequestRefused(f"{key} must be a positive integer")
+
+
+def _check_part(part: Any, where: str) -> None:
+    if not isinstance(part, dict):
+        raise RequestRefused(f"{where} must be an object")
+    for key in part:
+        if key not in PART_KEYS:
+            raise RequestRefused(f"field '{where}.{key}' is not accepted")
+    kind = part.get("type")
+    if kind == "text":
+        return
+    if kind == "image_url":
+        image = part.get("image_url")
+        url = image.get("url") if isinstance(image, dict) else image
+        if isinstance(url, str) and url.startswith("data:"):
+            return
+        raise RequestRefused(f"{where}: images must be inline data: URLs, not links")
+    raise RequestRefused(f"{where}: content parts of type {kind!r} are not accepted")
+
+
+def worst_case_tokens(request: dict[str, Any]) -> int:
+    """An upper bound on the tokens a call can use: the prompt's UTF-8 size in bytes
+    (a token covers at least one byte; the JSON framing covers the chat template's
+    per-message tokens) plus the completion cap times n."""
+    prompt = json.dumps([request.get("messages"), request.get("tools")], ensure_ascii=False)
+    completion = request.get("max_completion_tokens") or request.get("max_tokens")
+    completion = completion or DEFAULT_COMPLETION_CAP
+    return len(prompt.encode("utf-8")) + int(completion) * int(request.get("n") or 1)
+
+
+def secret_values(extra: tuple[str | None, ...] = ()) -> tuple[str, ...]:
+    """The values in sia's environment that look like credentials, longest first."""
+    values = {v for k, v in os.environ.items() if _SECRET_NAME.search(k) and len(v) >= 8}
+    values |= {v for v in extra if v and len(v) >= 8}
+    return tuple(sorted(values, key=len, reverse=True))
+
+
+def scrub(text: str, secrets: tuple[str, ...], *, shapes: bool = True) -> str:
+    """Replace sia's secret values; with `shapes`, also anything shaped like a key or an
+    auth header (for error texts; a model's reply keeps its own words)."""
+    for value in secrets:
+        if value in text:
+            text = text.replace(value, "[redacted]")
+    return _SECRET_SHAPES.sub("[redacted]", text) if shapes else text
