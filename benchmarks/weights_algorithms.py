@@ -33,7 +33,7 @@ def run(
     decision = {
         "lever": "weights",
         "algorithm": algorithm,
-        "hyperparameters": plan,
+        "hyperparameters": {"rollout": plan},
         "rationale": "benchmark",
     }
     (gen / "decision.json").write_text(json.dumps(decision))

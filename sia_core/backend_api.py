@@ -23,7 +23,13 @@ LEVERS = ("harness", "weights", "both")
 
 
 class BackendCannotAct(SiaError):
-    """The backend has nothing (more) to propose; the run ends cleanly with this reason."""
+    """The backend has nothing (more) to propose; the run ends cleanly with this reason
+    (status "stopped", exit code 4)."""
+
+
+class NothingLeftToImprove(BackendCannotAct):
+    """The backend ends the run because no generation could beat the incumbent (every
+    selection item already succeeds): the run is finished, not stopped."""
 
 
 @dataclass
@@ -130,6 +136,9 @@ class FeedbackContext:
     meta_model: str | None
     task_model: str | None = None
     trial: Trial | None = None
+    algorithm_configs: dict[str, type | None] = field(default_factory=dict)
+    """Each installed algorithm's typed config (`RLAlgorithmSpec.config`): what its
+    "algorithm" options are checked against; an algorithm missing here takes none."""
 
 
 def start_from_reference(ctx: MetaContext, missing: str) -> Decision:

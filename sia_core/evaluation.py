@@ -100,7 +100,12 @@ def parse_results(data: Any, metric: str) -> Evaluation:
 
 
 def run_evaluator(
-    task: Task, gen_dir: Path, timeout_s: float | None = None, *, shielded: bool = True
+    task: Task,
+    gen_dir: Path,
+    timeout_s: float | None = None,
+    *,
+    shielded: bool = True,
+    bwrap: str | None = None,
 ) -> Evaluation:
     """Score the outputs in `gen_dir`. Agent-caused failures come back as `error`;
     a results.json without the task's metric raises MetricKeyError. `shielded=False`
@@ -112,7 +117,7 @@ def run_evaluator(
     timeout = timeout_s or task.config.eval_timeout_s
     memory = task.config.memory_mb * 1024 * 1024
     if shielded:
-        argv = evaluator_argv(task.root, task.evaluator, gen_dir, task.config.memory_mb)
+        argv = evaluator_argv(task.root, task.evaluator, gen_dir, task.config.memory_mb, bwrap)
     else:
         argv = [sys.executable, str(task.evaluator), "--gen-dir", str(gen_dir)]
 

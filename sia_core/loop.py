@@ -13,6 +13,7 @@ import contextlib
 import itertools
 import json
 import os
+import re
 import shutil
 import threading
 import time
@@ -29,14 +30,17 @@ from sia_core.backend_api import (
     FeedbackContext,
     GenerationView,
     MetaContext,
+    NothingLeftToImprove,
     Trial,
     TrialReport,
 )
+from sia_core.console_log import third_party_to
 from sia_core.envs import EnvError, python_for
 from sia_core.errors import SiaError
 from sia_core.evaluation import Evaluation, MetricKeyError, run_evaluator
 from sia_core.gateway import ITEM_HEADER, Budget, Gateway, add_usage
 from sia_core.models import ChatModel, LiteLLMModel
+from sia_core.options import OptionError
 from sia_core.policy.registry import is_local_model
 from sia_core.progress import QuietReporter, Reporter
 from sia_core.reward_shape import ShapeReport
@@ -44,10 +48,10 @@ from sia_core.runs import RESERVED_NAMES, RunDir, index
 from sia_core.sandbox.api import Sandbox, SandboxJob, SandboxResult
 from sia_core.sandbox.bwrap import require_bwrap
 from sia_core.splits import sample_view, selection_view, training_view
-from sia_core.store import atomic_dir, atomic_write_json
+from sia_core.store import atomic_dir, atomic_write_json, atomic_write_text
 from sia_core.task import Task, load_task_dir
 from sia_core.trajectories import read_calls, write_agent_execution
-from sia_core.weights import RolloutPlan, build_batch, describe, save_adapter, train_adapter
+from sia_core.weights import build_batch, describe, plan_for, save_adapter, train_adapter
 
 if TYPE_CHECKING:
     from sia_core.policy.local import LocalPolicy
@@ -74,6 +78,8 @@ class RunConfig:
     budget_cost_usd: float | None = None
     concurrency: int = 32
     reward_classifier: str = "stats"
+    sandbox_options: dict[str, str] = field(default_factory=dict)
+    """`--sandbox-opt KEY=VALUE` pairs, passed to the sandbox's factory."""
     lora: dict[str, Any] = field(default_factory=dict)
     """Overrides of LoraSettings: rank, alpha, target_modules, learning_rate."""
 
@@ -119,9 +125,12 @@ class Loop:
         self.config = config
         self.task = resolve_task(config)
         self.backend: Backend = plugins.backend(config.backend).factory(config.backend_options)
-        self.sandbox: Sandbox = plugins.sandbox(config.sandbox).factory()
-        if self.sandbox.shielded:
-            require_bwrap()  # the evaluator runs in bubblewrap whatever runs the agent
+        self.sandbox: Sandbox = plugins.sandbox(config.sandbox).factory(config.sandbox_options)
+        # The evaluator runs in bubblewrap whatever runs the agent (unless the user chose
+        # an unshielded sandbox by name).
+        self.bwrap = (
+            require_bwrap(config.sandbox_options.get("bwrap")) if self.sandbox.shielded else None
+        )
         self.classifier = plugins.reward_classifier(config.reward_classifier)
         model_name = config.task_model or self.task.config.task_model
         self.model_name = model_name
@@ -157,7 +166,10 @@ class Loop:
             # Seeded, but not bit-reproducible: which calls share a sampling batch
             # depends on the timing of the agent's threads.
             torch.manual_seed(self.config.seed)
-            with self.reporter.phase(f"loading task model {self.local_model}"):
+            with (
+                self.reporter.phase(f"loading task model {self.local_model}"),
+                third_party_to(self.rundir.path / "sia.log"),
+            ):
                 self.policy = LocalPolicy.load(
                     self.local_model, adapter, lora=lora_settings(self.config.lora)
                 )
@@ -210,6 +222,9 @@ class Loop:
                 records.append(self._generation(number, records))
                 rd.write(index(state, records, self.task.config.direction))
             state["status"] = "finished"
+        except NothingLeftToImprove as exc:
+            state.update(status="finished", stop_reason=str(exc))
+            self.reporter.info(f"finished early: {exc}")
         except BackendCannotAct as exc:
             state.update(status="stopped", stop_reason=str(exc))
             self.reporter.info(f"stopped: {exc}")
@@ -249,6 +264,7 @@ class Loop:
                 "held_out": split is not None,
             },
             "seeds": {"run": self.config.seed},
+            "task_model": {"name": self.model_name, "local": self.local_model is not None},
         }
 
     # -- one generation ---------------------------------------------------------------
@@ -297,6 +313,7 @@ class Loop:
             parent=parent,
             reward_report=ShapeReport(**shape) if shape else None,
             algorithms=[spec.info for spec in plugins.rl_algorithms()],
+            algorithm_configs={spec.name: spec.config for spec in plugins.rl_algorithms()},
             weights_available=self.weights_available,
             meta_model=self.config.meta_model,
             task_model=self.model_name,
@@ -347,6 +364,8 @@ class Loop:
                 atomic_write_json(tmp / "decision.json", decision.as_dict())
                 self._evaluate(number, tmp, decision, record, records, incumbent_score)
             record["finished"] = time.time()
+            # Messages name the generation as it will be found, not its temporary dir.
+            record = name_final_dir(record, tmp, self.rundir.gen_dir(number))
             atomic_write_json(tmp / "generation.json", record)
         self._say(record)
         return record
@@ -389,7 +408,13 @@ class Loop:
             # A crashed or stopped agent fails its generation even when the evaluator could
             # score what it left behind; that partial score is kept for the record only.
             record["error"] = "; ".join(
-                x for x in (selection.sandbox.reason, evaluation.error) if x
+                x
+                for x in (
+                    selection.sandbox.reason,
+                    evaluation.error,
+                    provider_key_hint(selection.sandbox),
+                )
+                if x
             )
             record["partial_score"] = evaluation.score
             return
@@ -430,7 +455,11 @@ class Loop:
                 "the task model is not an open-weight model served by the local "
                 "policy, or the task has no labelled rows to train on"
             )
-        plan, algo_config = RolloutPlan.split(decision.hyperparameters)
+        try:
+            checked = plan_for(decision.hyperparameters, spec.name, spec.config)
+        except OptionError as exc:
+            raise SiaError(f"decision: {exc}") from None
+        plan, algo_config = checked.rollout, checked.config
         rounds = []
         extra_files: dict[str, bytes] = {}
         for round_no in range(plan.rounds):
@@ -452,7 +481,7 @@ class Loop:
                 [(base / f"run_{j}" / "calls.jsonl", run.evaluation) for j, run in enumerate(runs)]
             )
             label = f"gen {number} · training {spec.name} (round {round_no + 1}/{plan.rounds})"
-            with self.reporter.phase(label):
+            with self.reporter.phase(label), third_party_to(self.rundir.path / "sia.log"):
                 metrics, extra_files = train_adapter(spec, batch, self.policy, algo_config, seed)
             summary = describe(batch)
             rounds.append({"batch": summary, "metrics": metrics})
@@ -647,7 +676,7 @@ class Loop:
         if result.violation and result.violation.startswith("outputs refused"):
             # Nothing was copied back: there is nothing of the agent's to score.
             return Evaluation(score=None, error=result.violation)
-        return run_evaluator(view, out, shielded=self.sandbox.shielded)
+        return run_evaluator(view, out, shielded=self.bwrap is not None, bwrap=self.bwrap)
 
     def _say(self, record: dict[str, Any]) -> None:
         if record["status"] == "ok":
@@ -658,6 +687,30 @@ class Loop:
             )
         else:
             self.reporter.info(f"generation {record['number']} failed: {record.get('error')}")
+
+
+def provider_key_hint(result: SandboxResult) -> str | None:
+    """An agent that died asking for a provider key (an original SIA reference agent)
+    is told how a sia task agent reaches its model."""
+    if result.ok:
+        return None
+    match = re.search(r"\b([A-Z][A-Z0-9_]*_API_KEY)\b", result.stderr_tail)
+    if match is None:
+        return None
+    return (
+        f"the agent looked for {match.group(1)}: a task agent gets no provider keys; it "
+        "calls the task model through SIA_BASE_URL with SIA_API_KEY (OpenAI-compatible), "
+        "see docs/tasks.md"
+    )
+
+
+def name_final_dir(record: dict[str, Any], tmp: Path, final: Path) -> dict[str, Any]:
+    """The record, and every agent_execution.json under `tmp`, with `tmp` named `final`."""
+    for path in tmp.rglob("agent_execution.json"):
+        text = path.read_text(encoding="utf-8")
+        if str(tmp) in text:
+            atomic_write_text(path, text.replace(str(tmp), str(final)))
+    return json.loads(json.dumps(record, default=str).replace(str(tmp), str(final)))
 
 
 def incumbent_of(records: list[dict[str, Any]]) -> dict[str, Any] | None:

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import os
 import re
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass, field
 from functools import cache
 from typing import TYPE_CHECKING, Any
 
@@ -58,6 +58,9 @@ KINDS: dict[str, Kind] = {
 }
 
 
+KIND_HOOKS = frozenset(kind.hook for kind in KINDS.values())
+
+
 class DuplicateName(SiaError):
     pass
 
@@ -77,7 +80,19 @@ def plugin_manager() -> pluggy.PluginManager:
     pm.add_hookspecs(hookspecs)
     for name in disabled_plugins():
         pm.set_blocked(name)
-    pm.load_setuptools_entrypoints(ENTRY_POINT_GROUP)
+    try:
+        pm.load_setuptools_entrypoints(ENTRY_POINT_GROUP)
+        # A misspelt hook (register_rl_algorithm) would otherwise be silently ignored.
+        pm.check_pending()
+    except pluggy.PluginValidationError as exc:
+        name = pm.get_name(exc.plugin) or str(exc.plugin)
+        unknown = [c.name for c in pm.get_hookcallers(exc.plugin) or [] if not c.has_spec()]
+        what = f"implements {', '.join(map(repr, unknown))}, not a sia hook" if unknown else exc
+        known = ", ".join(sorted(KIND_HOOKS | {"register_commands"}))
+        raise SiaError(
+            f"plugin {name!r} {what}; sia's hooks: {known}; fix the plugin or disable it "
+            f"with SIA_DISABLE_PLUGINS={name}"
+        ) from None
     return pm
 
 
@@ -182,6 +197,8 @@ class PluginReport:
     version: str | None
     registered: dict[str, list[str]]
     hooks: list[str]
+    options: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
+    """The typed options of each RL algorithm this plugin registered."""
 
 
 def plugin_reports() -> list[PluginReport]:
@@ -205,6 +222,11 @@ def plugin_reports() -> list[PluginReport]:
                 version=dist.version if dist else None,
                 registered={k: sorted(v) for k, v in by_plugin.get(name, {}).items()},
                 hooks=hooks,
+                options={
+                    spec.name: [asdict(o) for o in spec.options()]
+                    for spec in rl_algorithms()
+                    if registered("rl_algorithms")[spec.name].plugin == name
+                },
             )
         )
     return sorted(reports, key=lambda r: r.name)

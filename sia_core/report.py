@@ -15,6 +15,10 @@ def _num(value: Any) -> str:
     return "-" if value is None else f"{value:.4f}"
 
 
+def _local_model(state: dict[str, Any]) -> bool:
+    return bool((state.get("task_model") or {}).get("local"))
+
+
 def generations_table(state: dict[str, Any], records: list[dict[str, Any]]) -> Table:
     metric = state.get("task", {}).get("metric", "score")
     table = Table(
@@ -38,7 +42,11 @@ def generations_table(state: dict[str, Any], records: list[dict[str, Any]]) -> T
             _num(r.get("test_score")),
             "yes" if r.get("incumbent") else "",
             str(tokens),
-            "unknown" if unpriced and not cost else f"{cost:.4f}",
+            "local"
+            if _local_model(state)
+            else "unknown"
+            if unpriced and not cost
+            else f"{cost:.4f}",
         )
     return table
 
@@ -78,6 +86,8 @@ def print_summary(state: dict[str, Any], rundir: RunDir, console: Console) -> No
     cost = state.get("cost_usd", 0.0)
     unpriced = state.get("calls_without_price", 0)
     price = f"${cost:.4f}" + (f" (+{unpriced} calls of unknown price)" if unpriced else "")
+    if _local_model(state):
+        price = "local model (no price)"
     console.print(
         f"task-model tokens: {tokens.get('prompt', 0)} prompt, "
         f"{tokens.get('completion', 0)} completion · cost {price}"
@@ -95,10 +105,19 @@ def print_summary(state: dict[str, Any], rundir: RunDir, console: Console) -> No
     console.print(f"run directory: {rundir.path}")
 
 
+def _longest_id(runs_dir: Path) -> int:
+    names = (
+        [p.name.removeprefix("run_") for p in runs_dir.glob("run_*")] if runs_dir.is_dir() else []
+    )
+    return max((len(n) for n in names), default=3)
+
+
 def runs_table(runs_dir: Path) -> Table:
     table = Table(title=f"runs in {runs_dir}")
-    for column in ("run", "task", "status", "generations", "best gen", "selection", "test"):
-        table.add_column(column)
+    # A run id is never cut: two runs must not look alike at 80 columns.
+    table.add_column("run", no_wrap=True, overflow="fold", min_width=_longest_id(runs_dir))
+    for column in ("task", "status", "generations", "best gen", "selection", "test"):
+        table.add_column(column, overflow="fold")
     if runs_dir.is_dir():
         for path in sorted(runs_dir.glob("run_*")):
             rd = RunDir(path)

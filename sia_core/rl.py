@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import Iterator
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -120,19 +120,6 @@ def completion_logprobs(model: Any, samples: list[Sample], hidden: bool = False)
     logprobs = torch.log_softmax(logits, dim=-1).gather(-1, targets.unsqueeze(-1)).squeeze(-1)
     logprobs = logprobs * mask
     return (logprobs, mask, picked) if hidden else (logprobs, mask)
-
-
-def config_from(cls: type[T], data: dict[str, Any], algorithm: str) -> T:
-    """An algorithm's config dataclass from a decision's hyperparameters, naming any
-    unknown key (the generation then fails with that message)."""
-    known = {f.name for f in fields(cls)}  # type: ignore[arg-type]
-    unknown = set(data) - known
-    if unknown:
-        raise ValueError(
-            f"{algorithm} has no hyperparameter {sorted(unknown)[0]!r}; "
-            f"known: {', '.join(sorted(known))}"
-        )
-    return cls(**data)
 
 
 def minibatches(items: list[Any], size: int) -> list[list[Any]]:

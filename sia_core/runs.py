@@ -37,6 +37,8 @@ RESERVED_NAMES = frozenset(
         "feedback_context.json",
         "feedback_evidence",
         "agent_session.json",
+        "meta_agent_transcript.jsonl",
+        "feedback_agent_transcript.jsonl",
         ".agent_workspace",
         "training.json",
         # sia's subdirectories

@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 if TYPE_CHECKING:
     from sia_core.backend_api import Backend
+    from sia_core.options import OptionInfo
     from sia_core.reward_shape import ShapeReport
     from sia_core.sandbox.api import Sandbox
 
@@ -33,7 +34,9 @@ class SandboxSpec:
 
     name: str
     summary: str
-    factory: Callable[[], Sandbox]
+    factory: Callable[[Mapping[str, str]], Sandbox]
+    """Called with the run's `--sandbox-opt KEY=VALUE` pairs; refuses an unknown one
+    (SiaError, one line) and raises SandboxUnavailable if this machine cannot host it."""
 
 
 @dataclass(frozen=True)
@@ -56,10 +59,19 @@ class RLAlgorithmSpec:
 
     info: AlgorithmInfo
     trainer: str
+    config: type | None = None
+    """The algorithm's options: a dataclass whose fields are `sia_core.options.option`s
+    (help, default, bounds). A decision's "algorithm" options are parsed into it before
+    any rollout; the trainer gets them, checked, as a dict. None: no options."""
 
     @property
     def name(self) -> str:
         return self.info.name
+
+    def options(self) -> list[OptionInfo]:
+        from sia_core.options import describe
+
+        return describe(self.config) if self.config is not None else []
 
 
 class RewardClassify(Protocol):

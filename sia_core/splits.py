@@ -10,6 +10,7 @@ from __future__ import annotations
 import csv
 import json
 import random
+import re
 import shutil
 from dataclasses import replace
 from pathlib import Path
@@ -68,10 +69,63 @@ def carve(split: ValidationSplit, public: Path, private: Path, dest: Path) -> in
     answer_cols = answer_cols or [split.id_column, answer_label]
     answers = [{**row, answer_label: row[split.label_column]} for row in held]
 
+    _, old_inputs = _read_rows(public / split.inputs)
     _write_rows(dest / "data" / "public" / split.source, source_cols, kept)
     _write_rows(dest / "data" / "public" / split.inputs, input_cols, held)
     _write_rows(dest / "data" / "private" / split.answers, answer_cols, answers)
+    old_ids = {str(row.get(split.id_column)) for row in old_inputs}
+    new_ids = [str(row[split.id_column]) for row in held]
+    _match_id_lists(split, dest / "data" / "public", old_ids, new_ids)
+    _restate_counts(
+        dest / "data" / "public" / "task.md",
+        {len(source_rows): len(kept), len(old_inputs): len(held)},
+    )
     return n_held
+
+
+def _match_id_lists(
+    split: ValidationSplit, public: Path, old_ids: set[str], new_ids: list[str]
+) -> None:
+    """Rebuild every other public table that lists the replaced inputs' ids (a
+    sample_submission.csv) for the view's ids; refuse one that lists them under another
+    column, since a harness would then write rows for the wrong items."""
+    if not old_ids:
+        return
+    for path in sorted(public.rglob("*")):
+        if path.suffix not in (".csv", ".jsonl") or path.name in (split.source, split.inputs):
+            continue
+        try:
+            columns, rows = _read_rows(path)
+        except (ValueError, UnicodeDecodeError, csv.Error):
+            continue
+        for column in columns:
+            values = {str(row.get(column)) for row in rows}
+            if len(values & old_ids) * 2 < len(old_ids):
+                continue
+            if column != split.id_column:
+                raise TaskError(
+                    f"{path.name} lists the test ids of {split.inputs} in column {column!r}; "
+                    f"the carved selection view cannot rebuild it: name that column "
+                    f"{split.id_column!r}, or remove the file from data/public"
+                )
+            template = rows[0] if rows else {}
+            rebuilt = [{**template, column: item} for item in new_ids]
+            _write_rows(path, columns, rebuilt)
+            break
+
+
+def _restate_counts(task_md: Path, counts: dict[int, int]) -> None:
+    """Replace the original's item counts in the view's task.md ("5,332 labelled cases")
+    with the view's, so no public text states a count the view does not have."""
+    if not task_md.is_file():
+        return
+    text = task_md.read_text(encoding="utf-8")
+    for old, new in counts.items():
+        if old < 10 or old == new:
+            continue  # small numbers are too likely to mean something else
+        for shown in {f"{old:,}", str(old), f"{old:,}".replace(",", " ")}:
+            text = re.sub(rf"(?<![\d.,]){re.escape(shown)}(?![\d]|[.,]\d)", f"{new:,}", text)
+    task_md.write_text(text, encoding="utf-8")
 
 
 def _copy_task_data(task: Task, dest: Path) -> None:

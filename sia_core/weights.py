@@ -6,12 +6,14 @@ from __future__ import annotations
 
 import importlib
 import time
-from dataclasses import dataclass, fields
+from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 from typing import Any
 
 from sia_core.errors import SiaError
 from sia_core.evaluation import Evaluation
+from sia_core.options import OptionError, option, parse
+from sia_core.options import describe as describe_options
 from sia_core.rl import Group, PolicyHandle, RLBatch, Sample
 from sia_core.specs import RLAlgorithmSpec
 from sia_core.store import atomic_write_json
@@ -20,25 +22,57 @@ from sia_core.trajectories import read_calls
 
 @dataclass(frozen=True)
 class RolloutPlan:
-    """How much to sample before training; the rest of a decision's hyperparameters go
-    to the algorithm's own config."""
+    """How much to sample before training: the "rollout" part of a decision's
+    hyperparameters. The algorithm's own options are its "algorithm" part."""
 
-    k: int = 8
-    """Runs of the harness per training item (the group size)."""
-    items: int = 32
-    """Training items drawn per round."""
-    rounds: int = 2
-    """Rollout-then-train rounds in one generation."""
-    temperature: float = 1.0
-    """Sampling temperature imposed on every call during rollouts."""
+    k: int = option(8, "runs of the harness per training item (the group size)", min=2, max=64)
+    items: int = option(32, "training items drawn per round", min=1, max=1000)
+    rounds: int = option(2, "rollout-then-train rounds in one generation", min=1, max=10)
+    temperature: float = option(
+        1.0, "sampling temperature imposed on every call during rollouts", min=0.01, max=2.0
+    )
 
-    @classmethod
-    def split(cls, hyperparameters: dict[str, Any]) -> tuple[RolloutPlan, dict[str, Any]]:
-        mine = {f.name for f in fields(cls)}
-        plan = cls(**{k: v for k, v in hyperparameters.items() if k in mine})
-        if plan.k < 2 or plan.items < 1 or plan.rounds < 1 or plan.temperature <= 0:
-            raise SiaError(f"rollout settings out of range: {plan}")
-        return plan, {k: v for k, v in hyperparameters.items() if k not in mine}
+
+@dataclass(frozen=True)
+class WeightsPlan:
+    """A weights decision, checked: the rollout plan and the algorithm's options."""
+
+    rollout: RolloutPlan
+    config: dict[str, Any]
+
+
+def plan_for(hyperparameters: dict[str, Any], algorithm: str, config: type | None) -> WeightsPlan:
+    """Check a decision's hyperparameters against the rollout plan and the algorithm's
+    typed config (None: it takes no options), before anything runs; OptionError names
+    what is wrong."""
+    if not isinstance(hyperparameters, dict):
+        raise OptionError("hyperparameters must be an object")
+    unknown = set(hyperparameters) - {"rollout", "algorithm"}
+    if unknown:
+        raise OptionError(
+            f'hyperparameters has two parts, "rollout" ({", ".join(ROLLOUT_KEYS)}) and '
+            f'"algorithm" ({algorithm}\'s options); {sorted(unknown)[0]!r} is neither'
+        )
+    rollout = parse(RolloutPlan, hyperparameters.get("rollout"), "rollout")
+    given = hyperparameters.get("algorithm") or {}
+    if config is None:
+        if given:
+            raise OptionError(f"{algorithm} takes no options; got {sorted(given)[0]!r}")
+        return WeightsPlan(rollout, {})
+    return WeightsPlan(rollout, asdict(parse(config, given, algorithm)))
+
+
+ROLLOUT_KEYS = tuple(f.name for f in fields(RolloutPlan))
+
+
+def options_text(config: type | None) -> str:
+    """An algorithm's options, one line each, for the Feedback-Agent and `sia plugins`."""
+    lines = [f"  - {o.line()}" for o in describe_options(config)] if config else []
+    return "\n".join(lines) or "  (no options)"
+
+
+def rollout_text() -> str:
+    return "\n".join(f"  - {o.line()}" for o in describe_options(RolloutPlan))
 
 
 def build_batch(runs: list[tuple[Path, Evaluation]]) -> RLBatch:

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import json
 import os
+import re
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import pytest
@@ -12,6 +14,7 @@ import pytest
 from sia_core.agent_session import briefing, decisions, evidence, session, workspace
 from sia_core.agent_session.usage import SessionUsage, price
 from sia_core.backend_api import FeedbackContext, GenerationView, MetaContext
+from sia_core.options import option
 from sia_core.reward_shape import ShapeReport
 from sia_core.specs import AlgorithmInfo
 from sia_core.splits import sample_view
@@ -189,6 +192,38 @@ def test_decision_check_and_fallback(task: Task, tmp_path: Path) -> None:
         "grpo",
         "fallback: why",
     )
+
+
+@dataclass
+class ToyConfig:
+    beta: float = option(0.1, "strength", min=0.0, max=1.0)
+
+
+def test_weights_hyperparameters_are_checked_and_sent_back(task: Task, tmp_path: Path) -> None:
+    ctx = replace(feedback_ctx(task, tmp_path, weights=True), algorithm_configs={"grpo": ToyConfig})
+    ws = tmp_path / "ws"
+    ws.mkdir()
+    cases = {
+        '{"rollout": {"rounds": 2.0}}': "rollout: rounds must be int, got 2.0",
+        '{"algorithm": {"betta": 1}}': "grpo has no option 'betta'; known: beta",
+        '{"algorithm": {"beta": 5}}': "grpo: beta must be ≤ 1.0, got 5",
+        '{"k": 8}': "'k' is neither",
+    }
+    for hyperparameters, message in cases.items():
+        (ws / "decision.json").write_text(
+            f'{{"lever": "weights", "algorithm": "grpo", "hyperparameters": {hyperparameters}}}'
+        )
+        with pytest.raises(decisions.DecisionError, match=re.escape(message)):
+            decisions.check(ws, ctx)
+    (ws / "decision.json").write_text(
+        '{"lever": "weights", "algorithm": "grpo", "hyperparameters": '
+        '{"rollout": {"k": 4}, "algorithm": {"beta": 0.5}}}'
+    )
+    assert decisions.check(ws, ctx).hyperparameters["algorithm"] == {"beta": 0.5}
+    algorithms_md = briefing.evidence_files(ctx, 6000)["algorithms.md"]
+    assert "beta (float, default 0.1; 0.0 ≤ beta ≤ 1.0): strength" in algorithms_md
+    assert "k (int, default 8; 2 ≤ k ≤ 64)" in algorithms_md  # the rollout part
+    assert "`ppo`" in algorithms_md and "(no options)" in algorithms_md
 
 
 def snapshot(name: str, text: str) -> None:

@@ -95,7 +95,7 @@ def test_hook_register_sandboxes(extra) -> None:
 
     extra(Toy(), "toy_plugin")
     assert plugins.sandbox("toy-sandbox") is spec
-    assert plugins.sandbox("local").factory().name == "local"
+    assert plugins.sandbox("local").factory({}).name == "local"
 
 
 def test_hook_register_rl_algorithms(extra) -> None:
@@ -290,3 +290,24 @@ def test_cli_startup_imports_nothing_heavy(argv: list[str]) -> None:
         [sys.executable, "-c", code], capture_output=True, text=True, check=True
     )
     assert "HEAVY=\n" in result.stdout
+
+
+def test_a_misspelt_hook_fails_plugin_loading_naming_the_plugin(tmp_path) -> None:
+    # A distribution on the path, as pip would leave it: one module, one entry point.
+    (tmp_path / "misspelt_plugin.py").write_text(
+        "from sia_core.hookspecs import hookimpl\n\n"
+        "@hookimpl\n"
+        "def register_rl_algorithm(register):\n"
+        "    pass\n"
+    )
+    info = tmp_path / "misspelt_plugin-1.0.dist-info"
+    info.mkdir()
+    (info / "METADATA").write_text("Metadata-Version: 2.1\nName: misspelt-plugin\nVersion: 1.0\n")
+    (info / "entry_points.txt").write_text("[sia]\nmisspelt = misspelt_plugin\n")
+    result = sia("plugins", env={"PYTHONPATH": str(tmp_path)})
+    assert result.returncode == 2
+    assert result.stderr.count("\n") == 1 and "Traceback" not in result.stderr
+    assert "plugin 'misspelt' implements 'register_rl_algorithm', not a sia hook" in result.stderr
+    assert "SIA_DISABLE_PLUGINS=misspelt" in result.stderr
+    disabled = sia("plugins", env={"PYTHONPATH": str(tmp_path), "SIA_DISABLE_PLUGINS": "misspelt"})
+    assert disabled.returncode == 0, disabled.stderr

@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING
 from sia_core.agent_session import evidence
 from sia_core.backend_api import FeedbackContext, MetaContext
 from sia_core.store import read_json_object
+from sia_core.weights import options_text, rollout_text
 
 if TYPE_CHECKING:
     from sia_core.agent_session.session import Settings
@@ -100,9 +101,16 @@ def evidence_files(ctx: FeedbackContext, budget_tokens: int) -> dict[str, str]:
         )
     algorithms = "\n".join(
         f"- `{a.name}`: {a.summary} (suits rewards: {', '.join(a.reward_shapes)}; "
-        f"{'needs' if a.needs_value_model else 'no'} value model)"
+        f'{"needs" if a.needs_value_model else "no"} value model). Its "algorithm" '
+        f"options:\n{options_text(ctx.algorithm_configs.get(a.name))}"
         for a in ctx.algorithms
     )
+    if algorithms:
+        algorithms += (
+            '\n\n"hyperparameters" has two parts, each optional: '
+            '{"rollout": {...}, "algorithm": {...}}. The "rollout" options (every '
+            f"algorithm):\n{rollout_text()}"
+        )
     return {
         "trajectories.md": f"# Trajectories of generation {ctx.parent.number}\n\n{trajectories}\n",
         "reward_shape.md": shape,

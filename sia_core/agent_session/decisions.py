@@ -6,6 +6,8 @@ import json
 from pathlib import Path
 
 from sia_core.backend_api import Decision, FeedbackContext
+from sia_core.options import OptionError
+from sia_core.weights import plan_for
 
 
 class DecisionError(ValueError):
@@ -39,6 +41,11 @@ def check(workspace: Path, ctx: FeedbackContext) -> Decision:
                 "the weights lever is not available in this run (the task model is not an "
                 'open-weight model the engine trains); use "lever": "harness"'
             )
+        try:
+            name = decision.algorithm or ""
+            plan_for(decision.hyperparameters, name, ctx.algorithm_configs.get(name))
+        except OptionError as exc:
+            raise DecisionError(f"decision.json hyperparameters: {exc}") from None
     else:
         decision.algorithm = None
     if decision.lever in ("harness", "both") and not (workspace / "target_agent.py").is_file():

@@ -10,6 +10,7 @@ from sia_core.backend_api import (
     Decision,
     FeedbackContext,
     MetaContext,
+    NothingLeftToImprove,
     start_from_reference,
 )
 from sia_core.errors import SiaError
@@ -42,7 +43,7 @@ class HeuristicBackend:
         if report is None or report.recommended is None:
             raise BackendCannotAct("no reward-shape report to choose an algorithm from")
         if report.label == "saturated":
-            raise BackendCannotAct(
+            raise NothingLeftToImprove(
                 "every selection item already gets the full reward: no "
                 "generation can beat the incumbent"
             )

@@ -2,21 +2,24 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 
+from sia_core.errors import SiaError
 from sia_core.hookspecs import hookimpl
 from sia_core.specs import SandboxSpec
 
 
-def _local():  # noqa: ANN202 - imported on use
+def _local(options: Mapping[str, str]):  # noqa: ANN202 - imported on use
     from sia_core.sandbox.local import LocalSandbox
 
-    return LocalSandbox()
+    return LocalSandbox.from_options(options)
 
 
-def _process():  # noqa: ANN202 - imported on use
+def _process(options: Mapping[str, str]):  # noqa: ANN202 - imported on use
     from sia_core.sandbox.process import ProcessSandbox
 
+    if options:
+        raise SiaError(f"sandbox 'process' takes no options; got {sorted(options)[0]!r}")
     return ProcessSandbox()
 
 

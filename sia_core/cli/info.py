@@ -30,7 +30,15 @@ def plugins_cmd(as_json: bool) -> None:
         if not registers:
             registers = ", ".join(r.hooks) or "nothing yet"
         table.add_row(r.name, r.distribution or "-", r.version or "-", registers)
-    Console().print(table)
+    console = Console()
+    console.print(table)
+    from sia_core.weights import options_text, rollout_text
+
+    for spec in plugins.rl_algorithms():
+        console.print(f'RL algorithm {spec.name!r}, decision options under "algorithm":')
+        console.print(options_text(spec.config), highlight=False, markup=False)
+    console.print('Rollout options (every algorithm), under "rollout":')
+    console.print(rollout_text(), highlight=False, markup=False)
 
 
 @click.command("tasks")

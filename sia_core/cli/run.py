@@ -8,15 +8,31 @@ from pathlib import Path
 
 import click
 
+EXIT_FINISHED = 0
+EXIT_BAD_INPUT = 2  # a SiaError: one line on stderr (sia_core.cli.main)
+EXIT_NOTHING_SCORED = 3
+EXIT_STOPPED = 4
+EXIT_INTERRUPTED = 130
 
-def _options(pairs: tuple[str, ...]) -> dict[str, str]:
+
+def exit_code(state: dict[str, object]) -> int:
+    """How a finished `sia run` ends: docs/configuration.md lists the codes."""
+    generations = state.get("generations") or []
+    if not any(g.get("status") == "ok" for g in generations):  # type: ignore[union-attr]
+        return EXIT_NOTHING_SCORED
+    if state.get("status") == "stopped":
+        return EXIT_STOPPED
+    return EXIT_FINISHED
+
+
+def _options(pairs: tuple[str, ...], flag: str = "--backend-opt") -> dict[str, str]:
     from sia_core.errors import SiaError
 
     options = {}
     for pair in pairs:
         key, sep, value = pair.partition("=")
         if not sep or not key:
-            raise SiaError(f"--backend-opt {pair!r}: write KEY=VALUE")
+            raise SiaError(f"{flag} {pair!r}: write KEY=VALUE")
         options[key.strip()] = value
     return options
 
@@ -71,7 +87,25 @@ def _terminate(signum: int, frame: object) -> None:
     "--task-model-base",
     help="API base URL for the task model (an OpenAI-compatible server: vLLM, Ollama, llama.cpp).",
 )
-@click.option("--sandbox", default="local", show_default=True, help="Where the agent runs.")
+@click.option(
+    "--sandbox",
+    default="local",
+    show_default=True,
+    help="Where the agent runs: local (bubblewrap) or process (unshielded, by choice).",
+)
+@click.option(
+    "--sandbox-opt",
+    "sandbox_opt",
+    multiple=True,
+    metavar="KEY=VALUE",
+    help="Option for the sandbox, repeatable (local: bwrap=PATH).",
+)
+@click.option(
+    "--reward-classifier",
+    default="stats",
+    show_default=True,
+    help="Reward-shape classifier that labels rewards and ranks RL algorithms.",
+)
 @click.option("--runs-dir", default="runs", show_default=True, type=click.Path(file_okay=False))
 @click.option("--seed", default=0, show_default=True, type=int)
 @click.option(
@@ -129,6 +163,8 @@ def run(
     task_model: str | None,
     task_model_base: str | None,
     sandbox: str,
+    sandbox_opt: tuple[str, ...],
+    reward_classifier: str,
     runs_dir: str,
     seed: int,
     budget_tokens: int | None,
@@ -163,6 +199,8 @@ def run(
         task_model=task_model,
         task_model_base=task_model_base,
         sandbox=sandbox,
+        sandbox_options=_options(sandbox_opt, "--sandbox-opt"),
+        reward_classifier=reward_classifier,
         runs_dir=str(Path(runs_dir).resolve()),
         seed=seed,
         budget_tokens=budget_tokens,
@@ -183,5 +221,6 @@ def run(
             f" --runs-dir {loop.config.runs_dir}",
             err=True,
         )
-        sys.exit(130)
+        sys.exit(EXIT_INTERRUPTED)
     print_summary(state, loop.rundir, console)
+    sys.exit(exit_code(state))

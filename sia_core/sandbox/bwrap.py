@@ -37,8 +37,8 @@ class SandboxUnavailable(SiaError):
     """The machine cannot give the shielded sandbox (no bwrap, or no namespaces)."""
 
 
-def bwrap_binary() -> str | None:
-    explicit = os.environ.get("SIA_BWRAP")
+def bwrap_binary(explicit: str | None = None) -> str | None:
+    explicit = explicit or os.environ.get("SIA_BWRAP")
     if explicit:
         return explicit if os.access(explicit, os.X_OK) else None
     return shutil.which("bwrap")
@@ -57,11 +57,11 @@ def _probe(binary: str) -> str | None:
     return None
 
 
-def require_bwrap() -> str:
+def require_bwrap(explicit: str | None = None) -> str:
     """The bwrap binary, or SandboxUnavailable with one line saying what to do."""
     if sys.platform != "linux":
         raise SandboxUnavailable(f"the local sandbox needs Linux; {INSTALL_HINT}")
-    binary = bwrap_binary()
+    binary = bwrap_binary(explicit)
     if binary is None:
         raise SandboxUnavailable(f"the local sandbox needs bubblewrap (bwrap); {INSTALL_HINT}")
     problem = _probe(binary)

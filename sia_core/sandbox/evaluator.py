@@ -16,7 +16,9 @@ from pathlib import Path
 from sia_core.sandbox.bwrap import MountPlan, namespace_flags, require_bwrap
 
 
-def evaluator_argv(task_root: Path, evaluator: Path, gen_dir: Path, memory_mb: int) -> list[str]:
+def evaluator_argv(
+    task_root: Path, evaluator: Path, gen_dir: Path, memory_mb: int, bwrap: str | None = None
+) -> list[str]:
     """argv for `python evaluate.py --gen-dir GEN_DIR` in a sandbox; gen_dir/results.json
     must exist (empty) beforehand: it is the one writable mount."""
     plan = MountPlan().system(sys.executable)
@@ -25,7 +27,7 @@ def evaluator_argv(task_root: Path, evaluator: Path, gen_dir: Path, memory_mb: i
     plan.ro[str(gen_dir)] = str(gen_dir)
     plan.rw[str(gen_dir / "results.json")] = str(gen_dir / "results.json")
     return [
-        require_bwrap(),
+        require_bwrap(bwrap),
         *namespace_flags(),
         "--cap-drop",
         "ALL",

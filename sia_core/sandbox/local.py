@@ -32,9 +32,10 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from pathlib import Path
 
+from sia_core.errors import SiaError
 from sia_core.sandbox import inside
 from sia_core.sandbox.api import SandboxJob, SandboxResult
 from sia_core.sandbox.bwrap import MountPlan, namespace_flags, require_bwrap
@@ -133,8 +134,17 @@ class LocalSandbox:
     name = "local"
     shielded = True
 
-    def __init__(self) -> None:
-        self.bwrap = require_bwrap()
+    def __init__(self, bwrap: str | None = None) -> None:
+        self.bwrap = require_bwrap(bwrap)
+
+    @classmethod
+    def from_options(cls, options: Mapping[str, str]) -> LocalSandbox:
+        unknown = set(options) - {"bwrap"}
+        if unknown:
+            raise SiaError(
+                f"sandbox 'local' has no option {sorted(unknown)[0]!r}; it takes bwrap=PATH"
+            )
+        return cls(options.get("bwrap"))
 
     def run(self, job: SandboxJob) -> SandboxResult:
         stage = Path(tempfile.mkdtemp(prefix="sia-sandbox-"))

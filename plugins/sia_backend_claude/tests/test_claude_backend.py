@@ -142,7 +142,7 @@ def test_a_provider_that_always_fails(tmp_path: Path, task_model: FakeOpenAI) ->
         result, run = run_claude(
             tmp_path, fake, task_model, "--backend-opt", "max_retries=1", gens=2
         )
-    assert result.returncode == 0, result.stderr
+    assert result.returncode == 3, result.stderr  # nothing scored
     check_failed_generations(run)
     assert len(fake.requests) >= 2  # retried before giving up
 
@@ -151,7 +151,7 @@ def test_the_turn_cap_stops_an_agent(tmp_path: Path, task_model: FakeOpenAI) -> 
     # The scripted Meta-Agent writes its harness on its third turn; two are allowed.
     with FakeAnthropic(anthropic_agent(happy_script)) as fake:
         result, run = run_claude(tmp_path, fake, task_model, "--backend-opt", "max_turns=2", gens=1)
-    assert result.returncode == 0, result.stderr
+    assert result.returncode == 3, result.stderr  # nothing scored
     generation = json.loads((run / "gen_1" / "generation.json").read_text())
     assert generation["status"] == "failed"
     assert "wrote no target_agent.py (turn cap of 2 reached)" in generation["error"]

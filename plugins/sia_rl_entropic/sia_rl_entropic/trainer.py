@@ -59,6 +59,7 @@ def train(batch: RLBatch, policy: PolicyHandle, config: dict[str, Any]) -> Train
         "informative_samples": float(len(weighted)),
         "groups_with_contrast": float(contrast_groups),
         "mean_reward": statistics.fmean(batch.rewards) if batch.rewards else 0.0,
+        "weight_temperature": cfg.temperature,
     }
     if not weighted:
         metrics["steps"] = 0.0

@@ -39,7 +39,7 @@ def test_weighted_nll_by_hand() -> None:
 
 
 def test_config_checks() -> None:
-    with pytest.raises(ValueError, match="temperature must be positive"):
+    with pytest.raises(ValueError, match="temperature must be ≥ 0.0001"):
         EntropicConfig.from_dict({"temperature": 0})
 
 

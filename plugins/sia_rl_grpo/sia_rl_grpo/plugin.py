@@ -6,6 +6,7 @@ from collections.abc import Callable
 
 from sia_core.hookspecs import hookimpl
 from sia_core.specs import AlgorithmInfo, RLAlgorithmSpec
+from sia_rl_grpo.config import GRPOConfig
 
 
 @hookimpl
@@ -22,5 +23,6 @@ def register_rl_algorithms(register: Callable[[RLAlgorithmSpec], None]) -> None:
                 needs_value_model=False,
             ),
             trainer="sia_rl_grpo.trainer:train",
+            config=GRPOConfig,
         )
     )

@@ -40,7 +40,7 @@ def test_k3_kl_by_hand() -> None:
 
 
 def test_unknown_hyperparameter_is_named() -> None:
-    with pytest.raises(ValueError, match="grpo has no hyperparameter 'clip'"):
+    with pytest.raises(ValueError, match="grpo has no option 'clip'"):
         GRPOConfig.from_dict({"clip": 0.1})
 
 

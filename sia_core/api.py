@@ -1,0 +1,88 @@
+"""Everything a plugin author needs, from one module: `from sia_core.api import ...`.
+
+Names here are the stable surface; the modules behind them may move. Importing this
+module is cheap (no torch, transformers, litellm or anthropic), so a plugin's entry
+point may import from it.
+"""
+
+from __future__ import annotations
+
+from sia_core.backend_api import (
+    Backend,
+    BackendCannotAct,
+    Decision,
+    FeedbackContext,
+    GenerationView,
+    MetaContext,
+    NothingLeftToImprove,
+    Trial,
+    TrialReport,
+    start_from_reference,
+)
+from sia_core.errors import SiaError
+from sia_core.evaluation import Evaluation, ItemResult
+from sia_core.hookspecs import hookimpl
+from sia_core.options import OptionError, OptionInfo, option
+from sia_core.reward_shape import ShapeReport
+from sia_core.rl import Group, PolicyHandle, RLBatch, Sample, TrainResult, minibatches
+from sia_core.sandbox.api import GatewayLink, Sandbox, SandboxJob, SandboxResult
+from sia_core.sandbox.bwrap import SandboxUnavailable
+from sia_core.sandbox.copyback import CopyBackError, copy_back
+from sia_core.specs import (
+    AlgorithmInfo,
+    BackendSpec,
+    RewardClassifierSpec,
+    RLAlgorithmSpec,
+    SandboxSpec,
+    TaskInfo,
+    TaskLoaderSpec,
+)
+from sia_core.task import Task
+
+__all__ = [
+    # registering
+    "hookimpl",
+    "BackendSpec",
+    "SandboxSpec",
+    "AlgorithmInfo",
+    "RLAlgorithmSpec",
+    "RewardClassifierSpec",
+    "TaskLoaderSpec",
+    "TaskInfo",
+    # options (RL algorithm configs)
+    "option",
+    "OptionInfo",
+    "OptionError",
+    # backends
+    "Backend",
+    "Decision",
+    "MetaContext",
+    "FeedbackContext",
+    "GenerationView",
+    "Trial",
+    "TrialReport",
+    "BackendCannotAct",
+    "NothingLeftToImprove",
+    "start_from_reference",
+    "ShapeReport",
+    # RL algorithms
+    "RLBatch",
+    "Group",
+    "Sample",
+    "PolicyHandle",
+    "TrainResult",
+    "minibatches",
+    # sandboxes
+    "Sandbox",
+    "SandboxJob",
+    "SandboxResult",
+    "GatewayLink",
+    "SandboxUnavailable",
+    "copy_back",
+    "CopyBackError",
+    # tasks and results
+    "Task",
+    "Evaluation",
+    "ItemResult",
+    "SiaError",
+]
