@@ -27,7 +27,7 @@ from sia_core.gateway import Gateway  # noqa: E402
 from sia_core.models import LiteLLMModel  # noqa: E402
 from sia_core.sandbox.api import SandboxJob  # noqa: E402
 from sia_core.sandbox.local import LocalSandbox  # noqa: E402
-from tests.fakes.openai_provider import serve_in_subprocess  # noqa: E402
+from sia_core.testing.fakes import serve_in_subprocess  # noqa: E402
 
 AGENT = """
 import argparse, json, os, time

@@ -10,14 +10,19 @@ generation into place and updating run.json loses nothing.
 
 from __future__ import annotations
 
+import json
 import re
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sia_core.errors import SiaError
-from sia_core.store import atomic_write_json, clean_partial, read_json
+from sia_core.store import atomic_write_json, atomic_write_text, clean_partial, read_json
+
+if TYPE_CHECKING:
+    from sia_core.serving import TaskModel
+    from sia_core.task import Task
 
 GEN_DIR = re.compile(r"^gen_(\d+)$")
 RESERVED_NAMES = frozenset(
@@ -99,12 +104,20 @@ class RunDir:
         atomic_write_json(self.run_json, state)
 
 
+def derived_seed(run_seed: int, number: int, salt: int) -> int:
+    """The seed of one random draw in generation `number` (a training round, a trial),
+    from the run's --seed: distinct per generation and per salt, the same on resume."""
+    return run_seed * 1_000_003 + number * 101 + salt
+
+
+def incumbent_of(records: list[dict[str, Any]]) -> dict[str, Any] | None:
+    """The record of the current incumbent: the last generation that became one."""
+    return next((r for r in reversed(records) if r.get("incumbent")), None)
+
+
 def index(state: dict[str, Any], records: list[dict[str, Any]], direction: str) -> dict[str, Any]:
     """Fold generation records into run.json's summary fields."""
-    incumbent = None
-    for record in records:
-        if record.get("incumbent"):
-            incumbent = record
+    incumbent = incumbent_of(records)
     tokens = {"prompt": 0, "completion": 0}
     cost = 0.0
     unpriced = 0
@@ -160,3 +173,41 @@ def index(state: dict[str, Any], records: list[dict[str, Any]], direction: str) 
     state["calls_without_price"] = unpriced
     state["direction"] = direction
     return state
+
+
+def name_final_dir(record: dict[str, Any], tmp: Path, final: Path) -> dict[str, Any]:
+    """The record, and every agent_execution.json under `tmp`, with `tmp` named `final`."""
+    for path in tmp.rglob("agent_execution.json"):
+        text = path.read_text(encoding="utf-8")
+        if str(tmp) in text:
+            atomic_write_text(path, text.replace(str(tmp), str(final)))
+    return json.loads(json.dumps(record, default=str).replace(str(tmp), str(final)))
+
+
+def initial_state(run_id: str, task: Task, seed: int, serving: TaskModel) -> dict[str, Any]:
+    """run.json of a new run: what it runs on, and how it selects and reports."""
+    split = task.config.validation
+    if split is None:
+        selection = (
+            "test: this task has no validation split, so selection and the "
+            "reported score use the same items (as the original SIA does)"
+        )
+    else:
+        selection = (
+            f"validation: {split.fraction:.0%} of {split.source} carved with seed "
+            f"{split.seed}; the reported score is held out"
+        )
+    return {
+        "run_id": run_id,
+        "created": time.time(),
+        "task": {
+            "name": task.name,
+            "root": str(task.root),
+            "metric": task.config.metric,
+            "direction": task.config.direction,
+            "selection": selection,
+            "held_out": split is not None,
+        },
+        "seeds": {"run": seed},
+        "task_model": {"name": serving.name, "local": serving.local is not None},
+    }

@@ -6,18 +6,28 @@ from __future__ import annotations
 
 import importlib
 import time
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, fields
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
+from sia_core.console_log import third_party_to
 from sia_core.errors import SiaError
 from sia_core.evaluation import Evaluation
+from sia_core.gateway import add_usage
 from sia_core.options import OptionError, option, parse
 from sia_core.options import describe as describe_options
 from sia_core.rl import Group, PolicyHandle, RLBatch, Sample
+from sia_core.runs import derived_seed
 from sia_core.specs import RLAlgorithmSpec
+from sia_core.splits import training_view
 from sia_core.store import atomic_write_json
+from sia_core.task import Task
 from sia_core.trajectories import read_calls
+
+if TYPE_CHECKING:
+    from sia_core.backend_api import Decision
+    from sia_core.execution import Executor
 
 
 @dataclass(frozen=True)
@@ -151,3 +161,69 @@ def describe(batch: RLBatch) -> dict[str, Any]:
         "samples": len(batch.samples),
         "mean_reward": round(sum(batch.rewards) / max(len(batch.rewards), 1), 4),
     }
+
+
+def improve_weights(
+    executor: Executor,
+    selection: Task,
+    number: int,
+    tmp: Path,
+    decision: Decision,
+    agent: Path,
+    python: str,
+    record: dict[str, Any],
+) -> None:
+    """The weights lever of one generation: rounds of K rollouts of the harness on
+    training rows drawn from what the selection split leaves, each round's calls and
+    rewards handed to the algorithm plugin, the adapter saved in tmp/adapter/."""
+    from sia_core import plugins  # the plugin registry, looked up when the lever is pulled
+
+    spec = plugins.rl_algorithm(decision.algorithm or "")
+    policy = executor.serving.policy
+    if policy is None or executor.task.config.validation is None:
+        raise SiaError(
+            "the task model is not an open-weight model served by the local "
+            "policy, or the task has no labelled rows to train on"
+        )
+    try:
+        checked = plan_for(decision.hyperparameters, spec.name, spec.config)
+    except OptionError as exc:
+        raise SiaError(f"decision: {exc}") from None
+    plan, reporter = checked.rollout, executor.reporter
+    rounds = []
+    extra_files: dict[str, bytes] = {}
+    for round_no in range(plan.rounds):
+        base = tmp / "rollouts" / f"round_{round_no}"
+        seed = derived_seed(executor.seed, number, round_no)
+        view = training_view(executor.task, selection, base / "view", plan.items, seed)
+
+        def rollout(j: int, view: Task = view, base: Path = base, r: int = round_no) -> Any:
+            return executor.run_split(
+                number, f"rollout {r + 1}.{j + 1}", view, agent, base / f"run_{j}", python, None
+            )
+
+        with policy.sampling({"temperature": plan.temperature}), ThreadPoolExecutor(plan.k) as pool:
+            runs = list(pool.map(rollout, range(plan.k)))
+        batch = build_batch(
+            [(base / f"run_{j}" / "calls.jsonl", run.evaluation) for j, run in enumerate(runs)]
+        )
+        label = f"gen {number} · training {spec.name} (round {round_no + 1}/{plan.rounds})"
+        with reporter.phase(label), third_party_to(executor.serving.log_path):
+            metrics, extra_files = train_adapter(spec, batch, policy, checked.config, seed)
+        summary = describe(batch)
+        rounds.append({"batch": summary, "metrics": metrics})
+        for run in runs:
+            add_usage(record["usage"].setdefault("rollouts", {}), run.usage)
+        reporter.info(
+            f"gen {number}: {spec.name} round {round_no + 1}: {summary['samples']} samples, "
+            f"rollout mean reward {summary['mean_reward']:.3f}"
+        )
+    training = {
+        "algorithm": spec.name,
+        "plan": asdict(plan),
+        "config": checked.config,
+        "started_from_gen": record["adapter_gen"],
+        "rounds": rounds,
+    }
+    save_adapter(policy, tmp / "adapter", training, extra_files)
+    record.update(adapter_gen=number, training=training)

@@ -10,6 +10,8 @@ from pathlib import Path
 
 import pytest
 
+from sia_core.testing.cli import run_sia as sia  # noqa: F401 - the tests' CLI runner
+
 os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
 
 REPO = Path(__file__).resolve().parent.parent
@@ -50,20 +52,3 @@ def task_dir(tmp_path: Path) -> Path:
 @pytest.fixture
 def replay_dir() -> Path:
     return EXAMPLE / "replay"
-
-
-def sia(
-    *args: str, cwd: Path | None = None, env: dict[str, str] | None = None, timeout: float = 300
-) -> subprocess.CompletedProcess[str]:
-    """Run the real `sia` console script."""
-    exe = Path(sys.executable).parent / "sia"
-    full_env = {**os.environ, "COLUMNS": "200", **(env or {})}
-    return subprocess.run(
-        [str(exe), *args],
-        capture_output=True,
-        text=True,
-        cwd=cwd,
-        env=full_env,
-        timeout=timeout,
-        check=False,
-    )

@@ -386,7 +386,8 @@ def test_trial_runs_a_harness_on_a_few_items(
 ) -> None:
     from sia_core.loop import Loop, RunConfig
     from sia_core.splits import selection_view
-    from tests.fakes.openai_provider import FakeOpenAI
+    from sia_core.testing.fakes import FakeOpenAI
+    from sia_core.trials import TrialRunner
 
     task_dir = make_task(tmp_path / "task", train=40, test=20, validation=validation)
     harness = tmp_path / "target_agent.py"
@@ -402,9 +403,10 @@ def test_trial_runs_a_harness_on_a_few_items(
                 runs_dir=str(tmp_path / "runs"),
             ),
         )
-        loop.selection = selection_view(loop.task, tmp_path / "views")
         usage: dict = {}
-        report = loop._trial(1, tmp_path / "trial", harness, 3, usage)
+        selection = selection_view(loop.task, tmp_path / "views")
+        runner = TrialRunner(loop.executor, selection, 1, tmp_path, usage)
+        report = runner.run(tmp_path / "trial", harness, 3)
     assert report.ok and report.items == 3 and report.calls == 3
     assert report.files == ["predictions.csv"]
     assert "3 model call(s) carried no item id" in report.note

@@ -33,9 +33,9 @@ from sia_core.models import LiteLLMModel
 from sia_core.runs import RESERVED_NAMES
 from sia_core.sandbox.local import LocalSandbox
 from sia_core.sandbox.process import ProcessSandbox
+from sia_core.testing.fakes import FakeOpenAI
 from sia_core.testing.sandbox_checks import CHECKS, unshielded_checks
 from tests.conftest import make_task, sia
-from tests.fakes.openai_provider import FakeOpenAI
 
 
 @pytest.mark.parametrize("check", CHECKS, ids=lambda c: c.__name__)

@@ -17,7 +17,7 @@ from sia_core.gateway_policy import worst_case_tokens
 from sia_core.models import LiteLLMModel
 from sia_core.sandbox.api import SandboxJob
 from sia_core.sandbox.local import LocalSandbox
-from tests.fakes.openai_provider import FakeOpenAI
+from sia_core.testing.fakes import FakeOpenAI
 
 AGENT = """
 import argparse, os

@@ -284,7 +284,7 @@ with open(os.path.join(a.working_dir, "predictions.csv"), "w", newline="") as fh
 
 
 def test_agent_calls_the_task_model_through_the_gateway(task_dir, tmp_path) -> None:
-    from tests.fakes.openai_provider import serve_in_subprocess
+    from sia_core.testing.fakes import serve_in_subprocess
 
     script = write_script(tmp_path / "script", {1: LLM_AGENT})
     provider, url = serve_in_subprocess(0.0)  # its echo reply is never a label: accuracy 0

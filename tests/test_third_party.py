@@ -108,3 +108,27 @@ def test_pip_installed_algorithm_is_listed_ranked_and_offered(
     offered = {a["name"]: a for a in context["algorithms"]}
     assert offered["toy-bc"]["reward_shapes"] == ["sparse"]
     assert {"grpo", "ppo", "entropic"} <= set(offered)
+
+
+def test_a_third_party_plugins_tests_run_on_the_shipped_testing_kit_alone(
+    installed, tmp_path: Path
+) -> None:
+    # Outside the repository: `tests` (sia's own test package) cannot be imported there.
+    copy = tmp_path / "elsewhere"
+    subprocess.run(["cp", "-r", str(THIRD_PARTY / "sia_rl_toy" / "tests"), str(copy)], check=True)
+    result = subprocess.run(
+        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "--rootdir", str(copy),
+         str(copy)],
+        cwd=copy, capture_output=True, text=True, check=False,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "1 passed" in result.stdout
+
+
+def test_no_plugin_test_imports_sias_own_test_package() -> None:
+    offenders = [
+        str(path.relative_to(REPO))
+        for path in [*REPO.glob("plugins/*/tests/*.py"), *THIRD_PARTY.rglob("*.py")]
+        if "from tests" in path.read_text() or "import tests" in path.read_text()
+    ]
+    assert offenders == []

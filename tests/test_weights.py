@@ -11,9 +11,9 @@ import pytest
 
 from sia_core.evaluation import Evaluation, ItemResult
 from sia_core.rl import Group, Sample
+from sia_core.testing.tiny import PROMPTS, tiny_model, tiny_tokenizer
 from sia_core.weights import build_batch
 from tests.conftest import sia
-from tests.tiny import PROMPTS, tiny_model, tiny_tokenizer
 
 pytestmark = pytest.mark.slow
 

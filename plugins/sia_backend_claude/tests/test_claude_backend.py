@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 
-from tests.agent_script import (
+from sia_core.testing.backend_checks import (
     Script,
     check_failed_generations,
     check_three_generations,
@@ -24,9 +24,8 @@ from tests.agent_script import (
     unknown_algorithm_script,
     workspace_of,
 )
-from tests.conftest import sia
-from tests.fakes.anthropic_provider import FakeAnthropic
-from tests.fakes.openai_provider import FakeOpenAI
+from sia_core.testing.cli import run_sia as sia
+from sia_core.testing.fakes import FakeAnthropic, FakeOpenAI
 
 pytestmark = pytest.mark.slow
 

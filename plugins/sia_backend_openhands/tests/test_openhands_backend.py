@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 
-from tests.agent_script import (
+from sia_core.testing.backend_checks import (
     Script,
     check_failed_generations,
     check_three_generations,
@@ -23,8 +23,8 @@ from tests.agent_script import (
     task_model_reply,
     unknown_algorithm_script,
 )
-from tests.conftest import sia
-from tests.fakes.openai_provider import FakeOpenAI
+from sia_core.testing.cli import run_sia as sia
+from sia_core.testing.fakes import FakeOpenAI
 
 pytest.importorskip(
     "openhands.sdk", reason="needs Python >= 3.12: scripts/test_openhands.sh runs these tests"

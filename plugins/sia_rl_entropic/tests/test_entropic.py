@@ -10,7 +10,7 @@ import torch
 from sia_rl_entropic.config import EntropicConfig
 from sia_rl_entropic.trainer import entropic_advantages, entropic_weights, train, weighted_nll
 
-from tests.tiny import learn
+from sia_core.testing.tiny import learn
 
 
 def test_weights_are_a_softmax_over_temperature() -> None:

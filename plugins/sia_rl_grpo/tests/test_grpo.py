@@ -9,7 +9,7 @@ import torch
 from sia_rl_grpo.config import GRPOConfig
 from sia_rl_grpo.trainer import clipped_surrogate, group_advantages, k3_kl, train
 
-from tests.tiny import learn
+from sia_core.testing.tiny import learn
 
 
 def test_group_advantages_by_hand() -> None:

@@ -8,7 +8,7 @@ import pytest
 import torch
 from sia_rl_ppo.trainer import gae, policy_loss, token_rewards, train, value_loss
 
-from tests.tiny import learn
+from sia_core.testing.tiny import learn
 
 
 def test_gae_by_hand() -> None:

@@ -20,7 +20,7 @@ import pytest
 from sia_task_mlebench.prepare import holdout_indices, prepare
 
 from sia_core.task import Task, load_task_dir
-from tests.conftest import sia
+from sia_core.testing.cli import run_sia as sia
 
 SHIP_COLUMNS = ["PassengerId", "HomePlanet", "CryoSleep", "Age", "Transported"]
 

@@ -104,7 +104,7 @@ def test_reference_harness_runs_against_a_fake_model(name: str, tmp_path: Path) 
     from sia_core.models import LiteLLMModel
     from sia_core.sandbox.api import SandboxJob
     from sia_core.sandbox.local import LocalSandbox
-    from tests.fakes.openai_provider import FakeOpenAI
+    from sia_core.testing.fakes import FakeOpenAI
 
     task = resolve_task(RunConfig(task=name))
     answer = "positive" if name == "sentiment" else "42"
@@ -137,7 +137,7 @@ def test_reference_harness_runs_against_a_fake_model(name: str, tmp_path: Path) 
 
 
 def test_sia_tasks_lists_them_with_their_state(cache: Path) -> None:
-    from tests.conftest import sia
+    from sia_core.testing.cli import run_sia as sia
 
     before = sia("tasks", env={"SIA_CACHE_DIR": str(cache)})
     assert before.returncode == 0

@@ -222,7 +222,7 @@ def test_data_from_accepts_a_wheel_an_unpacked_wheel_or_its_tasks_folder(tmp_pat
 def test_fetch_command_builds_from_data_from_and_tasks_lists_them(
     tmp_path: Path, cache: Path
 ) -> None:
-    from tests.conftest import sia
+    from sia_core.testing.cli import run_sia as sia
 
     root = write_original_tasks(tmp_path / "orig")
     env = {"SIA_CACHE_DIR": str(cache)}
@@ -354,7 +354,7 @@ def test_real_task_reference_agent_on_three_items(
     from sia_core.models import LiteLLMModel
     from sia_core.sandbox.api import SandboxJob
     from sia_core.sandbox.local import LocalSandbox
-    from tests.fakes.openai_provider import FakeOpenAI
+    from sia_core.testing.fakes import FakeOpenAI
 
     monkeypatch.setenv("SIA_CACHE_DIR", str(real_cache))
     task = resolve_task(RunConfig(task=name))

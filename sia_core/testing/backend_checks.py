@@ -1,17 +1,18 @@
-"""A scripted coding agent for backend tests: what it does at each step, independent of
-the wire format, plus a task whose evaluator writes gold answers (which no prompt may
-carry) and a fake task model for its harnesses."""
+"""The contract checks of a Meta-/Feedback-Agent backend: a scripted coding agent (what
+it does at each step, independent of the wire format), a task whose evaluator writes
+gold answers (which no prompt may carry), a fake task model for its harnesses, and the
+checks a backend's run must pass. A backend plugin serves the scripted steps through its
+own wire format (see plugins/sia_backend_claude/tests for the Anthropic one)."""
 
 from __future__ import annotations
 
 import json
+import random
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
-
-from tests.conftest import make_task
 
 GOLD_MARK = "GOLD-ANSWER-"
 
@@ -97,13 +98,59 @@ json.dump({"accuracy": correct / len(details), "answer_key": "GOLD-ANSWER-KEY",
 '''
 
 
-def gold_task(dest: Path) -> Path:
-    """The review-sentiment example with an evaluator that writes gold answers."""
-    task = make_task(dest, train=80, test=30)
-    (task / "data" / "public" / "evaluate.py").write_text(GOLD_EVALUATOR)
-    toml = task / "task.toml"
-    toml.write_text(toml.read_text().replace("agent_timeout_s = 120", "agent_timeout_s = 60"))
-    return task
+TASK_TOML = """\
+[task]
+name = "gold-reviews"
+[limits]
+agent_timeout_s = 60
+[validation]
+source = "train.csv"
+inputs = "test.csv"
+answers = "answers.csv"
+id_column = "id"
+label_column = "label"
+fraction = 0.2
+"""
+NEGATIVE = ["broken", "awful", "hate", "flimsy", "slow", "refund", "noisy", "useless"]
+NEUTRAL = ["the", "it", "arrived", "box", "color", "size", "price", "lamp", "after", "week"]
+
+
+def _csv(path: Path, rows: list[list[str]]) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text("".join(",".join(row) + "\n" for row in rows))
+
+
+def gold_task(dest: Path, train: int = 80, test: int = 30, seed: int = 7) -> Path:
+    """A review-labelling task written from code (no files outside this module), whose
+    evaluator writes gold answers next to every item, as the original SIA's do."""
+    rng = random.Random(seed)
+    labels = ["positive"] * 6 + ["negative"] * 4
+    rows = [(f"r{i:04d}", rng.choice(labels)) for i in range(train + test)]
+
+    def review(label: str) -> str:
+        cue = sorted(POSITIVE) if label == "positive" else NEGATIVE
+        words = rng.sample(NEUTRAL, 5) + rng.sample(cue, 2)
+        rng.shuffle(words)
+        return " ".join(words)
+
+    texts = {i: review(y) for i, y in rows}
+    public, private = dest / "data" / "public", dest / "data" / "private"
+    _csv(
+        public / "train.csv",
+        [["id", "text", "label"], *[[i, texts[i], y] for i, y in rows[:train]]],
+    )
+    _csv(public / "test.csv", [["id", "text"], *[[i, texts[i]] for i, _ in rows[train:]]])
+    _csv(private / "answers.csv", [["id", "label"], *[[i, y] for i, y in rows[train:]]])
+    (public / "task.md").write_text(
+        "Label each review in test.csv positive or negative; write predictions.csv with "
+        "columns id,label. train.csv holds labelled examples. Call the task model through "
+        "SIA_BASE_URL.\n"
+    )
+    (public / "evaluate.py").write_text(GOLD_EVALUATOR)
+    (dest / "reference").mkdir(parents=True, exist_ok=True)
+    (dest / "reference" / "reference_target_agent.py").write_text(harness(1))
+    (dest / "task.toml").write_text(TASK_TOML)
+    return dest
 
 
 @dataclass(frozen=True)

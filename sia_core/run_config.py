@@ -1,0 +1,52 @@
+"""What a run is asked to do (`sia run`'s options, stored in run.json), and the task it
+names."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from sia_core import plugins
+from sia_core.errors import SiaError
+from sia_core.task import Task, load_task_dir
+
+
+@dataclass
+class RunConfig:
+    task: str | None = None
+    task_dir: str | None = None
+    max_gen: int = 3
+    run_id: str | None = None
+    backend: str = "heuristic"
+    backend_options: dict[str, str] = field(default_factory=dict)
+    meta_model: str | None = None
+    task_model: str | None = None
+    task_model_base: str | None = None
+    sandbox: str = "local"
+    runs_dir: str = "runs"
+    seed: int = 0
+    budget_tokens: int | None = None
+    budget_cost_usd: float | None = None
+    concurrency: int = 32
+    reward_classifier: str = "stats"
+    sandbox_options: dict[str, str] = field(default_factory=dict)
+    """`--sandbox-opt KEY=VALUE` pairs, passed to the sandbox's factory."""
+    lora: dict[str, Any] = field(default_factory=dict)
+    """Overrides of LoraSettings: rank, alpha, target_modules, learning_rate."""
+
+
+def resolve_task(config: RunConfig) -> Task:
+    if config.task_dir:
+        return load_task_dir(Path(config.task_dir))
+    if not config.task:
+        raise SiaError("name a task: --task NAME or --task-dir PATH")
+    for loader in plugins.task_loaders():
+        path = loader.resolve(config.task)
+        if path is not None:
+            return load_task_dir(path)
+    known = sorted(info.name for loader in plugins.task_loaders() for info in loader.list_tasks())
+    raise SiaError(
+        f"no task {config.task!r}; known tasks: {', '.join(known) or 'none'} "
+        "(`sia tasks` lists them); or pass --task-dir PATH"
+    )

@@ -1,0 +1,63 @@
+"""The task model a run serves through its gateways: an API model through litellm, or the
+local policy (loaded on first use: it is heavy) with the adapter of the generation being
+evaluated. One object owns which model and which adapter are live."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from sia_core.console_log import third_party_to
+from sia_core.errors import SiaError
+from sia_core.models import ChatModel, LiteLLMModel
+from sia_core.policy.registry import is_local_model
+from sia_core.progress import Reporter
+
+if TYPE_CHECKING:
+    from sia_core.policy.local import LocalPolicy
+
+
+class TaskModel:
+    def __init__(
+        self,
+        name: str | None,
+        api_base: str | None,
+        lora: dict[str, Any],
+        seed: int,
+        log_path: Path,
+    ) -> None:
+        self.name = name
+        self.local = name if name and is_local_model(name) else None
+        """The open-weight model's name when the policy is local, else None."""
+        self.lora = lora
+        self.seed = seed
+        self.log_path = log_path
+        """Where the third-party output of loading and training goes (RUN/sia.log)."""
+        self.policy: LocalPolicy | None = None
+        self.model: ChatModel | None = (
+            LiteLLMModel(name, api_base=api_base) if name and not self.local else None
+        )
+
+    def serve(self, adapter: Path | None, reporter: Reporter) -> None:
+        """Make the task model the local policy with `adapter`, loading it if needed."""
+        if self.local is None:
+            return
+        if self.policy is not None:
+            if self.policy.adapter != adapter:
+                self.policy.use_adapter(adapter)
+            return
+        try:
+            import torch
+
+            from sia_core.policy.local import LocalPolicy, lora_settings
+        except ImportError as exc:
+            raise SiaError(
+                f"the open-weight task model {self.local} needs the local extra "
+                f"({exc.name} is missing): install torch, then pip install 'sia-core[local]'"
+            ) from None
+        # Seeded, but not bit-reproducible: which calls share a sampling batch depends
+        # on the timing of the agent's threads.
+        torch.manual_seed(self.seed)
+        with reporter.phase(f"loading task model {self.local}"), third_party_to(self.log_path):
+            self.policy = LocalPolicy.load(self.local, adapter, lora=lora_settings(self.lora))
+        self.model = self.policy

@@ -1,0 +1,125 @@
+"""Trial runs for agent backends: a candidate harness on a few items, through the run's
+sandbox and gateway, before the backend hands it over (`run_sample` in the agents'
+tools). Labelled training rows are scored; a task without them gets its first inputs,
+unscored."""
+
+from __future__ import annotations
+
+import itertools
+import shutil
+import threading
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from sia_core.backend_api import Trial, TrialReport
+from sia_core.envs import EnvError, python_for
+from sia_core.execution import Executor
+from sia_core.gateway import ITEM_HEADER, add_usage
+from sia_core.runs import RESERVED_NAMES, derived_seed
+from sia_core.splits import sample_view, training_view
+from sia_core.task import Task
+from sia_core.trajectories import read_calls
+
+TRIAL_MAX_ITEMS = 20
+TRIAL_TIMEOUT_S = 600.0
+TRIAL_SALT = 7
+"""Keeps a trial's draw of training rows apart from the weights lever's rounds."""
+
+
+@dataclass
+class TrialRunner:
+    executor: Executor
+    selection: Task
+    number: int
+    gen_tmp: Path
+    usage: dict[str, Any]
+    """The generation's usage record; trials add theirs under "trials"."""
+
+    def as_trial(self) -> Trial:
+        counter = itertools.count(1)
+        lock = threading.Lock()
+
+        def trial(agent_file: Path, items: int) -> TrialReport:
+            with lock:  # one at a time: trials share the generation's budget and model
+                base = self.gen_tmp / "trials" / f"trial_{next(counter)}"
+                return self.run(base, agent_file, items)
+
+        return trial
+
+    def run(self, base: Path, agent_file: Path, items: int) -> TrialReport:
+        """Run a candidate harness on a few items and say how it went."""
+        ex, task = self.executor, self.executor.task
+        items = max(1, min(int(items), TRIAL_MAX_ITEMS))
+        base.mkdir(parents=True, exist_ok=True)
+        agent = base / "target_agent.py"
+        shutil.copy2(agent_file, agent)
+        requirements = agent_file.parent / "requirements.txt"
+        if requirements.is_file():
+            shutil.copy2(requirements, base / "requirements.txt")
+        try:
+            python = python_for(base / "requirements.txt")
+        except EnvError as exc:
+            return TrialReport(False, items, None, False, 0.0, 0, None, {}, [], "", str(exc))
+        view: Task | None = None
+        note = ""
+        if task.config.validation is not None and self.selection is not task:
+            seed = derived_seed(ex.seed, self.number, TRIAL_SALT)
+            view = training_view(task, self.selection, base / "view", items, seed)
+            dataset = view.public_dir
+        else:
+            dataset = sample_view(task, base / "view", items)
+            note = (
+                "not scored: this task has no labelled training rows, so the sample is the "
+                "first inputs of the task and only whether the harness runs is reported"
+            )
+        out = base / "out"
+        if ex.serving.local is not None and ex.serving.policy is None:
+            ex.serving.serve(None, ex.reporter)  # trials use the adapter being served
+        try:
+            result, spent = ex.sandboxed(
+                self.number,
+                "trial",
+                dataset,
+                agent,
+                out,
+                python,
+                items,
+                (base / "view",),
+                timeout_s=min(task.config.agent_timeout_s, TRIAL_TIMEOUT_S),
+            )
+            score, statuses = None, {}
+            if view is not None:
+                evaluation = ex.score(view, out, result)
+                score = evaluation.score
+                for item in evaluation.items:
+                    statuses[item.status] = statuses.get(item.status, 0) + 1
+                if evaluation.error:
+                    note = f"evaluator: {evaluation.error}"
+        finally:
+            shutil.rmtree(base / "view", ignore_errors=True)
+        add_usage(self.usage.setdefault("trials", {}), spent)
+        untagged = sum(1 for call in read_calls(out / "calls.jsonl") if not call.get("item_id"))
+        if untagged:
+            note = (
+                f"{untagged} model call(s) carried no item id: send the item's id in the "
+                f"header {ITEM_HEADER} on every call. " + note
+            ).strip()
+        stderr = f"{result.reason}\n{result.stderr_tail}" if result.reason else result.stderr_tail
+        return TrialReport(
+            ok=result.reason is None,
+            items=items,
+            exit_code=result.exit_code,
+            timed_out=result.timed_out,
+            duration_s=result.duration_s,
+            calls=spent["calls"],
+            score=score,
+            statuses=statuses,
+            # The harness's own outputs: sia's records there are reserved names.
+            files=sorted(
+                p.name for p in out.iterdir() if p.is_file() and p.name not in RESERVED_NAMES
+            ),
+            stdout_tail=result.stdout_tail,
+            stderr_tail=stderr,
+            note=note,
+        )
