@@ -23,7 +23,6 @@ from sia_core.errors import SiaError
 from sia_core.evaluation import Evaluation, ItemResult
 from sia_core.hookspecs import hookimpl
 from sia_core.options import OptionError, OptionInfo, option
-from sia_core.reward_shape import ShapeReport
 from sia_core.rl import Group, PolicyHandle, RLBatch, Sample, TrainResult, minibatches
 from sia_core.sandbox.api import GatewayLink, Sandbox, SandboxJob, SandboxResult
 from sia_core.sandbox.bwrap import SandboxUnavailable
@@ -34,6 +33,7 @@ from sia_core.specs import (
     RewardClassifierSpec,
     RLAlgorithmSpec,
     SandboxSpec,
+    ShapeReport,
     TaskInfo,
     TaskLoaderSpec,
 )

@@ -15,8 +15,7 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from sia_core.errors import SiaError
-from sia_core.reward_shape import ShapeReport
-from sia_core.specs import AlgorithmInfo
+from sia_core.specs import AlgorithmInfo, ShapeReport
 from sia_core.task import Task
 
 LEVERS = ("harness", "weights", "both")

@@ -28,7 +28,6 @@ from sia_core.backend_api import (
     BackendCannotAct,
     Decision,
     FeedbackContext,
-    GenerationView,
     MetaContext,
     NothingLeftToImprove,
 )
@@ -38,12 +37,19 @@ from sia_core.evaluation import MetricKeyError
 from sia_core.execution import Executor, sandbox_summary
 from sia_core.gateway import Budget
 from sia_core.progress import QuietReporter, Reporter
-from sia_core.reward_shape import ShapeReport
-from sia_core.run_config import RunConfig, resolve_task
-from sia_core.runs import RunDir, incumbent_of, index, initial_state, name_final_dir
+from sia_core.run_config import RunConfig, resolve_task, stored_config
+from sia_core.runs import (
+    RunDir,
+    generation_views,
+    incumbent_of,
+    index,
+    initial_state,
+    name_final_dir,
+)
 from sia_core.sandbox.api import Sandbox
 from sia_core.sandbox.bwrap import require_bwrap
 from sia_core.serving import TaskModel
+from sia_core.specs import ShapeReport
 from sia_core.splits import selection_view
 from sia_core.store import atomic_dir, atomic_write_json
 from sia_core.trials import TrialRunner
@@ -58,7 +64,7 @@ class Loop:
             config.run_id = time.strftime("%Y%m%d-%H%M%S")
         self.rundir = RunDir.named(Path(config.runs_dir), config.run_id)
         if resume:
-            config = self._stored_config(config)
+            config = stored_config(self.rundir, config)
         elif self.rundir.path.exists():
             raise SiaError(
                 f"run {config.run_id!r} already exists at {self.rundir.path}; "
@@ -104,24 +110,6 @@ class Loop:
     def weights_available(self) -> bool:
         """An open-weight task model, and labelled public rows to train on."""
         return self.serving.local is not None and self.task.config.validation is not None
-
-    def _stored_config(self, given: RunConfig) -> RunConfig:
-        if not self.rundir.exists():
-            raise SiaError(
-                f"nothing to resume: {self.rundir.path} has no run.json; drop --resume to start it"
-            )
-        state = self.rundir.read()
-        pid = state.get("pid")
-        if state.get("status") == "running" and pid and pid != os.getpid():
-            with contextlib.suppress(ProcessLookupError, PermissionError):
-                os.kill(pid, 0)
-                raise SiaError(
-                    f"run {given.run_id!r} is still running (pid {pid}); stop it before resuming"
-                )
-        stored = RunConfig(**state["config"])
-        # Only the generation count may change on resume: to extend a finished run.
-        stored.max_gen = given.max_gen or stored.max_gen
-        return stored
 
     # -- the run ----------------------------------------------------------------------
 
@@ -171,19 +159,6 @@ class Loop:
 
     # -- one generation ---------------------------------------------------------------
 
-    def _views(self, records: list[dict[str, Any]]) -> list[GenerationView]:
-        return [
-            GenerationView(
-                number=r["number"],
-                dir=self.rundir.gen_dir(r["number"]),
-                status=r["status"],
-                score=r.get("score"),
-                error=r.get("error"),
-                decision=r.get("decision"),
-            )
-            for r in records
-        ]
-
     def _propose(
         self, number: int, out: Path, records: list[dict[str, Any]], usage: dict[str, Any]
     ) -> Decision:
@@ -197,7 +172,7 @@ class Loop:
                 trial=trial,
             )
             return self.backend.initial(ctx)
-        views = self._views(records)
+        views = generation_views(self.rundir, records)
         incumbent = incumbent_of(records)
         parent = views[records.index(incumbent)] if incumbent else views[-1]
         if (parent.dir / "target_agent.py").is_file():

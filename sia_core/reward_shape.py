@@ -15,36 +15,11 @@ from __future__ import annotations
 import math
 import statistics
 from collections.abc import Sequence
-from dataclasses import dataclass, field
-from typing import Any
 
-from sia_core.specs import AlgorithmInfo
+from sia_core.specs import AlgorithmInfo, ShapeReport
 
 SPARSE_SUCCESS_RATE = 0.2
 SKEW_HEAVY = 1.0
-
-
-@dataclass(frozen=True)
-class ShapeReport:
-    label: str
-    explanation: str
-    stats: dict[str, float]
-    ranking: list[str] = field(default_factory=list)
-    """Installed algorithm names, best first for this shape."""
-    reasons: dict[str, str] = field(default_factory=dict)
-
-    def as_dict(self) -> dict[str, Any]:
-        return {
-            "label": self.label,
-            "explanation": self.explanation,
-            "stats": self.stats,
-            "ranking": self.ranking,
-            "reasons": self.reasons,
-        }
-
-    @property
-    def recommended(self) -> str | None:
-        return self.ranking[0] if self.ranking else None
 
 
 def reward_stats(rewards: Sequence[float]) -> dict[str, float]:

@@ -3,12 +3,15 @@ names."""
 
 from __future__ import annotations
 
+import contextlib
+import os
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from sia_core import plugins
 from sia_core.errors import SiaError
+from sia_core.runs import RunDir
 from sia_core.task import Task, load_task_dir
 
 
@@ -50,3 +53,23 @@ def resolve_task(config: RunConfig) -> Task:
         f"no task {config.task!r}; known tasks: {', '.join(known) or 'none'} "
         "(`sia tasks` lists them); or pass --task-dir PATH"
     )
+
+
+def stored_config(rundir: RunDir, given: RunConfig) -> RunConfig:
+    """The configuration of a run being resumed: the stored one, with only the
+    generation count taken from `given` (to extend a finished run)."""
+    if not rundir.exists():
+        raise SiaError(
+            f"nothing to resume: {rundir.path} has no run.json; drop --resume to start it"
+        )
+    state = rundir.read()
+    pid = state.get("pid")
+    if state.get("status") == "running" and pid and pid != os.getpid():
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.kill(pid, 0)
+            raise SiaError(
+                f"run {given.run_id!r} is still running (pid {pid}); stop it before resuming"
+            )
+    stored = RunConfig(**state["config"])
+    stored.max_gen = given.max_gen or stored.max_gen
+    return stored

@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from sia_core.backend_api import GenerationView
 from sia_core.errors import SiaError
 from sia_core.store import atomic_write_json, atomic_write_text, clean_partial, read_json
 
@@ -211,3 +212,18 @@ def initial_state(run_id: str, task: Task, seed: int, serving: TaskModel) -> dic
         "seeds": {"run": seed},
         "task_model": {"name": serving.name, "local": serving.local is not None},
     }
+
+
+def generation_views(rundir: RunDir, records: list[dict[str, Any]]) -> list[GenerationView]:
+    """What a backend sees of each whole generation."""
+    return [
+        GenerationView(
+            number=r["number"],
+            dir=rundir.gen_dir(r["number"]),
+            status=r["status"],
+            score=r.get("score"),
+            error=r.get("error"),
+            decision=r.get("decision"),
+        )
+        for r in records
+    ]

@@ -12,9 +12,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
 if TYPE_CHECKING:
-    from sia_core.backend_api import Backend
     from sia_core.options import OptionInfo
-    from sia_core.reward_shape import ShapeReport
     from sia_core.sandbox.api import Sandbox
 
 
@@ -24,8 +22,10 @@ class BackendSpec:
 
     name: str
     summary: str
-    factory: Callable[[Mapping[str, str]], Backend]
-    """Called with the run's `--backend-opt KEY=VALUE` pairs; returns a ready backend."""
+    factory: Callable[[Mapping[str, str]], Any]
+    """Called with the run's `--backend-opt KEY=VALUE` pairs; returns a ready
+    `sia_core.backend_api.Backend` (typed Any here: backend_api builds on these records,
+    so this module does not import it back)."""
 
 
 @dataclass(frozen=True)
@@ -72,6 +72,29 @@ class RLAlgorithmSpec:
         from sia_core.options import describe
 
         return describe(self.config) if self.config is not None else []
+
+
+@dataclass(frozen=True)
+class ShapeReport:
+    label: str
+    explanation: str
+    stats: dict[str, float]
+    ranking: list[str] = field(default_factory=list)
+    """Installed algorithm names, best first for this shape."""
+    reasons: dict[str, str] = field(default_factory=dict)
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "label": self.label,
+            "explanation": self.explanation,
+            "stats": self.stats,
+            "ranking": self.ranking,
+            "reasons": self.reasons,
+        }
+
+    @property
+    def recommended(self) -> str | None:
+        return self.ranking[0] if self.ranking else None
 
 
 class RewardClassify(Protocol):

@@ -15,8 +15,7 @@ from sia_core.agent_session import briefing, decisions, evidence, session, works
 from sia_core.agent_session.usage import SessionUsage, price
 from sia_core.backend_api import FeedbackContext, GenerationView, MetaContext
 from sia_core.options import option
-from sia_core.reward_shape import ShapeReport
-from sia_core.specs import AlgorithmInfo
+from sia_core.specs import AlgorithmInfo, ShapeReport
 from sia_core.splits import sample_view
 from sia_core.task import Task, load_task_dir
 from tests.conftest import make_task

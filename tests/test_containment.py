@@ -184,6 +184,7 @@ def scene(tmp_path) -> Scene:
     return Scene(tmp_path)
 
 
+@pytest.mark.slow  # a whole `sia run`, twice
 def test_request_fields_that_steer_litellm_are_refused(scene, canary_server) -> None:
     attacks = {
         "base_url": {"base_url": canary_server.url},
@@ -248,6 +249,7 @@ def test_provider_errors_reach_the_agent_without_keys(tmp_path, monkeypatch) -> 
     assert "[redacted]" in (tmp_path / "calls.jsonl").read_text()
 
 
+@pytest.mark.slow  # a whole `sia run`, twice
 def test_host_and_other_tasks_stay_out_of_reach(scene) -> None:
     stdlib = os.path.dirname(os.__file__)
     marker = "sia-escape-" + secrets.token_hex(4)
@@ -278,6 +280,7 @@ def test_host_and_other_tasks_stay_out_of_reach(scene) -> None:
     assert out["mountinfo mentions the cache"] is False
 
 
+@pytest.mark.slow  # a whole `sia run`, twice
 def test_links_in_the_work_dir_never_lead_outside(scene) -> None:
     private = scene.task / "data" / "private"
     scene.harness(
@@ -301,6 +304,7 @@ def test_links_in_the_work_dir_never_lead_outside(scene) -> None:
     assert record["status"] == "failed" or record["score"] == 0.0
 
 
+@pytest.mark.slow  # a whole `sia run`, twice
 def test_reserved_names_written_by_the_agent_are_dropped(scene) -> None:
     names = sorted(RESERVED_NAMES)
     scene.harness(
@@ -367,6 +371,7 @@ def _sdist(dest: Path, name: str, marker: Path) -> Path:
     return path
 
 
+@pytest.mark.slow  # a whole `sia run`, twice
 def test_requirements_come_from_the_backend_and_install_from_wheels_only(scene) -> None:
     index = scene.tmp / "index"
     index.mkdir()
@@ -406,6 +411,7 @@ def test_requirements_come_from_the_backend_and_install_from_wheels_only(scene) 
     assert not marker.exists()
 
 
+@pytest.mark.slow  # a whole `sia run`, twice
 @pytest.mark.parametrize(
     "requirements, expected",
     [
@@ -429,6 +435,7 @@ def test_backend_requirements_refuse_options_paths_and_sdists(
     assert not marker.exists()
 
 
+@pytest.mark.slow  # a whole `sia run`, twice
 def test_a_harness_with_requirements_still_imports_sias_packages(scene) -> None:
     index = scene.tmp / "index"
     index.mkdir()
@@ -444,6 +451,7 @@ def test_a_harness_with_requirements_still_imports_sias_packages(scene) -> None:
     assert record["status"] == "ok", record.get("error")
 
 
+@pytest.mark.slow  # a whole `sia run`, twice
 def test_evaluator_is_sandboxed(scene, canary_server) -> None:
     evaluate = scene.task / "data" / "public" / "evaluate.py"
     original = evaluate.read_text()
@@ -481,6 +489,7 @@ def test_evaluator_is_sandboxed(scene, canary_server) -> None:
     assert not (scene.run_dir / "gen_1" / "extra.txt").exists()
 
 
+@pytest.mark.slow  # a whole `sia run`, twice
 def test_without_bubblewrap_sia_refuses_unless_asked_for_process(tmp_path) -> None:
     task = make_task(tmp_path / "task")
     args = [

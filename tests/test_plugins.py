@@ -17,13 +17,13 @@ from click.testing import CliRunner
 from sia_core import hookspecs, plugins
 from sia_core.hookspecs import hookimpl
 from sia_core.loop import RunConfig, resolve_task
-from sia_core.reward_shape import ShapeReport
 from sia_core.specs import (
     AlgorithmInfo,
     BackendSpec,
     RewardClassifierSpec,
     RLAlgorithmSpec,
     SandboxSpec,
+    ShapeReport,
     TaskInfo,
     TaskLoaderSpec,
 )

@@ -214,7 +214,7 @@ def test_build_batch_groups_calls_by_item_with_each_runs_reward(tmp_path: Path) 
 def test_a_decision_has_a_rollout_part_and_an_algorithm_part() -> None:
     from sia_core import plugins
     from sia_core.options import OptionError
-    from sia_core.weights import plan_for
+    from sia_core.weights_plan import plan_for
 
     grpo = plugins.rl_algorithm("grpo")
     plan = plan_for(

@@ -9,15 +9,12 @@ from __future__ import annotations
 from importlib.resources import files
 from pathlib import Path
 from string import Template
-from typing import TYPE_CHECKING
 
 from sia_core.agent_session import evidence
+from sia_core.agent_session.settings import Settings
 from sia_core.backend_api import FeedbackContext, MetaContext
 from sia_core.store import read_json_object
-from sia_core.weights import options_text, rollout_text
-
-if TYPE_CHECKING:
-    from sia_core.agent_session.session import Settings
+from sia_core.weights_plan import options_text, rollout_text
 
 PROMPTS = Path(str(files("sia_core.agent_session") / "prompts"))
 BASE_PACKAGES = "the Python standard library and openai"

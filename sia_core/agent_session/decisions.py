@@ -7,7 +7,7 @@ from pathlib import Path
 
 from sia_core.backend_api import Decision, FeedbackContext
 from sia_core.options import OptionError
-from sia_core.weights import plan_for
+from sia_core.weights_plan import plan_for
 
 
 class DecisionError(ValueError):

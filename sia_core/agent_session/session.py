@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Protocol
 
 from sia_core.agent_session import briefing, decisions, workspace
+from sia_core.agent_session.settings import Settings
 from sia_core.agent_session.usage import SessionUsage
 from sia_core.backend_api import Decision, FeedbackContext, MetaContext, Trial
 from sia_core.errors import SiaError
@@ -54,19 +55,6 @@ class AgentSession(Protocol):
 
 
 Start = Callable[[SessionSpec], AgentSession]
-
-
-@dataclass(frozen=True)
-class Settings:
-    backend: str
-    model: str
-    max_turns: int = 40
-    timeout_s: float = 1800.0
-    trial_items: int = 5
-    evidence_tokens: int = 6000
-    read_tool: str = "read_file"
-    write_tool: str = "write_file"
-    trial_tool: str = "run_sample"
 
 
 def _spec(

@@ -32,7 +32,7 @@ def plugins_cmd(as_json: bool) -> None:
         table.add_row(r.name, r.distribution or "-", r.version or "-", registers)
     console = Console()
     console.print(table)
-    from sia_core.weights import options_text, rollout_text
+    from sia_core.weights_plan import options_text, rollout_text
 
     for spec in plugins.rl_algorithms():
         console.print(f'RL algorithm {spec.name!r}, decision options under "algorithm":')
