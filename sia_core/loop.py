@@ -37,6 +37,7 @@ from sia_core.evaluation import MetricKeyError
 from sia_core.execution import Executor, sandbox_summary
 from sia_core.gateway import Budget
 from sia_core.progress import QuietReporter, Reporter
+from sia_core.record import GenerationRecord
 from sia_core.run_config import RunConfig, resolve_task, stored_config
 from sia_core.runs import (
     RunDir,
@@ -160,7 +161,7 @@ class Loop:
     # -- one generation ---------------------------------------------------------------
 
     def _propose(
-        self, number: int, out: Path, records: list[dict[str, Any]], usage: dict[str, Any]
+        self, number: int, out: Path, records: list[GenerationRecord], usage: dict[str, Any]
     ) -> Decision:
         trial = TrialRunner(self.executor, self.selection, number, out, usage).as_trial()
         if number == 1:
@@ -181,7 +182,7 @@ class Loop:
             shutil.copy2(parent.dir / "requirements.txt", out / "requirements.txt")
         # The rewards of the generation the next one builds on: a failed latest
         # generation has none, and its parent's are what training would start from.
-        shape = next(r for r in records if r["number"] == parent.number).get("reward_shape")
+        shape = next(r for r in records if r.number == parent.number).reward_shape
         ctx = FeedbackContext(
             task=self.task,
             out_dir=out,
@@ -208,116 +209,96 @@ class Loop:
         )
         return self.backend.feedback(ctx)
 
-    def _generation(self, number: int, records: list[dict[str, Any]]) -> dict[str, Any]:
+    def _generation(self, number: int, records: list[GenerationRecord]) -> GenerationRecord:
         self.reporter.info(f"generation {number}")
-        incumbent = incumbent_of(records)
-        incumbent_score = incumbent["score"] if incumbent else None
-        record: dict[str, Any] = {
-            "number": number,
-            "started": time.time(),
-            "status": "failed",
-            "score": None,
-            "test_score": None,
-            "incumbent": False,
-            "usage": {},
-        }
+        record = GenerationRecord(number=number, started=time.time())
         with atomic_dir(self.rundir.gen_dir(number)) as tmp:
             try:
-                decision = self._propose(number, tmp, records, record["usage"])
+                decision = self._propose(number, tmp, records, record.usage)
             except BackendCannotAct:
                 raise
             except Exception as exc:  # a backend's fault fails this generation, not the run
                 decision = None
-                record["error"] = f"backend {self.config.backend!r} failed: {exc}"[:1000]
+                record.error = f"backend {self.config.backend!r} failed: {exc}"[:1000]
             # Agent backends leave the usage of their sessions.
             session_file = tmp / "agent_session.json"
             if session_file.is_file():
                 with contextlib.suppress(ValueError):
-                    record["agent_sessions"] = json.loads(session_file.read_text("utf-8"))
+                    record.agent_sessions = json.loads(session_file.read_text("utf-8"))
             if decision is not None:
-                record.update(
-                    decision=decision.as_dict(), lever=decision.lever, algorithm=decision.algorithm
-                )
+                record.decision = decision.as_dict()
+                record.lever, record.algorithm = decision.lever, decision.algorithm
                 atomic_write_json(tmp / "decision.json", decision.as_dict())
-                self._evaluate(number, tmp, decision, record, records, incumbent_score)
-            record["finished"] = time.time()
+                self._evaluate(record, tmp, decision, records)
+            record.finished = time.time()
             # Messages name the generation as it will be found, not its temporary dir.
             record = name_final_dir(record, tmp, self.rundir.gen_dir(number))
-            atomic_write_json(tmp / "generation.json", record)
+            atomic_write_json(tmp / "generation.json", record.as_dict())
         self._say(record)
         return record
 
     def _evaluate(
         self,
-        number: int,
+        record: GenerationRecord,
         tmp: Path,
         decision: Decision,
-        record: dict[str, Any],
-        records: list[dict[str, Any]],
-        incumbent_score: float | None,
+        records: list[GenerationRecord],
     ) -> None:
-        parent = incumbent_of(records)
-        record["adapter_gen"] = parent.get("adapter_gen") if parent else None
+        """Train (weights lever), run on the selection split, and on test if it leads."""
+        number, parent = record.number, incumbent_of(records)
+        record.adapter_gen = parent.adapter_gen if parent else None
         agent = tmp / "target_agent.py"
         if not agent.is_file():
-            record["error"] = "the backend wrote no target_agent.py"
+            record.error = "the backend wrote no target_agent.py"
             return
         try:
             python = python_for(tmp / "requirements.txt")
         except EnvError as exc:
-            record["error"] = str(exc)
+            record.error = str(exc)
             return
-        adapter = self.rundir.gen_dir(record["adapter_gen"]) / "adapter"
-        self.serving.serve(adapter if record["adapter_gen"] else None, self.reporter)
+        adapter = (
+            self.rundir.gen_dir(record.adapter_gen) / "adapter" if record.adapter_gen else None
+        )
+        self.serving.serve(adapter, self.reporter)
         if decision.lever != "harness":
             try:
-                improve_weights(
-                    self.executor, self.selection, number, tmp, decision, agent, python, record
-                )
+                improve_weights(self.executor, self.selection, tmp, decision, agent, python, record)
             except SiaError as exc:
-                record["error"] = f"weights lever: {exc}"
+                record.error = f"weights lever: {exc}"
                 return
-        expected = records[-1].get("items") if records else None
+        expected = records[-1].items if records else None
         selection = self.executor.run_split(
             number, "selection", self.selection, agent, tmp, python, expected
         )
-        record["usage"]["selection"] = selection.usage
-        record["agent"] = sandbox_summary(selection.sandbox)
+        record.usage["selection"] = selection.usage
+        record.agent = sandbox_summary(selection.sandbox)
         evaluation = selection.evaluation
         if selection.error:
             # A crashed or stopped agent fails its generation even when the evaluator could
             # score what it left behind; that partial score is kept for the record only.
-            record["error"] = selection.error
-            record["partial_score"] = evaluation.score
+            record.error, record.partial_score = selection.error, evaluation.score
             return
-        record.update(
-            status="ok",
-            score=evaluation.score,
-            items=len(evaluation.items),
-            summary=evaluation.summary,
-        )
+        record.status, record.score = "ok", evaluation.score
+        record.items, record.summary = len(evaluation.items), evaluation.summary
         algorithms = [spec.info for spec in plugins.rl_algorithms()]
-        record["reward_shape"] = self.classifier.classify(evaluation.rewards, algorithms).as_dict()
-        if not self.task.better(evaluation.score, incumbent_score):
+        record.reward_shape = self.classifier.classify(evaluation.rewards, algorithms).as_dict()
+        if not self.task.better(evaluation.score, parent.score if parent else None):
             return
-        record["incumbent"] = True
+        record.incumbent = True
         if self.selection is self.task:
-            record["test_score"] = evaluation.score
+            record.test_score = evaluation.score
             return
         test = self.executor.run_split(number, "test", self.task, agent, tmp / "test", python, None)
-        record["usage"]["test"] = test.usage
-        record["test_score"] = test.evaluation.score
+        record.usage["test"] = test.usage
+        record.test_score = test.evaluation.score
         if test.evaluation.score is None:
-            record["test_error"] = "; ".join(
-                x for x in (test.sandbox.reason, test.evaluation.error) if x
-            )
+            record.test_error = test.error
 
-    def _say(self, record: dict[str, Any]) -> None:
-        if record["status"] == "ok":
-            mark = " (new incumbent)" if record["incumbent"] else ""
+    def _say(self, record: GenerationRecord) -> None:
+        if record.status == "ok":
+            mark = " (new incumbent)" if record.incumbent else ""
             self.reporter.info(
-                f"generation {record['number']}: {self.task.config.metric} "
-                f"{record['score']:.4f}{mark}"
+                f"generation {record.number}: {self.task.config.metric} {record.score:.4f}{mark}"
             )
         else:
-            self.reporter.info(f"generation {record['number']} failed: {record.get('error')}")
+            self.reporter.info(f"generation {record.number} failed: {record.error}")

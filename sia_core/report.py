@@ -8,6 +8,7 @@ from typing import Any
 from rich.console import Console
 from rich.table import Table
 
+from sia_core.record import GenerationRecord
 from sia_core.runs import RunDir
 
 
@@ -19,7 +20,7 @@ def _local_model(state: dict[str, Any]) -> bool:
     return bool((state.get("task_model") or {}).get("local"))
 
 
-def generations_table(state: dict[str, Any], records: list[dict[str, Any]]) -> Table:
+def generations_table(state: dict[str, Any], records: list[GenerationRecord]) -> Table:
     metric = state.get("task", {}).get("metric", "score")
     table = Table(
         title=f"run {state.get('run_id')} · {state.get('task', {}).get('name')} · {metric}"
@@ -27,20 +28,20 @@ def generations_table(state: dict[str, Any], records: list[dict[str, Any]]) -> T
     for column in ("gen", "status", "lever", "selection", "test", "incumbent", "tokens", "cost $"):
         table.add_column(column, no_wrap=True)
     for r in records:
-        usage = r.get("usage", {}).values()
+        usage = r.usage.values()
         tokens = sum(u.get("prompt_tokens", 0) + u.get("completion_tokens", 0) for u in usage)
-        unpriced = sum(u.get("calls_without_price", 0) for u in r.get("usage", {}).values())
-        cost = sum(u.get("cost_usd", 0.0) for u in r.get("usage", {}).values())
-        lever = r.get("lever") or "-"
-        if r.get("algorithm"):
-            lever += f" ({r['algorithm']})"
+        unpriced = sum(u.get("calls_without_price", 0) for u in usage)
+        cost = sum(u.get("cost_usd", 0.0) for u in usage)
+        lever = r.lever or "-"
+        if r.algorithm:
+            lever += f" ({r.algorithm})"
         table.add_row(
-            str(r["number"]),
-            r["status"],
+            str(r.number),
+            r.status,
             lever,
-            _num(r.get("score")),
-            _num(r.get("test_score")),
-            "yes" if r.get("incumbent") else "",
+            _num(r.score),
+            _num(r.test_score),
+            "yes" if r.incumbent else "",
             str(tokens),
             "local"
             if _local_model(state)
@@ -51,13 +52,13 @@ def generations_table(state: dict[str, Any], records: list[dict[str, Any]]) -> T
     return table
 
 
-def notes(records: list[dict[str, Any]]) -> list[str]:
+def notes(records: list[GenerationRecord]) -> list[str]:
     """Per generation: why it failed, or why it was made."""
     lines = []
     for r in records:
-        note = r.get("error") or (r.get("decision") or {}).get("rationale", "")
+        note = r.error or (r.decision or {}).get("rationale", "")
         if note:
-            lines.append(f"gen {r['number']}: {note}")
+            lines.append(f"gen {r.number}: {note}")
     return lines
 
 

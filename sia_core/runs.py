@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any
 
 from sia_core.backend_api import GenerationView
 from sia_core.errors import SiaError
+from sia_core.record import GenerationRecord
 from sia_core.store import atomic_write_json, atomic_write_text, clean_partial, read_json
 
 if TYPE_CHECKING:
@@ -88,7 +89,7 @@ class RunDir:
     def clean_partial(self) -> list[Path]:
         return clean_partial(self.path)
 
-    def records(self) -> list[dict[str, Any]]:
+    def records(self) -> list[GenerationRecord]:
         """The records of every whole generation, in order."""
         found = []
         if not self.path.is_dir():
@@ -97,8 +98,8 @@ class RunDir:
             match = GEN_DIR.match(entry.name)
             record = entry / "generation.json"
             if match and record.is_file():
-                found.append(read_json(record))
-        return sorted(found, key=lambda r: r["number"])
+                found.append(GenerationRecord.from_dict(read_json(record)))
+        return sorted(found, key=lambda r: r.number)
 
     def write(self, state: dict[str, Any]) -> None:
         state["updated"] = time.time()
@@ -111,26 +112,26 @@ def derived_seed(run_seed: int, number: int, salt: int) -> int:
     return run_seed * 1_000_003 + number * 101 + salt
 
 
-def incumbent_of(records: list[dict[str, Any]]) -> dict[str, Any] | None:
+def incumbent_of(records: list[GenerationRecord]) -> GenerationRecord | None:
     """The record of the current incumbent: the last generation that became one."""
-    return next((r for r in reversed(records) if r.get("incumbent")), None)
+    return next((r for r in reversed(records) if r.incumbent), None)
 
 
-def index(state: dict[str, Any], records: list[dict[str, Any]], direction: str) -> dict[str, Any]:
+def index(state: dict[str, Any], records: list[GenerationRecord], direction: str) -> dict[str, Any]:
     """Fold generation records into run.json's summary fields."""
     incumbent = incumbent_of(records)
     tokens = {"prompt": 0, "completion": 0}
     cost = 0.0
     unpriced = 0
     for record in records:
-        for usage in record.get("usage", {}).values():
+        for usage in record.usage.values():
             tokens["prompt"] += usage.get("prompt_tokens", 0)
             tokens["completion"] += usage.get("completion_tokens", 0)
             cost += usage.get("cost_usd", 0.0)
             unpriced += usage.get("calls_without_price", 0)
     state["generations"] = [
         {
-            k: r.get(k)
+            k: getattr(r, k)
             for k in (
                 "number",
                 "status",
@@ -144,20 +145,20 @@ def index(state: dict[str, Any], records: list[dict[str, Any]], direction: str) 
         }
         for r in records
     ]
-    state["incumbent"] = incumbent["number"] if incumbent else None
+    state["incumbent"] = incumbent.number if incumbent else None
     state["best"] = (
         {
-            "generation": incumbent["number"],
-            "selection_score": incumbent["score"],
-            "test_score": incumbent.get("test_score"),
+            "generation": incumbent.number,
+            "selection_score": incumbent.score,
+            "test_score": incumbent.test_score,
         }
         if incumbent
         else None
     )
     sessions = [
-        {"generation": r["number"], **session}
+        {"generation": r.number, **session}
         for r in records
-        for session in r.get("agent_sessions") or []
+        for session in r.agent_sessions or []
         if isinstance(session, dict)
     ]
     priced = [s["cost_usd"] for s in sessions if isinstance(s.get("cost_usd"), (int, float))]
@@ -176,13 +177,14 @@ def index(state: dict[str, Any], records: list[dict[str, Any]], direction: str) 
     return state
 
 
-def name_final_dir(record: dict[str, Any], tmp: Path, final: Path) -> dict[str, Any]:
+def name_final_dir(record: GenerationRecord, tmp: Path, final: Path) -> GenerationRecord:
     """The record, and every agent_execution.json under `tmp`, with `tmp` named `final`."""
     for path in tmp.rglob("agent_execution.json"):
         text = path.read_text(encoding="utf-8")
         if str(tmp) in text:
             atomic_write_text(path, text.replace(str(tmp), str(final)))
-    return json.loads(json.dumps(record, default=str).replace(str(tmp), str(final)))
+    text = json.dumps(record.as_dict(), default=str).replace(str(tmp), str(final))
+    return GenerationRecord.from_dict(json.loads(text))
 
 
 def initial_state(run_id: str, task: Task, seed: int, serving: TaskModel) -> dict[str, Any]:
@@ -214,16 +216,16 @@ def initial_state(run_id: str, task: Task, seed: int, serving: TaskModel) -> dic
     }
 
 
-def generation_views(rundir: RunDir, records: list[dict[str, Any]]) -> list[GenerationView]:
+def generation_views(rundir: RunDir, records: list[GenerationRecord]) -> list[GenerationView]:
     """What a backend sees of each whole generation."""
     return [
         GenerationView(
-            number=r["number"],
-            dir=rundir.gen_dir(r["number"]),
-            status=r["status"],
-            score=r.get("score"),
-            error=r.get("error"),
-            decision=r.get("decision"),
+            number=r.number,
+            dir=rundir.gen_dir(r.number),
+            status=r.status,
+            score=r.score,
+            error=r.error,
+            decision=r.decision,
         )
         for r in records
     ]

@@ -14,7 +14,6 @@ from typing import TYPE_CHECKING, Any
 from sia_core.console_log import third_party_to
 from sia_core.errors import SiaError
 from sia_core.evaluation import Evaluation
-from sia_core.gateway import add_usage
 from sia_core.options import OptionError
 from sia_core.rl import Group, PolicyHandle, RLBatch, Sample
 from sia_core.runs import derived_seed
@@ -28,6 +27,7 @@ from sia_core.weights_plan import plan_for
 if TYPE_CHECKING:
     from sia_core.backend_api import Decision
     from sia_core.execution import Executor
+    from sia_core.record import GenerationRecord
 
 
 def build_batch(runs: list[tuple[Path, Evaluation]]) -> RLBatch:
@@ -111,18 +111,18 @@ def describe(batch: RLBatch) -> dict[str, Any]:
 def improve_weights(
     executor: Executor,
     selection: Task,
-    number: int,
     tmp: Path,
     decision: Decision,
     agent: Path,
     python: str,
-    record: dict[str, Any],
+    record: GenerationRecord,
 ) -> None:
     """The weights lever of one generation: rounds of K rollouts of the harness on
     training rows drawn from what the selection split leaves, each round's calls and
     rewards handed to the algorithm plugin, the adapter saved in tmp/adapter/."""
     from sia_core import plugins  # the plugin registry, looked up when the lever is pulled
 
+    number = record.number
     spec = plugins.rl_algorithm(decision.algorithm or "")
     policy = executor.serving.policy
     if policy is None or executor.task.config.validation is None:
@@ -158,7 +158,7 @@ def improve_weights(
         summary = describe(batch)
         rounds.append({"batch": summary, "metrics": metrics})
         for run in runs:
-            add_usage(record["usage"].setdefault("rollouts", {}), run.usage)
+            record.add_usage("rollouts", run.usage)
         reporter.info(
             f"gen {number}: {spec.name} round {round_no + 1}: {summary['samples']} samples, "
             f"rollout mean reward {summary['mean_reward']:.3f}"
@@ -167,8 +167,8 @@ def improve_weights(
         "algorithm": spec.name,
         "plan": asdict(plan),
         "config": checked.config,
-        "started_from_gen": record["adapter_gen"],
+        "started_from_gen": record.adapter_gen,
         "rounds": rounds,
     }
     save_adapter(policy, tmp / "adapter", training, extra_files)
-    record.update(adapter_gen=number, training=training)
+    record.adapter_gen, record.training = number, training

@@ -113,7 +113,12 @@ def test_kill_9_in_generation_3_then_resume(task_dir, replay_dir, tmp_path) -> N
     assert not (run_dir / "gen_3").exists()
     assert run_json(runs, "k")["status"] == "running"
     time.sleep(0.3)
-    leftovers = subprocess.run(["pgrep", "-f", "sia-sandbox-"], capture_output=True, text=True)
+    deadline = time.monotonic() + 10  # a namespace's teardown is asynchronous
+    while True:
+        leftovers = subprocess.run(["pgrep", "-f", "sia-sandbox-"], capture_output=True, text=True)
+        if not leftovers.stdout or time.monotonic() > deadline:
+            break
+        time.sleep(0.1)
     assert leftovers.stdout == ""  # the sandbox died with its parent
 
     result = sia("run", "--resume", "--run-id", "k", "--runs-dir", str(runs))

@@ -11,9 +11,9 @@ from __future__ import annotations
 
 import shutil
 from pathlib import Path
-from typing import Any
 
 from sia_core.backend_api import FeedbackContext, GenerationView, MetaContext
+from sia_core.record import GenerationRecord
 from sia_core.store import read_json_object
 from sia_core.task import Task
 
@@ -72,16 +72,17 @@ def meta_workspace(ctx: MetaContext, root: Path) -> Path:
     return root
 
 
-def scalar_metrics(record: dict[str, Any]) -> dict[str, float]:
+def scalar_metrics(record: GenerationRecord) -> dict[str, float]:
     """Only numbers: a summary may hold strings an evaluator put there (answers included)."""
-    summary = record.get("summary") or {}
+    summary = record.summary or {}
     return {
         k: v for k, v in summary.items() if isinstance(v, (int, float)) and not isinstance(v, bool)
     }
 
 
-def _record(view: GenerationView) -> dict[str, Any]:
-    return read_json_object(view.dir / "generation.json")
+def _record(view: GenerationView) -> GenerationRecord:
+    data = read_json_object(view.dir / "generation.json")
+    return GenerationRecord.from_dict({"number": view.number, "started": 0.0, **data})
 
 
 def generation_report(view: GenerationView, metric: str) -> str:
@@ -100,7 +101,7 @@ def generation_report(view: GenerationView, metric: str) -> str:
         if decision.get("algorithm"):
             lines.append(f"algorithm: {decision['algorithm']} {decision.get('hyperparameters')}")
         lines.append(f"rationale: {decision.get('rationale', '')}")
-    agent = record.get("agent") or {}
+    agent = record.agent or {}
     execution = view.dir / "agent_execution.json"
     if execution.is_file():
         sandbox = read_json_object(execution).get("sandbox", {})

@@ -1,0 +1,61 @@
+"""The record of one generation, gen_N/generation.json: what was decided, how it ran,
+what it scored. The loop fills it, runs.py indexes it into run.json, report.py shows it.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+from typing import Any
+
+from sia_core.gateway import add_usage
+
+
+@dataclass
+class GenerationRecord:
+    number: int
+    started: float
+    status: str = "failed"
+    """"ok" when the selection split scored; "failed" otherwise (see `error`)."""
+    score: float | None = None
+    """The selection score."""
+    test_score: float | None = None
+    """The held-out test score, run only for a new incumbent."""
+    incumbent: bool = False
+    usage: dict[str, dict[str, Any]] = field(default_factory=dict)
+    """Gateway usage per part: selection, test, rollouts, trials."""
+    error: str | None = None
+    partial_score: float | None = None
+    """What the evaluator made of a failed agent's leftovers: for the record only."""
+    test_error: str | None = None
+    items: int | None = None
+    summary: dict[str, Any] | None = None
+    """The evaluator's scalar summary."""
+    reward_shape: dict[str, Any] | None = None
+    decision: dict[str, Any] | None = None
+    lever: str | None = None
+    algorithm: str | None = None
+    adapter_gen: int | None = None
+    """The generation whose adapter this one is evaluated with (weights lever)."""
+    training: dict[str, Any] | None = None
+    agent: dict[str, Any] | None = None
+    """The selection run's sandbox: exit, time, isolation, dropped outputs."""
+    agent_sessions: list[dict[str, Any]] | None = None
+    finished: float | None = None
+    extra: dict[str, Any] = field(default_factory=dict)
+    """Keys this version does not know (a record written by a newer sia), kept as read."""
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> GenerationRecord:
+        known = {f.name for f in dataclasses.fields(cls)} - {"extra"}
+        record = cls(**{k: v for k, v in data.items() if k in known})
+        record.extra = {k: v for k, v in data.items() if k not in known}
+        return record
+
+    def as_dict(self) -> dict[str, Any]:
+        data = {f.name: getattr(self, f.name) for f in dataclasses.fields(self)}
+        return {**data.pop("extra"), **data}
+
+    def add_usage(self, part: str, usage: dict[str, Any]) -> None:
+        """Sum one gateway's usage (`Usage.as_dict()`) into this record's `part`."""
+        add_usage(self.usage.setdefault(part, {}), usage)
