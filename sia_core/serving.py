@@ -44,7 +44,8 @@ class TaskModel:
             return
         if self.policy is not None:
             if self.policy.adapter != adapter:
-                self.policy.use_adapter(adapter)
+                with third_party_to(self.log_path):  # peft warns while swapping adapters
+                    self.policy.use_adapter(adapter)
             return
         try:
             import torch

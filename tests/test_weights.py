@@ -5,6 +5,8 @@ is trained, saved as a standard PEFT directory, and the held-out score rises."""
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -309,3 +311,28 @@ def test_decision_options_are_typed_and_checked_before_any_rollout(
         for line in path.read_text().splitlines()
     ]
     assert calls and {c["extra"]["temperature"] for c in calls} == {0.7}
+
+
+def test_loading_and_swapping_the_policy_keeps_the_console_sias(
+    tiny_dir: Path, tmp_path: Path
+) -> None:
+    # In a process of its own, as under `sia run` (pytest would capture the warnings).
+    script = (
+        "import sys\n"
+        "from pathlib import Path\n"
+        "from sia_core.progress import QuietReporter\n"
+        "from sia_core.serving import TaskModel\n"
+        "tmp = Path(sys.argv[2])\n"
+        "model = TaskModel(sys.argv[1], None, {'rank': 4, 'alpha': 8}, 0, tmp / 'sia.log')\n"
+        "model.serve(None, QuietReporter())\n"
+        "model.policy.save_adapter(tmp / 'adapter')\n"
+        "model.serve(tmp / 'adapter', QuietReporter())  # peft re-wraps the model here\n"
+        "model.serve(None, QuietReporter())\n"
+    )
+    result = subprocess.run(
+        [sys.executable, "-W", "default", "-c", script, str(tiny_dir), str(tmp_path)],
+        capture_output=True, text=True, check=False,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    assert "Warning" not in result.stderr, result.stderr
+    assert "Warning" in (tmp_path / "sia.log").read_text()  # kept, in the run's log

@@ -85,6 +85,21 @@ def agent_env(home: str, job: SandboxJob, base_url: str | None) -> dict[str, str
     return env
 
 
+def prepare_stage(job: SandboxJob, stage: Path, subdirs: tuple[str, ...]) -> Path:
+    """Lay out a stage: the agent's copy of the public data, its script, empty `subdirs`,
+    and the log files sia keeps outside the agent's reach. Returns the logs directory."""
+    job.output_dir.mkdir(parents=True, exist_ok=True)
+    logs = stage / "logs"
+    logs.mkdir()
+    for name in ("stdout.log", "stderr.log", "violation.txt", "init.log"):
+        (logs / name).touch()
+    shutil.copytree(job.dataset_dir, stage / "dataset", symlinks=False)
+    for sub in subdirs:
+        (stage / sub).mkdir()
+    shutil.copyfile(job.agent_file, stage / "agent" / "target_agent.py")
+    return logs
+
+
 def finish(
     job: SandboxJob,
     proc: subprocess.Popen[bytes],
@@ -151,15 +166,8 @@ class LocalSandbox:
         stop_unix = None
         uid = next(_AGENT_UIDS) if os.geteuid() == 0 else None
         try:
-            job.output_dir.mkdir(parents=True, exist_ok=True)
-            logs = stage / "logs"  # never mounted inside
-            logs.mkdir()
-            for name in ("stdout.log", "stderr.log", "violation.txt", "init.log"):
-                (logs / name).touch()
-            shutil.copytree(job.dataset_dir, stage / "dataset", symlinks=False)
-            for sub in ("work", "home", "agent", "gateway"):
-                (stage / sub).mkdir()
-            shutil.copyfile(job.agent_file, stage / "agent" / "target_agent.py")
+            # The logs directory is never mounted inside.
+            logs = prepare_stage(job, stage, ("work", "home", "agent", "gateway"))
             if job.gateway is not None:
                 stop_unix = job.gateway.listen_unix(stage / "gateway" / "gateway.sock")
                 os.chmod(stage / "gateway" / "gateway.sock", 0o666)

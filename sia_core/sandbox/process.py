@@ -20,7 +20,7 @@ import time
 from pathlib import Path
 
 from sia_core.sandbox.api import SandboxJob, SandboxResult
-from sia_core.sandbox.local import agent_env, die_with_parent, finish
+from sia_core.sandbox.local import agent_env, die_with_parent, finish, prepare_stage
 
 NOT_SHIELDED = [
     "NOT SHIELDED (--sandbox process): the agent runs as the same user as sia, on the host",
@@ -63,15 +63,7 @@ class ProcessSandbox:
     def run(self, job: SandboxJob) -> SandboxResult:
         stage = Path(tempfile.mkdtemp(prefix="sia-process-"))
         try:
-            job.output_dir.mkdir(parents=True, exist_ok=True)
-            logs = stage / "logs"
-            logs.mkdir()
-            for name in ("stdout.log", "stderr.log", "violation.txt", "init.log"):
-                (logs / name).touch()
-            shutil.copytree(job.dataset_dir, stage / "dataset", symlinks=False)
-            for sub in ("work", "home", "agent"):
-                (stage / sub).mkdir()
-            shutil.copyfile(job.agent_file, stage / "agent" / "target_agent.py")
+            logs = prepare_stage(job, stage, ("work", "home", "agent"))
             base_url = f"http://127.0.0.1:{job.gateway.port}/v1" if job.gateway else None
             mark = f"SIA_PROCESS_SANDBOX={secrets.token_hex(8)}"
             env = {
