@@ -71,7 +71,7 @@ class Executor:
         return SplitOutcome(sandbox=result, evaluation=evaluation, usage=usage)
 
     def score(self, view: Task, out: Path, result: SandboxResult) -> Evaluation:
-        if result.violation and result.violation.startswith("outputs refused"):
+        if result.outputs_refused:
             # Nothing was copied back: there is nothing of the agent's to score.
             return Evaluation(score=None, error=result.violation)
         return run_evaluator(view, out, shielded=self.bwrap is not None, bwrap=self.bwrap)

@@ -11,6 +11,7 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from sia_core import plugins
 from sia_core.console_log import third_party_to
 from sia_core.errors import SiaError
 from sia_core.evaluation import Evaluation
@@ -120,8 +121,6 @@ def improve_weights(
     """The weights lever of one generation: rounds of K rollouts of the harness on
     training rows drawn from what the selection split leaves, each round's calls and
     rewards handed to the algorithm plugin, the adapter saved in tmp/adapter/."""
-    from sia_core import plugins  # the plugin registry, looked up when the lever is pulled
-
     number = record.number
     spec = plugins.rl_algorithm(decision.algorithm or "")
     policy = executor.serving.policy

@@ -263,3 +263,32 @@ def test_interpreter_under_tmp_stays_usable_and_hidden_paths_stay_hidden(layout)
     # The .pth's directory is not an interpreter path: it is not mounted at all.
     assert re.search(r"PermissionError|FileNotFoundError", result.stderr_tail)
     assert not (layout["root"] / "escape.txt").exists()
+
+
+def test_copy_back_refuses_a_stage_that_looks_wrong(tmp_path) -> None:
+    from sia_core.sandbox.copyback import MAX_DEPTH, CopyBackError, copy_back
+
+    many = tmp_path / "many"
+    many.mkdir()
+    for i in range(6):
+        (many / f"f{i}").write_text("x" * 10)
+    with pytest.raises(CopyBackError, match="more than 5 files"):
+        copy_back(many, tmp_path / "out1", max_files=5)
+    with pytest.raises(CopyBackError, match="exceed"):
+        copy_back(many, tmp_path / "out2", max_bytes=25)
+    deep = tmp_path / "deep"
+    (deep / "/".join(["d"] * (MAX_DEPTH + 2))).mkdir(parents=True)
+    with pytest.raises(CopyBackError, match="deeper than"):
+        copy_back(deep, tmp_path / "out3")
+    assert copy_back(many, tmp_path / "out4").files == 6
+
+
+def test_an_agent_that_nests_its_outputs_too_deep_fails_with_the_reason(layout) -> None:
+    result = run_agent(
+        layout,
+        "os.makedirs(os.path.join(a.working_dir, *['d'] * 40))\n"
+        "open(os.path.join(a.working_dir, 'predictions.csv'), 'w').write('id,label')\n",
+    )
+    assert result.exit_code == 0 and not result.ok
+    assert result.outputs_refused and "deeper than 32" in result.violation
+    assert not (layout["out"] / "predictions.csv").exists()

@@ -42,6 +42,10 @@ class SandboxJob:
     one of these names is dropped (and listed in `SandboxResult.dropped`), never copied."""
 
 
+OUTPUTS_REFUSED = "outputs refused: "
+"""How a violation says copy-back refused the agent's outputs (nothing was copied)."""
+
+
 @dataclass
 class SandboxResult:
     exit_code: int | None
@@ -56,6 +60,10 @@ class SandboxResult:
     why its outputs were refused."""
     dropped: list[str] = field(default_factory=list)
     """Agent outputs with a reserved name, not copied back."""
+
+    @property
+    def outputs_refused(self) -> bool:
+        return (self.violation or "").startswith(OUTPUTS_REFUSED)
 
     @property
     def ok(self) -> bool:

@@ -37,7 +37,7 @@ from pathlib import Path
 
 from sia_core.errors import SiaError
 from sia_core.sandbox import inside
-from sia_core.sandbox.api import SandboxJob, SandboxResult
+from sia_core.sandbox.api import OUTPUTS_REFUSED, SandboxJob, SandboxResult
 from sia_core.sandbox.bwrap import MountPlan, namespace_flags, require_bwrap
 from sia_core.sandbox.copyback import CopyBackError, copy_back
 
@@ -130,7 +130,7 @@ def finish(
         copied = copy_back(work, job.output_dir, job.reserved_names)
         dropped = copied.dropped
     except CopyBackError as exc:
-        violation = f"outputs refused: {exc}"
+        violation = f"{OUTPUTS_REFUSED}{exc}"
     for name in ("stdout", "stderr"):
         shutil.copyfile(logs / f"{name}.log", job.output_dir / f"target_agent_{name}.log")
     return SandboxResult(
