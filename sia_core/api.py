@@ -23,7 +23,16 @@ from sia_core.errors import SiaError
 from sia_core.evaluation import Evaluation, ItemResult
 from sia_core.hookspecs import hookimpl
 from sia_core.options import OptionError, OptionInfo, option
-from sia_core.rl import Group, PolicyHandle, RLBatch, Sample, TrainResult, minibatches
+from sia_core.rl import (
+    Group,
+    PolicyHandle,
+    RLBatch,
+    Sample,
+    TrainResult,
+    completion_logprobs,
+    k3_kl,
+    minibatches,
+)
 from sia_core.sandbox.api import GatewayLink, Sandbox, SandboxJob, SandboxResult
 from sia_core.sandbox.bwrap import SandboxUnavailable
 from sia_core.sandbox.copyback import CopyBackError, copy_back
@@ -72,6 +81,8 @@ __all__ = [
     "PolicyHandle",
     "TrainResult",
     "minibatches",
+    "completion_logprobs",
+    "k3_kl",
     # sandboxes
     "Sandbox",
     "SandboxJob",

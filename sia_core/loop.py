@@ -18,6 +18,7 @@ import json
 import os
 import shutil
 import time
+from collections.abc import Collection
 from dataclasses import asdict
 from pathlib import Path
 from typing import Any
@@ -59,13 +60,19 @@ from sia_core.weights import improve_weights
 
 class Loop:
     def __init__(
-        self, config: RunConfig, reporter: Reporter | None = None, resume: bool = False
+        self,
+        config: RunConfig,
+        reporter: Reporter | None = None,
+        resume: bool = False,
+        explicit: Collection[str] = (),
     ) -> None:
+        """`explicit`: the fields of `config` the user set; on resume they must agree
+        with the stored configuration."""
         if config.run_id is None:
             config.run_id = time.strftime("%Y%m%d-%H%M%S")
         self.rundir = RunDir.named(Path(config.runs_dir), config.run_id)
         if resume:
-            config = stored_config(self.rundir, config)
+            config = stored_config(self.rundir, config, explicit)
         elif self.rundir.path.exists():
             raise SiaError(
                 f"run {config.run_id!r} already exists at {self.rundir.path}; "

@@ -21,6 +21,14 @@ from sia_core.specs import AlgorithmInfo, ShapeReport
 SPARSE_SUCCESS_RATE = 0.2
 SKEW_HEAVY = 1.0
 
+# Best first, as measured by benchmarks/weights_algorithms.py on the embedded model
+# (the table in docs/configuration.md, "Which algorithm for which rewards"). Installed
+# algorithms named here lead, in this order; the others follow by the shapes they
+# declare. A shape without a measurement ranks by declarations alone.
+MEASURED: dict[str, tuple[str, ...]] = {
+    "sparse": ("entropic", "bon", "dpo", "grpo", "ppo", "reinforce"),
+}
+
 
 def reward_stats(rewards: Sequence[float]) -> dict[str, float]:
     n = len(rewards)
@@ -81,16 +89,22 @@ def classify(rewards: Sequence[float], algorithms: Sequence[AlgorithmInfo]) -> S
     stats = reward_stats(clean)
     label, explanation = label_of(stats)
 
-    def key(info: AlgorithmInfo) -> tuple[int, int, bool, str]:
+    names = {info.name for info in algorithms}
+    measured = tuple(n for n in MEASURED.get(label, ()) if n in names)
+
+    def key(info: AlgorithmInfo) -> tuple[int, int, int, bool, str]:
         suits = label in info.reward_shapes
         # An algorithm lists its shapes best first; the rest tie, cheaper ones first.
         position = info.reward_shapes.index(label) if suits else 0
-        return (0 if suits else 1, position, info.needs_value_model, info.name)
+        rank = measured.index(info.name) if info.name in measured else len(measured)
+        return (rank, 0 if suits else 1, position, info.needs_value_model, info.name)
 
     ranked = sorted(algorithms, key=key)
     reasons = {
         info.name: (
-            f"suits {label} rewards"
+            f"measured best for {label} rewards"
+            if measured and info.name == measured[0]
+            else f"suits {label} rewards"
             if label in info.reward_shapes
             else f"suits {', '.join(info.reward_shapes) or 'no declared shape'}"
         )

@@ -42,6 +42,14 @@ class Group:
     def run_rewards(self) -> dict[int, float]:
         return {s.run: s.reward for s in self.samples}
 
+    @property
+    def runs(self) -> dict[int, list[Sample]]:
+        """Each run's calls, in the order they were made."""
+        by_run: dict[int, list[Sample]] = {}
+        for sample in self.samples:
+            by_run.setdefault(sample.run, []).append(sample)
+        return by_run
+
 
 @dataclass(frozen=True)
 class RLBatch:
@@ -124,3 +132,13 @@ def completion_logprobs(model: Any, samples: list[Sample], hidden: bool = False)
 
 def minibatches(items: list[Any], size: int) -> list[list[Any]]:
     return [items[i : i + size] for i in range(0, len(items), size)]
+
+
+def k3_kl(logprobs: Any, ref_logprobs: Any, mask: Any) -> Any:
+    """KL(policy || reference) by the k3 estimator exp(ref - logp) - (ref - logp) - 1:
+    unbiased and never negative; a per-sequence mean over completion tokens, then a mean."""
+    import torch
+
+    delta = ref_logprobs - logprobs
+    kl = torch.exp(delta) - delta - 1
+    return ((kl * mask).sum(-1) / mask.sum(-1).clamp(min=1)).mean()

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+from collections.abc import Collection
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -55,9 +56,20 @@ def resolve_task(config: RunConfig) -> Task:
     )
 
 
-def stored_config(rundir: RunDir, given: RunConfig) -> RunConfig:
+# How `sia run` spells each RunConfig field, for messages.
+FLAGS = {
+    "backend_options": "--backend-opt",
+    "sandbox_options": "--sandbox-opt",
+    "budget_cost_usd": "--budget-usd",
+    "lora": "--lora-*",
+}
+
+
+def stored_config(rundir: RunDir, given: RunConfig, explicit: Collection[str] = ()) -> RunConfig:
     """The configuration of a run being resumed: the stored one, with only the
-    generation count taken from `given` (to extend a finished run)."""
+    generation count taken from `given` (to extend a finished run). A field named in
+    `explicit` (given on the command line) must agree with the stored one: a resumed
+    run keeps its configuration, and an option silently ignored would mislead."""
     if not rundir.exists():
         raise SiaError(
             f"nothing to resume: {rundir.path} has no run.json; drop --resume to start it"
@@ -71,5 +83,15 @@ def stored_config(rundir: RunDir, given: RunConfig) -> RunConfig:
                 f"run {given.run_id!r} is still running (pid {pid}); stop it before resuming"
             )
     stored = RunConfig(**state["config"])
+    for name in explicit:
+        if name in ("max_gen", "run_id", "runs_dir"):
+            continue
+        if getattr(given, name) != getattr(stored, name):
+            flag = FLAGS.get(name, "--" + name.replace("_", "-"))
+            raise SiaError(
+                f"{flag} {getattr(given, name)!r} differs from run {given.run_id!r}'s own "
+                f"{getattr(stored, name)!r}: a resumed run keeps the configuration in its "
+                "run.json; drop the option, or start a new run with another --run-id"
+            )
     stored.max_gen = given.max_gen or stored.max_gen
     return stored

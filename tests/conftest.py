@@ -52,3 +52,17 @@ def task_dir(tmp_path: Path) -> Path:
 @pytest.fixture
 def replay_dir() -> Path:
     return EXAMPLE / "replay"
+
+
+@pytest.fixture
+def yes_task(tmp_path: Path) -> Path:
+    from tests.yes_task import write_yes_task
+
+    return write_yes_task(tmp_path / "yes-task")
+
+
+@pytest.fixture
+def tiny_dir(tmp_path: Path) -> Path:
+    from tests.yes_task import write_tiny_model
+
+    return write_tiny_model(tmp_path / "tiny-model")

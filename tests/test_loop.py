@@ -269,6 +269,18 @@ def test_run_id_collisions_and_missing_resume_are_one_line_errors(task_dir, tmp_
     again = sia(*args)  # the same run id a second time
     assert again.returncode == 2 and "already exists" in again.stderr
     assert len(again.stderr.strip().splitlines()) == 1
+    # On --resume the stored configuration holds: an option that says otherwise is refused
+    # (it used to be ignored without a word), one that agrees is accepted.
+    resume = ["run", "--resume", "--run-id", "dup", "--runs-dir", str(runs), "--max-gen", "1"]
+    other = sia(*resume, "--backend", "heuristic")
+    assert other.returncode == 2, other.stdout
+    assert other.stderr.strip() == (
+        "error: --backend 'heuristic' differs from run 'dup''s own 'scripted': a resumed run "
+        "keeps the configuration in its run.json; drop the option, or start a new run with "
+        "another --run-id"
+    )
+    same = sia(*resume, "--backend", "scripted", "--task-dir", str(task_dir))
+    assert same.returncode == 0, same.stderr
 
 
 LLM_AGENT = """

@@ -222,10 +222,10 @@ def test_unknown_name_lists_installed_and_what_to_install() -> None:
     assert message.startswith("no backend 'nope'; installed: claude, heuristic, scripted")
     assert "`pip install sia-backend-nope`" in message
     with pytest.raises(plugins.UnknownName) as info:
-        plugins.rl_algorithm("dpo")
+        plugins.rl_algorithm("kto")
     assert str(info.value) == (
-        "no RL algorithm 'dpo'; installed: entropic, grpo, ppo; "
-        "`pip install sia-rl-dpo` adds it if such a package exists"
+        "no RL algorithm 'kto'; installed: bon, dpo, entropic, grpo, ppo, reinforce; "
+        "`pip install sia-rl-kto` adds it if such a package exists"
     )
 
 

@@ -38,6 +38,23 @@ def test_mostly_failing_rewards_are_sparse_and_rank_entropic_first() -> None:
     assert "10% success" in report.explanation
 
 
+def test_a_measured_order_leads_for_its_shape_and_declarations_rank_the_rest() -> None:
+    bon = AlgorithmInfo("bon", "cloning", ("sparse", "binary"), False)
+    dpo = AlgorithmInfo("dpo", "pairs", ("dense", "heavy-tailed", "binary"), False)
+    toy = AlgorithmInfo("a-toy", "unmeasured", ("sparse",), False)
+    sparse = [1.0] * 3 + [0.0] * 97
+    report = classify(sparse, [toy, dpo, bon, *ALL])
+    # measured on sparse rewards (docs): entropic, bon, dpo, grpo, ppo; then the rest
+    assert report.ranking == ["entropic", "bon", "dpo", "grpo", "ppo", "a-toy"]
+    assert report.reasons["entropic"] == "measured best for sparse rewards"
+    # among what is installed: bon leads when entropic is not there
+    partial = classify(sparse, [dpo, bon, toy])
+    assert partial.ranking == ["bon", "dpo", "a-toy"]
+    assert partial.reasons["bon"] == "measured best for sparse rewards"
+    # no measurement for binary rewards: declarations alone
+    assert classify([1.0] * 50 + [0.0] * 50, [toy, dpo, bon, *ALL]).ranking[0] == "grpo"
+
+
 def test_continuous_rewards_dense_or_heavy_tailed() -> None:
     dense = classify([i / 100 for i in range(100)], ALL)
     assert dense.label == "dense" and dense.ranking[:2] == ["ppo", "grpo"]
@@ -135,7 +152,16 @@ def _feedback(task_dir: Path, tmp_path: Path, algorithms, weights: bool) -> Feed
 def test_heuristic_follows_the_classifier(task_dir: Path, tmp_path: Path) -> None:
     decision = HeuristicBackend().feedback(_feedback(task_dir, tmp_path, ALL, True))
     assert decision.lever == "weights" and decision.algorithm == "grpo"
-    assert "binary" in decision.rationale
+    assert "binary" in decision.rationale and decision.hyperparameters == {}
+    # Rare successes: more, shorter sample-then-train rounds (the measured plan).
+    sparse = replace(
+        _feedback(task_dir, tmp_path, ALL, True),
+        reward_report=classify([1.0] * 2 + [0.0] * 98, ALL),
+    )
+    decision = HeuristicBackend().feedback(sparse)
+    assert decision.algorithm == "entropic"
+    assert decision.hyperparameters == {"rollout": {"rounds": 4}}
+    assert "rollout plan for this shape: rounds 4" in decision.rationale
     with pytest.raises(BackendCannotAct, match="no RL algorithm is installed"):
         HeuristicBackend().feedback(_feedback(task_dir, tmp_path, [], True))
     with pytest.raises(BackendCannotAct, match="not an open-weight model"):

@@ -13,97 +13,12 @@ import pytest
 
 from sia_core.evaluation import Evaluation, ItemResult
 from sia_core.rl import Group, Sample
-from sia_core.testing.tiny import PROMPTS, tiny_model, tiny_tokenizer
+from sia_core.testing.tiny import tiny_tokenizer
 from sia_core.weights import build_batch
 from tests.conftest import sia
+from tests.yes_task import AGENT
 
 pytestmark = pytest.mark.slow
-
-AGENT = """
-import argparse, csv, os
-from concurrent.futures import ThreadPoolExecutor
-from openai import OpenAI
-p = argparse.ArgumentParser(); p.add_argument("--dataset_dir"); p.add_argument("--working_dir")
-a = p.parse_args()
-client = OpenAI(base_url=os.environ["SIA_BASE_URL"], api_key=os.environ["SIA_API_KEY"])
-rows = list(csv.DictReader(open(os.path.join(a.dataset_dir, "test.csv"))))
-
-def answer(row):
-    reply = client.chat.completions.create(
-        model=os.environ["SIA_MODEL"], max_tokens=1, temperature=0,
-        messages=[{"role": "user", "content": row["question"]}],
-        extra_headers={"X-SIA-Item": row["id"]})
-    return [row["id"], reply.choices[0].message.content.strip()]
-
-with ThreadPoolExecutor(16) as pool:
-    predictions = list(pool.map(answer, rows))
-with open(os.path.join(a.working_dir, "predictions.csv"), "w", newline="") as fh:
-    out = csv.writer(fh); out.writerow(["id", "answer"]); out.writerows(predictions)
-"""
-
-EVALUATE = """
-import argparse, csv, json
-from pathlib import Path
-p = argparse.ArgumentParser(); p.add_argument("--gen-dir", type=Path); a = p.parse_args()
-answers = Path(__file__).resolve().parent.parent / "private" / "answers.csv"
-gold = {r["id"]: r["answer"] for r in csv.DictReader(open(answers))}
-pred = {r["id"]: r["answer"] for r in csv.DictReader(open(a.gen_dir / "predictions.csv"))}
-items = [{"id": i, "status": "correct" if pred.get(i) == g else "incorrect"}
-         for i, g in gold.items()]
-score = sum(x["status"] == "correct" for x in items) / len(items)
-(a.gen_dir / "results.json").write_text(json.dumps({"summary": {"accuracy": score},
-                                                     "items": items}))
-"""
-
-TOML = """
-[limits]
-agent_timeout_s = 120
-[validation]
-source = "train.csv"
-inputs = "test.csv"
-answers = "answers.csv"
-id_column = "id"
-label_column = "answer"
-fraction = 0.25
-"""
-
-
-def write_csv(path: Path, header: str, rows: list[str]) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text("\n".join([header, *rows]) + "\n")
-
-
-@pytest.fixture
-def yes_task(tmp_path: Path) -> Path:
-    root = tmp_path / "yes-task"
-    questions = [PROMPTS[i % 4] for i in range(48)]
-    write_csv(
-        root / "data" / "public" / "train.csv",
-        "id,question,answer",
-        [f"t{i},{q},yes" for i, q in enumerate(questions[:32])],
-    )
-    write_csv(
-        root / "data" / "public" / "test.csv",
-        "id,question",
-        [f"q{i},{q}" for i, q in enumerate(questions[32:])],
-    )
-    write_csv(
-        root / "data" / "private" / "answers.csv", "id,answer", [f"q{i},yes" for i in range(16)]
-    )
-    (root / "data" / "public" / "task.md").write_text("Answer every question with yes.\n")
-    (root / "data" / "public" / "evaluate.py").write_text(EVALUATE)
-    (root / "reference").mkdir()
-    (root / "reference" / "reference_target_agent.py").write_text(AGENT)
-    (root / "task.toml").write_text(TOML)
-    return root
-
-
-@pytest.fixture
-def tiny_dir(tmp_path: Path) -> Path:
-    path = tmp_path / "tiny-model"
-    tiny_model(0).save_pretrained(path)
-    tiny_tokenizer().save_pretrained(path)
-    return path
 
 
 def test_heuristic_weights_lever_trains_an_adapter_that_raises_the_test_score(
@@ -144,7 +59,8 @@ def test_heuristic_weights_lever_trains_an_adapter_that_raises_the_test_score(
     assert (adapter / "adapter_config.json").is_file()
     assert (adapter / "adapter_model.safetensors").is_file()
     training = json.loads((adapter / "training.json").read_text())
-    assert training["algorithm"] == "entropic" and len(training["rounds"]) == 2
+    # the heuristic's plan for sparse rewards: more, shorter sample-then-train rounds
+    assert training["algorithm"] == "entropic" and len(training["rounds"]) == 4
     assert training["rounds"][0]["batch"]["samples"] > 0
     decision = json.loads((runs / "run_w" / "gen_2" / "decision.json").read_text())
     assert "sparse" in decision["rationale"]

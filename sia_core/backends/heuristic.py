@@ -1,5 +1,6 @@
 """No LLM: generation 1 is the reference agent; later generations pull the weights lever
-with the algorithm that the reward-shape classifier ranks first."""
+with the algorithm that the reward-shape classifier ranks first, and a rollout plan for
+the shape of the rewards."""
 
 from __future__ import annotations
 
@@ -14,6 +15,12 @@ from sia_core.backend_api import (
     start_from_reference,
 )
 from sia_core.errors import SiaError
+
+# When successes are rare each round of rollouts finds only a few, and training on them
+# raises the next round's success rate: more, shorter sample-then-train iterations
+# compound where two long ones do not (measured on arithmetic: docs/configuration.md,
+# "Which algorithm for which rewards").
+ROLLOUT_PLANS: dict[str, dict[str, int]] = {"sparse": {"rounds": 4}}
 
 
 class HeuristicBackend:
@@ -48,10 +55,19 @@ class HeuristicBackend:
                 "generation can beat the incumbent"
             )
         choice = report.recommended
+        plan = ROLLOUT_PLANS.get(report.label, {})
+        rationale = (
+            f"rewards look {report.label} ({report.explanation}); "
+            f"{choice} {report.reasons.get(choice, '')}".strip()
+        )
+        if plan:
+            rationale += "; rollout plan for this shape: " + ", ".join(
+                f"{k} {v}" for k, v in plan.items()
+            )
         return Decision(
             lever="weights",
             algorithm=choice,
-            rationale=f"rewards look {report.label} ({report.explanation}); "
-            f"{choice} {report.reasons.get(choice, '')}".strip(),
+            rationale=rationale,
+            hyperparameters={"rollout": dict(plan)} if plan else {},
             source="heuristic: reward-shape classifier",
         )

@@ -56,6 +56,29 @@ def _terminate(signum: int, frame: object) -> None:
     raise KeyboardInterrupt
 
 
+# `sia run` options that set a RunConfig field of another name.
+_FIELDS = {
+    "backend_opt": "backend_options",
+    "sandbox_opt": "sandbox_options",
+    "budget_usd": "budget_cost_usd",
+    "lora_rank": "lora",
+    "lora_alpha": "lora",
+    "lora_targets": "lora",
+    "lora_lr": "lora",
+}
+
+
+def _given_fields() -> set[str]:
+    """RunConfig fields set by options typed on the command line (not defaults)."""
+    ctx = click.get_current_context()
+    return {
+        _FIELDS.get(name, name)
+        for name in ctx.params
+        if ctx.get_parameter_source(name) == click.core.ParameterSource.COMMANDLINE
+        and name != "resume"
+    }
+
+
 @click.command()
 @click.option("--task", help="Task name, resolved by the installed task loaders (`sia tasks`).")
 @click.option(
@@ -210,7 +233,7 @@ def run(
     )
     console = Console(stderr=False)
     signal.signal(signal.SIGTERM, _terminate)
-    loop = Loop(config, resume=resume)
+    loop = Loop(config, resume=resume, explicit=_given_fields())
     try:
         with RichReporter(console) as reporter:
             loop.reporter = reporter

@@ -198,16 +198,43 @@ class LocalPolicy:
 
     # -- sampling ---------------------------------------------------------------------
 
+    MIN_SHARED_PREFIX = 16
+
+    def _shared_prefix(self, prompts: list[list[int]], max_tokens: int) -> int:
+        """Length of the head every prompt shares (0: not worth a cache of its own). Each
+        prompt keeps at least one token of its own, and the whole sequence must fit a
+        sliding attention window, which would count the padding in the middle."""
+        if len(prompts) < 2:
+            return 0
+        limit = min(len(p) for p in prompts) - 1
+        first = prompts[0]
+        shared = 0
+        while shared < limit and all(p[shared] == first[shared] for p in prompts):
+            shared += 1
+        window = getattr(getattr(self.model, "config", None), "sliding_window", None)
+        longest = max(len(p) for p in prompts) + max_tokens
+        if shared < self.MIN_SHARED_PREFIX or (window and longest >= window):
+            return 0
+        return shared
+
     def sample(self, prompts: list[list[int]], params: SamplingParams) -> list[Completion]:
-        """One left-padded generate call for all prompts."""
+        """One generate call for all prompts. A prefix that every prompt shares (a few-shot
+        block, a system prompt) is run once and its cache shared by the batch: prefill is
+        most of the cost of short completions, and harnesses repeat their prompt head."""
         torch = self._torch
         pad = self.tokenizer.pad_token_id
-        width = max(len(p) for p in prompts)
+        shared = self._shared_prefix(prompts, params.max_tokens)
+        head = prompts[0][:shared]
+        width = shared + max(len(p) - shared for p in prompts)
         input_ids = torch.full((len(prompts), width), pad, dtype=torch.long)
         mask = torch.zeros((len(prompts), width), dtype=torch.long)
         for row, prompt in enumerate(prompts):
-            input_ids[row, width - len(prompt) :] = torch.tensor(prompt)
-            mask[row, width - len(prompt) :] = 1
+            # [shared head][padding][rest of the prompt]: positions come from the mask, so
+            # the padding in the middle shifts nothing.
+            input_ids[row, :shared] = torch.tensor(head, dtype=torch.long)
+            mask[row, :shared] = 1
+            input_ids[row, width - len(prompt) + shared :] = torch.tensor(prompt[shared:])
+            mask[row, width - len(prompt) + shared :] = 1
         stops = {self.tokenizer.eos_token_id}
         if params.stop_at_newline:
             stops.update(self.newline_ids())
@@ -217,6 +244,12 @@ class LocalPolicy:
             kwargs.update(temperature=params.temperature, top_p=params.top_p, top_k=0)
         with self.lock, torch.no_grad():
             self.model.eval()
+            if shared:
+                cache = self.model(
+                    input_ids=input_ids[:1, :shared].to(self.device), use_cache=True
+                ).past_key_values
+                cache.batch_repeat_interleave(len(prompts))
+                kwargs["past_key_values"] = cache
             out = self.model.generate(
                 input_ids=input_ids.to(self.device),
                 attention_mask=mask.to(self.device),

@@ -6,7 +6,14 @@ import random
 import statistics
 from typing import Any
 
-from sia_core.rl import PolicyHandle, RLBatch, TrainResult, completion_logprobs, minibatches
+from sia_core.rl import (
+    PolicyHandle,
+    RLBatch,
+    TrainResult,
+    completion_logprobs,
+    k3_kl,
+    minibatches,
+)
 from sia_rl_grpo.config import GRPOConfig
 
 
@@ -30,15 +37,6 @@ def clipped_surrogate(
     loss = -torch.minimum(ratio * adv, torch.clamp(ratio, 1 - epsilon, 1 + epsilon) * adv)
     per_sequence = (loss * mask).sum(-1) / mask.sum(-1).clamp(min=1)
     return per_sequence.mean()
-
-
-def k3_kl(logprobs: Any, ref_logprobs: Any, mask: Any) -> Any:
-    """The k3 estimator exp(ref - logp) - (ref - logp) - 1, averaged like the loss."""
-    import torch
-
-    delta = ref_logprobs - logprobs
-    kl = torch.exp(delta) - delta - 1
-    return ((kl * mask).sum(-1) / mask.sum(-1).clamp(min=1)).mean()
 
 
 def train(batch: RLBatch, policy: PolicyHandle, config: dict[str, Any]) -> TrainResult:

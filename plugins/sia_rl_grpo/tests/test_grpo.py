@@ -7,8 +7,9 @@ import time
 import pytest
 import torch
 from sia_rl_grpo.config import GRPOConfig
-from sia_rl_grpo.trainer import clipped_surrogate, group_advantages, k3_kl, train
+from sia_rl_grpo.trainer import clipped_surrogate, group_advantages, train
 
+from sia_core.rl import k3_kl
 from sia_core.testing.tiny import learn
 
 

@@ -1,0 +1,1 @@
+"""DPO over preference pairs from each item's runs, for the sia weights lever"""

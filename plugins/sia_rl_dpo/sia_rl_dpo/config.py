@@ -1,0 +1,49 @@
+"""DPO hyperparameters."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from sia_core.options import option, parse
+
+PAIRINGS = ("best-worst", "all")
+
+
+@dataclass
+class DPOConfig:
+    beta: float = option(
+        0.1,
+        "strength of the implicit KL to the adapter-free reference: small lets the policy "
+        "move further from it",
+        min=1e-4,
+        max=10.0,
+    )
+    label_smoothing: float = option(
+        0.0,
+        "probability that a pair's preference is wrong (conservative DPO); 0: trust every pair",
+        min=0.0,
+        max=0.49,
+    )
+    pairing: str = option(
+        "best-worst",
+        "which runs of an item's group are paired: 'best-worst' (one pair, the best run "
+        "against the worst) or 'all' (every pair whose rewards differ by more than margin)",
+    )
+    margin: float = option(
+        0.0, "a pair needs its rewards to differ by more than this", min=0.0, max=1e6
+    )
+    epochs: int = option(2, "passes over the pairs per training round", min=1, max=20)
+    minibatch_size: int = option(8, "pairs per optimiser step", min=1, max=4096)
+    max_grad_norm: float = option(1.0, "gradient clipping norm", min=0.0, max=100.0)
+    learning_rate: float | None = option(
+        None, "LoRA learning rate (null: the run's --lora-lr)", min=0.0, max=1.0
+    )
+
+    def __post_init__(self) -> None:
+        if self.pairing not in PAIRINGS:
+            raise ValueError(f"pairing must be one of {', '.join(PAIRINGS)}, got {self.pairing!r}")
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> DPOConfig:
+        return parse(cls, data, "dpo")

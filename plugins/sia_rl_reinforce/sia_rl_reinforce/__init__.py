@@ -1,0 +1,1 @@
+"""REINFORCE with a leave-one-out baseline and a KL penalty, for the sia weights lever"""

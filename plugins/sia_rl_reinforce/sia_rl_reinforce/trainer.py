@@ -1,0 +1,87 @@
+"""REINFORCE with a leave-one-out baseline and a KL penalty to the reference."""
+
+from __future__ import annotations
+
+import random
+import statistics
+from typing import Any
+
+from sia_core.api import (
+    PolicyHandle,
+    RLBatch,
+    TrainResult,
+    completion_logprobs,
+    k3_kl,
+    minibatches,
+)
+from sia_rl_reinforce.config import ReinforceConfig
+
+
+def leave_one_out(rewards: list[float]) -> list[float]:
+    """r_i minus the mean reward of the group's other runs; zeros for a lone run."""
+    k = len(rewards)
+    if k < 2:
+        return [0.0] * k
+    total = sum(rewards)
+    return [r - (total - r) / (k - 1) for r in rewards]
+
+
+def policy_gradient_loss(logprobs: Any, advantages: Any, mask: Any) -> Any:
+    """-A · (mean log-prob of the call's completion tokens), averaged over calls."""
+    per_call = (logprobs * mask).sum(-1) / mask.sum(-1).clamp(min=1)
+    return -(advantages * per_call).mean()
+
+
+def train(batch: RLBatch, policy: PolicyHandle, config: dict[str, Any]) -> TrainResult:
+    import torch
+
+    cfg = ReinforceConfig.from_dict(config)
+    weighted = []
+    for group in batch.groups:
+        runs = sorted(group.run_rewards)
+        advantage = dict(
+            zip(runs, leave_one_out([group.run_rewards[r] for r in runs]), strict=True)
+        )
+        # With a KL penalty every call counts: a group without contrast still must not drift.
+        weighted += [
+            (s, advantage[s.run])
+            for s in group.samples
+            if advantage[s.run] != 0.0 or cfg.kl_beta > 0
+        ]
+    metrics = {
+        "samples": float(len(batch.samples)),
+        "informative_samples": float(sum(1 for _, a in weighted if a != 0.0)),
+        "mean_reward": statistics.fmean(batch.rewards) if batch.rewards else 0.0,
+    }
+    if not metrics["informative_samples"]:
+        metrics["steps"] = 0.0
+        return TrainResult(metrics=metrics)
+    params = [p for p in policy.model.parameters() if p.requires_grad]
+    optimizer = torch.optim.AdamW(params, lr=cfg.learning_rate or policy.learning_rate)
+    rng = random.Random(policy.seed)
+    losses, kls, steps = [], [], 0
+    policy.model.train()
+    for _ in range(cfg.epochs):
+        rng.shuffle(weighted)
+        for chunk in minibatches(weighted, cfg.minibatch_size):
+            samples = [s for s, _ in chunk]
+            logprobs, mask = completion_logprobs(policy.model, samples)
+            advantages = torch.tensor([a for _, a in chunk], device=logprobs.device)
+            loss = policy_gradient_loss(logprobs, advantages, mask)
+            if cfg.kl_beta > 0:
+                with torch.no_grad(), policy.reference() as ref:
+                    ref_logprobs, _ = completion_logprobs(ref, samples)
+                kl = k3_kl(logprobs, ref_logprobs, mask)
+                loss = loss + cfg.kl_beta * kl
+                kls.append(kl.item())
+            optimizer.zero_grad()
+            loss.backward()
+            torch.nn.utils.clip_grad_norm_(params, cfg.max_grad_norm)
+            optimizer.step()
+            losses.append(loss.item())
+            steps += 1
+    policy.model.eval()
+    metrics.update(steps=float(steps), loss=statistics.fmean(losses))
+    if kls:
+        metrics["kl"] = statistics.fmean(kls)
+    return TrainResult(metrics=metrics)
