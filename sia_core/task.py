@@ -51,6 +51,9 @@ class TaskConfig:
     eval_timeout_s: float = 600.0
     memory_mb: int = 4096
     max_processes: int = 256
+    gpu: str | None = None
+    """The accelerator a GPU sandbox should give the agent and evaluator (e.g. "H100");
+    the local sandbox has none to give and runs without one."""
     task_model: str | None = None
     validation: ValidationSplit | None = None
 
@@ -81,6 +84,7 @@ _SECTIONS: dict[str, dict[str, type | tuple[type, ...]]] = {
         "eval_timeout_s": (int, float),
         "memory_mb": int,
         "max_processes": int,
+        "gpu": str,
     },
     "model": {"task_model": str},
     "validation": {
@@ -133,7 +137,10 @@ def read_task_toml(path: Path, public_dir: Path, private_dir: Path) -> TaskConfi
         raise TaskError(f"{path}: [metric] key is empty; name the score's key in results.json")
     limits = tables["limits"]
     for key, value in limits.items():
-        if value <= 0:
+        if key == "gpu":
+            if not value.strip():
+                raise TaskError(f"{path}: [limits] gpu is empty; name a GPU (e.g. \"H100\")")
+        elif value <= 0:
             raise TaskError(f"{path}: [limits] {key} must be positive, got {value}")
     validation = None
     if tables["validation"]:

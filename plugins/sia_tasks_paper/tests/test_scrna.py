@@ -1,0 +1,93 @@
+"""scrna-denoise: counts from the real file, thinning, the metrics by hand, the evaluator
+on perfect, empty and malformed submissions, and harnesses through sia."""
+
+from __future__ import annotations
+
+import json
+import math
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+from sia_tasks_paper.build import FILES, task_dir
+from sia_tasks_paper.scrna_data import h5ad_bytes, read_counts, thin
+
+from sia_core.testing.cli import run_sia
+
+REPLAY = Path(__file__).resolve().parents[3] / "examples" / "scrna-denoise-replay"
+sys.path.insert(0, str(FILES / "scrna"))
+from evaluate import cell_mse, poisson  # noqa: E402
+
+
+@pytest.fixture(scope="module")
+def task() -> Path:
+    return task_dir("scrna-denoise")
+
+
+def test_counts_recovered_from_the_shipped_file_are_integers() -> None:
+    data = read_counts(h5ad_bytes())
+    assert data.counts.shape == (700, 765) and data.counts.dtype == np.int64
+    assert data.near_integer > 0.9999  # 99.9994% measured
+    assert data.counts.min() == 0 and 400 < data.counts.sum(axis=1).mean() < 1000
+    assert len(set(data.cell_types)) == 10 and len(data.cells) == 700
+
+
+def test_thinning_splits_every_molecule_once() -> None:
+    counts = np.random.default_rng(1).poisson(3.0, size=(50, 40))
+    train, test = thin(counts, 0.9, seed=0)
+    assert (train + test == counts).all() and (train >= 0).all() and (test >= 0).all()
+    assert abs(train.sum() / counts.sum() - 0.9) < 0.02
+    again, _ = thin(counts, 0.9, seed=0)
+    assert (again == train).all()
+
+
+def test_the_metrics_by_hand_on_a_tiny_matrix() -> None:
+    train = np.array([[2.0, 0.0], [1.0, 1.0]])
+    test = np.array([[1.0, 1.0], [0.0, 2.0]])
+    # no denoising: denoised = train. Each row to 10^4 in total, then log1p:
+    # train rows -> [1e4, 0], [5e3, 5e3]; test rows -> [5e3, 5e3], [0, 1e4]
+    a, b = math.log1p(1e4), math.log1p(5e3)
+    expected = [((a - b) ** 2 + b**2) / 2, (b**2 + (b - a) ** 2) / 2]
+    assert cell_mse(test, train) == pytest.approx(expected)
+    # rate = train * (test total 4 / train total 4)
+    cells = [2 - math.log(2 + 1e-6), 0 - math.log(1e-6), 1 - 0.0, 1 - 2 * math.log(1 + 1e-6)]
+    assert poisson(train, test, train) == pytest.approx(sum(cells) / 4)
+
+
+def evaluate(task: Path, gen_dir: Path) -> tuple[int, str]:
+    done = subprocess.run(
+        [sys.executable, str(task / "data" / "public" / "evaluate.py"), "--gen-dir", str(gen_dir)],
+        capture_output=True, text=True, timeout=300, check=False,
+    )  # fmt: skip
+    return done.returncode, (done.stderr.strip().splitlines() or [""])[-1]
+
+
+def test_perfect_empty_and_malformed_submissions(task: Path, tmp_path: Path) -> None:
+    test = np.load(task / "data" / "private" / "test_counts.npz")["counts"]
+    np.save(tmp_path / "denoised.npy", test.astype(np.float32))
+    assert evaluate(task, tmp_path)[0] == 0
+    results = json.loads((tmp_path / "results.json").read_text())
+    assert results["summary"]["mse"] == 0.0 and len(results["items"]) == 700
+    assert {i["group"] for i in results["items"]} >= {"CD14+ Monocyte", "CD19+ B"}
+    (tmp_path / "denoised.npy").unlink()
+    assert "no denoised.npy" in evaluate(task, tmp_path)[1]
+    np.save(tmp_path / "denoised.npy", test[:10].astype(np.float32))
+    assert "expected (700, 765)" in evaluate(task, tmp_path)[1]
+    (tmp_path / "denoised.npy").write_text("not numpy")
+    assert "not a numpy array" in evaluate(task, tmp_path)[1]
+    np.save(tmp_path / "denoised.npy", -np.ones(test.shape))
+    assert "negative" in evaluate(task, tmp_path)[1]
+
+
+@pytest.mark.slow
+def test_no_denoising_then_a_low_rank_denoiser_through_sia(task: Path, tmp_path: Path) -> None:
+    result = run_sia("run", "--task", "scrna-denoise", "--backend", "scripted", "--backend-opt",
+                     f"script={REPLAY}", "--max-gen", "2", "--run-id", "s", "--runs-dir",
+                     str(tmp_path), timeout=600)  # fmt: skip
+    assert result.returncode == 0, result.stdout + result.stderr
+    generations = json.loads((tmp_path / "run_s" / "run.json").read_text())["generations"]
+    none, low_rank = generations
+    assert low_rank["score"] < none["score"] * 0.9, generations  # MSE: lower is better
+    assert low_rank["incumbent"]

@@ -1,0 +1,87 @@
+"""trimul: the evaluator on a perfect, an empty, a malformed and a subtly wrong
+submission; a Triton kernel under the interpreter; the reference harness through sia."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from sia_tasks_paper.build import FILES, build_trimul
+
+from sia_core.testing.cli import run_sia
+
+# Every check starts torch (and Triton) in a process per shape: about 30 s a submission.
+pytestmark = pytest.mark.slow
+
+KERNEL = Path(__file__).resolve().parent / "kernels" / "triton_trimul.py"
+
+
+@pytest.fixture(scope="module")
+def task(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    root = tmp_path_factory.mktemp("trimul")
+    build_trimul(root)
+    return root
+
+
+def evaluate(task: Path, gen_dir: Path, submission: str | None) -> dict:
+    if submission is not None:
+        (gen_dir / "submission.py").write_text(submission)
+    done = subprocess.run(
+        [sys.executable, str(task / "data" / "public" / "evaluate.py"), "--gen-dir", str(gen_dir)],
+        capture_output=True, text=True, timeout=900, check=False,
+    )  # fmt: skip
+    if done.returncode != 0:
+        return {"error": done.stderr.strip().splitlines()[-1]}
+    return json.loads((gen_dir / "results.json").read_text())
+
+
+def statuses(results: dict) -> dict[str, str]:
+    return {item["id"]: item["status"] for item in results["items"]}
+
+
+def test_the_reference_as_submission_is_correct_everywhere(task: Path, tmp_path: Path) -> None:
+    reference = (FILES / "trimul" / "reference.py").read_text() + "\ncustom_kernel = ref_kernel\n"
+    results = evaluate(task, tmp_path, reference)
+    assert set(statuses(results).values()) == {"correct"}
+    summary = results["summary"]
+    assert summary["score"] == 1.0 and summary["speed_measured"] is False
+    assert "speed was not measured" in summary["note"]
+
+
+def test_no_submission_and_malformed_ones(task: Path, tmp_path: Path) -> None:
+    assert "no submission.py" in evaluate(task, tmp_path, None)["error"]
+    broken = evaluate(task, tmp_path, "def custom_kernel(data)\n    return 1\n")
+    assert set(statuses(broken).values()) == {"error"} and broken["summary"]["score"] == 0.0
+    assert "SyntaxError" in broken["items"][0]["detail"]
+    shape = evaluate(task, tmp_path, "def custom_kernel(data):\n    return data[0][..., :1]\n")
+    assert set(statuses(shape).values()) == {"error"}
+    assert "expected" in shape["items"][0]["detail"]
+
+
+def test_a_triton_kernel_passes_under_the_interpreter_and_ignoring_the_mask_fails(
+    task: Path, tmp_path: Path
+) -> None:
+    source = KERNEL.read_text()
+    (tmp_path / "right").mkdir()
+    right = statuses(evaluate(task, tmp_path / "right", source))
+    assert set(right.values()) == {"correct"}, right
+    (tmp_path / "wrong").mkdir()
+    wrong = statuses(
+        evaluate(
+            task, tmp_path / "wrong", source.replace("IGNORE_MASK = False", "IGNORE_MASK = True")
+        )
+    )
+    for item, status in wrong.items():
+        assert status == ("correct" if "nomask" in item else "incorrect"), wrong
+
+
+def test_the_reference_harness_runs_through_sia(tmp_path: Path) -> None:
+    result = run_sia("run", "--task", "trimul", "--backend", "scripted", "--max-gen", "1",
+                     "--run-id", "t", "--runs-dir", str(tmp_path), timeout=900)  # fmt: skip
+    assert result.returncode == 0, result.stdout + result.stderr
+    record = json.loads((tmp_path / "run_t" / "gen_1" / "generation.json").read_text())
+    assert record["score"] == 1.0
+    assert (tmp_path / "run_t" / "gen_1" / "submission.py").is_file()
