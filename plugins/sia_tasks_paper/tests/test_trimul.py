@@ -61,6 +61,20 @@ def test_no_submission_and_malformed_ones(task: Path, tmp_path: Path) -> None:
     assert "expected" in shape["items"][0]["detail"]
 
 
+def test_a_submission_cannot_print_its_own_verdict(task: Path, tmp_path: Path) -> None:
+    # It shares the checking process: it prints what a passing check would print and
+    # leaves before any check runs, or claims success with the wrong numbers.
+    forged = (
+        "import json, os\n"
+        'print(json.dumps({"status": "correct", "max_abs_error": 0.0}), flush=True)\n'
+        "os._exit(0)\n"
+    )
+    assert set(statuses(evaluate(task, tmp_path, forged)).values()) == {"error"}
+    zeros = "import torch\ndef custom_kernel(data):\n    return torch.zeros_like(data[0])\n"
+    results = evaluate(task, tmp_path, zeros)
+    assert set(statuses(results).values()) == {"incorrect"} and results["summary"]["score"] == 0
+
+
 def test_a_triton_kernel_passes_under_the_interpreter_and_ignoring_the_mask_fails(
     task: Path, tmp_path: Path
 ) -> None:

@@ -50,25 +50,57 @@ def load_submission(gen_dir: Path):  # noqa: ANN201
     return module.custom_kernel
 
 
-def check_one(gen_dir: Path, row: dict, device: str) -> dict:
-    """Runs in the child: one shape against the reference."""
+def inputs(row: dict, device: str):  # noqa: ANN201
+    sys.path.insert(0, str(HERE))
+    from reference import generate_input
+
+    return generate_input(int(row["seqlen"]), int(row["bs"]), int(row["dim"]),
+                          int(row["hiddendim"]), int(row["seed"]), row["nomask"] == "true",
+                          row["distribution"], device=device)  # fmt: skip
+
+
+def run_one(gen_dir: Path, row: dict, device: str) -> dict:
+    """Runs in the child, beside the agent's code: the submission's output, raw. The
+    child's word is never taken for a verdict (the submission shares its process and
+    could print one): the parent compares the numbers against its own reference."""
+    import base64
+
+    import torch
+
+    try:
+        kernel = load_submission(gen_dir)
+        got = kernel(inputs(row, device))
+    except Exception as exc:  # noqa: BLE001 - the agent's code may raise anything
+        return {"status": "error", "detail": f"{type(exc).__name__}: {exc}"[:300]}
+    if not isinstance(got, torch.Tensor):
+        return {"status": "error", "detail": f"returned {type(got).__name__}, not a tensor"}
+    values = got.detach().float().cpu().contiguous().numpy()
+    return {"status": "ran", "shape": list(values.shape),
+            "output": base64.b64encode(values.tobytes()).decode()}  # fmt: skip
+
+
+def verdict(row: dict, result: dict, device: str) -> dict:
+    """Runs in the parent: the child's output against the reference."""
+    import base64
+
+    import numpy as np
     import torch
 
     sys.path.insert(0, str(HERE))
-    from reference import generate_input, ref_kernel
+    from reference import ref_kernel
 
-    args = (int(row["seqlen"]), int(row["bs"]), int(row["dim"]), int(row["hiddendim"]),
-            int(row["seed"]), row["nomask"] == "true", row["distribution"])  # fmt: skip
-    expected = ref_kernel(generate_input(*args, device=device))
+    if result.get("status") != "ran":
+        status = result.get("status") if result.get("status") in ("error", "timeout") else "error"
+        return {"status": status, "detail": str(result.get("detail", ""))[:300]}
+    expected = ref_kernel(inputs(row, device)).float().cpu()
     try:
-        kernel = load_submission(gen_dir)
-        got = kernel(generate_input(*args, device=device))
-    except Exception as exc:  # noqa: BLE001 - the agent's code may raise anything
-        return {"status": "error", "detail": f"{type(exc).__name__}: {exc}"[:300]}
-    if not isinstance(got, torch.Tensor) or tuple(got.shape) != tuple(expected.shape):
-        shape = tuple(got.shape) if isinstance(got, torch.Tensor) else type(got).__name__
-        return {"status": "error", "detail": f"returned {shape}, expected {tuple(expected.shape)}"}
-    got = got.float()
+        raw = np.frombuffer(base64.b64decode(result["output"]), dtype=np.float32)
+        got = torch.from_numpy(raw.copy()).reshape(result["shape"])
+    except (KeyError, TypeError, ValueError, RuntimeError) as exc:
+        return {"status": "error", "detail": f"unreadable output: {exc}"[:300]}
+    if tuple(got.shape) != tuple(expected.shape):
+        return {"status": "error", "detail": f"returned {tuple(got.shape)}, expected "
+                f"{tuple(expected.shape)}"}  # fmt: skip
     if not torch.isfinite(got).all():
         return {"status": "incorrect", "detail": "output has NaN or inf"}
     error = (got - expected).abs()
@@ -142,7 +174,7 @@ def main() -> None:
     cuda = torch.cuda.is_available()
     device = "cuda" if cuda else "cpu"
     if args.check:
-        print(json.dumps(check_one(args.gen_dir, json.loads(args.check), device)))
+        print(json.dumps(run_one(args.gen_dir, json.loads(args.check), device)))
         return
     if args.time:
         print(json.dumps(time_one(args.gen_dir, tuple(json.loads(args.time)))))
@@ -154,7 +186,7 @@ def main() -> None:
         env["TRITON_INTERPRET"] = "1"
     items = []
     for row in shapes():
-        result = child("check", args.gen_dir, json.dumps(row), env)
+        result = verdict(row, child("check", args.gen_dir, json.dumps(row), env), device)
         group = "mask" if row["nomask"] == "false" else "nomask"
         items.append({"id": row["id"], "status": result["status"], "group": group,
                       "detail": result.get("detail", "")})  # fmt: skip
