@@ -4,6 +4,14 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh
+# The report tests open pages in a real browser: Debian's chromium, headless.
+if [ -z "${SIA_CHROMIUM:-}" ] && ! command -v chromium >/dev/null 2>&1; then
+  if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
+    apt-get update -qq >/dev/null && apt-get install -y -qq chromium >/dev/null
+  else
+    echo "warning: chromium is missing, so the report tests will fail: apt-get install chromium" >&2
+  fi
+fi
 .venv/bin/ruff check .
 export LITELLM_LOCAL_MODEL_COST_MAP=True
 .venv/bin/python -m pytest -q -p no:cacheprovider "$@"

@@ -139,7 +139,7 @@ def read_task_toml(path: Path, public_dir: Path, private_dir: Path) -> TaskConfi
     for key, value in limits.items():
         if key == "gpu":
             if not value.strip():
-                raise TaskError(f"{path}: [limits] gpu is empty; name a GPU (e.g. \"H100\")")
+                raise TaskError(f'{path}: [limits] gpu is empty; name a GPU (e.g. "H100")')
         elif value <= 0:
             raise TaskError(f"{path}: [limits] {key} must be positive, got {value}")
     validation = None

@@ -272,6 +272,7 @@ HEAVY = (
     "peft",
     "trl",
     "claude_agent_sdk",
+    "matplotlib",
 )
 
 

@@ -199,8 +199,10 @@ def test_the_core_has_no_import_cycles() -> None:
             if isinstance(node, ast.If):  # if TYPE_CHECKING:
                 nodes += node.body
         for node in nodes:
-            if isinstance(node, ast.ImportFrom) and node.module and node.module.startswith(
-                "sia_core"
+            if (
+                isinstance(node, ast.ImportFrom)
+                and node.module
+                and node.module.startswith("sia_core")
             ):
                 deps.add(node.module)
                 deps.update(f"{node.module}.{alias.name}" for alias in node.names)

@@ -82,13 +82,9 @@ def show_cmd(run: str, runs_dir: str) -> None:
     """Show a run's generations, scores, decisions, tokens and cost (RUN: id or path)."""
     from rich.console import Console
 
+    from sia_core.cli.view import resolve_run
     from sia_core.report import print_summary
     from sia_core.runs import RunDir
 
-    path = Path(run)
-    rundir = (
-        RunDir(path.resolve())
-        if (path / "run.json").is_file()
-        else RunDir.named(Path(runs_dir), run.removeprefix("run_"))
-    )
+    rundir = RunDir(resolve_run(run, runs_dir))
     print_summary(rundir.read(), rundir, Console())

@@ -31,10 +31,17 @@ def cli() -> None:
 
 def _register() -> None:
     from sia_core import plugins
-    from sia_core.cli import info, run
+    from sia_core.cli import info, run, view
 
     cli.add_command(run.run)
-    for command in (info.plugins_cmd, info.tasks_cmd, info.runs_cmd, info.show_cmd):
+    for command in (
+        info.plugins_cmd,
+        info.tasks_cmd,
+        info.runs_cmd,
+        info.show_cmd,
+        view.report_cmd,
+        view.web_cmd,
+    ):
         cli.add_command(command)
     try:
         plugins.add_commands(cli)

@@ -1,0 +1,78 @@
+"""`sia report` and `sia web`: a run as a page to look at."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+
+def resolve_run(run: str, runs_dir: str) -> Path:
+    """RUN as a path to a run directory, or as an id under --runs-dir."""
+    from sia_core.errors import SiaError
+    from sia_core.runs import RunDir
+
+    path = Path(run)
+    if (path / "run.json").is_file():
+        return path.resolve()
+    if "/" in run or path.exists():
+        what = "has no run.json" if path.is_dir() else "does not exist"
+        raise SiaError(f"{run} is not a sia run ({what}): give a run directory or a run id")
+    named = RunDir.named(Path(runs_dir), run.removeprefix("run_"))
+    if not named.exists():
+        raise SiaError(
+            f"no run {run!r} in {Path(runs_dir).resolve()} (no run.json): "
+            "`sia runs --runs-dir DIR` lists the runs there"
+        )
+    return named.path
+
+
+@click.command("report")
+@click.argument("run")
+@click.option("--runs-dir", default="runs", show_default=True, type=click.Path(file_okay=False))
+@click.option(
+    "-o",
+    "--output",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Where to write the page  [default: RUN/report.html]",
+)
+def report_cmd(run: str, runs_dir: str, output: Path | None) -> None:
+    """Write one self-contained HTML page about a run (RUN: id or path); it opens offline
+    and works on a run that is still going."""
+    from sia_core import report_html, run_view
+    from sia_core.errors import SiaError
+
+    view = run_view.load(resolve_run(run, runs_dir))
+    out = output or view.path / "report.html"
+    if out.is_dir():
+        raise SiaError(f"{out} is a directory: give a file name, e.g. -o {out}/report.html")
+    if not out.parent.is_dir():
+        raise SiaError(f"{out.parent}: no such directory; create it or choose another -o")
+    report_html.write(view, out)
+    generations = len(view.generations)
+    click.echo(f"wrote {out} ({generations} generation{'s' * (generations != 1)})")
+
+
+@click.command("web")
+@click.option("--runs-dir", default="runs", show_default=True, type=click.Path(file_okay=False))
+@click.option("--host", default="127.0.0.1", show_default=True, help="Interface to bind.")
+@click.option("--port", default=8765, show_default=True, type=click.IntRange(0, 65535))
+def web_cmd(runs_dir: str, host: str, port: int) -> None:
+    """Serve the runs directory read-only: every run and its report, refreshed while a
+    run is in progress."""
+    from sia_core.web import make_server
+
+    server = make_server(Path(runs_dir), host, port)
+    bound_host, bound_port = server.server_address[:2]
+    click.echo(f"serving {Path(runs_dir).resolve()} at http://{bound_host}:{bound_port}/", err=True)
+    if host not in ("127.0.0.1", "localhost", "::1"):
+        click.echo(
+            "warning: reachable from other machines; it shows agent code and trajectories",
+            err=True,
+        )
+    try:
+        server.serve_forever()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        server.server_close()
