@@ -138,6 +138,12 @@ class FeedbackContext:
     algorithm_configs: dict[str, type | None] = field(default_factory=dict)
     """Each installed algorithm's typed config (`RLAlgorithmSpec.config`): what its
     "algorithm" options are checked against; an algorithm missing here takes none."""
+    candidate: int = 1
+    """Which of this generation's `candidates` children is asked for (1-based)."""
+    candidates: int = 1
+    siblings: list[Decision] = field(default_factory=list)
+    """The decisions of this generation's earlier candidates: a backend proposing several
+    children makes this one differ from them."""
 
 
 def start_from_reference(ctx: MetaContext, missing: str) -> Decision:

@@ -23,7 +23,7 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
-from sia_core import plugins
+from sia_core import keep_rule, plugins
 from sia_core.backend_api import (
     Backend,
     BackendCannotAct,
@@ -41,21 +41,54 @@ from sia_core.progress import QuietReporter, Reporter
 from sia_core.record import GenerationRecord
 from sia_core.run_config import RunConfig, resolve_task, stored_config
 from sia_core.runs import (
+    STAGING_PREFIX,
     RunDir,
+    adopt_candidates,
+    archive_parent,
+    candidate_summary,
+    derived_seed,
     generation_views,
     incumbent_of,
     index,
     initial_state,
     name_final_dir,
+    rename_in_record,
 )
 from sia_core.sandbox.api import Sandbox
 from sia_core.sandbox.bwrap import require_bwrap
 from sia_core.serving import TaskModel
 from sia_core.specs import ShapeReport
 from sia_core.splits import selection_view
-from sia_core.store import atomic_dir, atomic_write_json
+from sia_core.store import atomic_dir, atomic_write_json, clean_partial, read_json
+from sia_core.trajectories import item_rewards
 from sia_core.trials import TrialRunner
 from sia_core.weights import improve_weights
+
+
+def make_executor(config: RunConfig, run_path: Path) -> Executor:
+    """The task, sandbox, task model and gateway budget of a run's configuration: what
+    runs a harness, for the loop and for `sia eval`."""
+    task = resolve_task(config)
+    sandbox: Sandbox = plugins.sandbox(config.sandbox).factory(config.sandbox_options)
+    serving = TaskModel(
+        config.task_model or task.config.task_model,
+        config.task_model_base,
+        config.lora,
+        config.seed,
+        run_path / "sia.log",
+    )
+    return Executor(
+        task=task,
+        sandbox=sandbox,
+        serving=serving,
+        budget=Budget(config.budget_tokens, config.budget_cost_usd),
+        concurrency=config.concurrency,
+        seed=config.seed,
+        run_path=run_path,
+        # The evaluator runs in bubblewrap whatever runs the agent (unless the user chose
+        # an unshielded sandbox by name).
+        bwrap=require_bwrap(config.sandbox_options.get("bwrap")) if sandbox.shielded else None,
+    )
 
 
 class Loop:
@@ -79,31 +112,11 @@ class Loop:
                 "add --resume to continue it, or choose another --run-id"
             )
         self.config = config
-        self.task = resolve_task(config)
         self.backend: Backend = plugins.backend(config.backend).factory(config.backend_options)
-        self.sandbox: Sandbox = plugins.sandbox(config.sandbox).factory(config.sandbox_options)
         self.classifier = plugins.reward_classifier(config.reward_classifier)
-        self.serving = TaskModel(
-            config.task_model or self.task.config.task_model,
-            config.task_model_base,
-            config.lora,
-            config.seed,
-            self.rundir.path / "sia.log",
-        )
-        self.executor = Executor(
-            task=self.task,
-            sandbox=self.sandbox,
-            serving=self.serving,
-            budget=Budget(config.budget_tokens, config.budget_cost_usd),
-            concurrency=config.concurrency,
-            seed=config.seed,
-            run_path=self.rundir.path,
-            # The evaluator runs in bubblewrap whatever runs the agent (unless the user
-            # chose an unshielded sandbox by name).
-            bwrap=require_bwrap(config.sandbox_options.get("bwrap"))
-            if self.sandbox.shielded
-            else None,
-        )
+        self.executor = make_executor(config, self.rundir.path)
+        self.task, self.sandbox = self.executor.task, self.executor.sandbox
+        self.serving = self.executor.serving
         self.reporter = reporter or QuietReporter()
 
     @property
@@ -125,6 +138,7 @@ class Loop:
         rd = self.rundir
         rd.path.mkdir(parents=True, exist_ok=True)
         removed = rd.clean_partial()
+        adopt_candidates(rd)
         if removed:
             self.reporter.info(f"removed {len(removed)} partial file(s) left by a killed run")
         self.selection = selection_view(self.task, rd.path / "views")
@@ -167,8 +181,25 @@ class Loop:
 
     # -- one generation ---------------------------------------------------------------
 
+    def _parent(self, number: int, records: list[GenerationRecord]) -> GenerationRecord | None:
+        """The generation the next one is made from: the incumbent, or with `--parent
+        archive` one sampled from every scored generation, weighted by selection rank."""
+        incumbent = incumbent_of(records)
+        if self.config.parent != "archive":
+            return incumbent or (records[-1] if records else None)
+        seed = derived_seed(self.config.seed, number, 13)
+        sampled = archive_parent(records, self.task.config.direction, seed)
+        return sampled or incumbent or (records[-1] if records else None)
+
     def _propose(
-        self, number: int, out: Path, records: list[GenerationRecord], usage: dict[str, Any]
+        self,
+        number: int,
+        out: Path,
+        records: list[GenerationRecord],
+        usage: dict[str, Any],
+        parent_record: GenerationRecord | None,
+        candidate: int = 1,
+        siblings: list[Decision] | None = None,
     ) -> Decision:
         trial = TrialRunner(self.executor, self.selection, number, out, usage).as_trial()
         if number == 1:
@@ -181,8 +212,7 @@ class Loop:
             )
             return self.backend.initial(ctx)
         views = generation_views(self.rundir, records)
-        incumbent = incumbent_of(records)
-        parent = views[records.index(incumbent)] if incumbent else views[-1]
+        parent = views[records.index(parent_record)] if parent_record else views[-1]
         if (parent.dir / "target_agent.py").is_file():
             shutil.copy2(parent.dir / "target_agent.py", out / "target_agent.py")
         if (parent.dir / "requirements.txt").is_file():
@@ -203,6 +233,9 @@ class Loop:
             meta_model=self.config.meta_model,
             task_model=self.serving.name,
             trial=trial,
+            candidate=candidate,
+            candidates=self.config.candidates,
+            siblings=list(siblings or []),
         )
         # The evidence the Feedback-Agent decided from, kept with the generation.
         atomic_write_json(
@@ -212,36 +245,146 @@ class Loop:
                 "reward_shape": shape,
                 "algorithms": [asdict(info) for info in ctx.algorithms],
                 "weights_available": ctx.weights_available,
+                "candidate": candidate,
+                "siblings": [d.as_dict() for d in ctx.siblings],
             },
         )
         return self.backend.feedback(ctx)
 
     def _generation(self, number: int, records: list[GenerationRecord]) -> GenerationRecord:
         self.reporter.info(f"generation {number}")
-        record = GenerationRecord(number=number, started=time.time())
-        with atomic_dir(self.rundir.gen_dir(number)) as tmp:
-            try:
-                decision = self._propose(number, tmp, records, record.usage)
-            except BackendCannotAct:
-                raise
-            except Exception as exc:  # a backend's fault fails this generation, not the run
-                decision = None
-                record.error = f"backend {self.config.backend!r} failed: {exc}"[:1000]
-            # Agent backends leave the usage of their sessions.
-            session_file = tmp / "agent_session.json"
-            if session_file.is_file():
-                with contextlib.suppress(ValueError):
-                    record.agent_sessions = json.loads(session_file.read_text("utf-8"))
-            if decision is not None:
-                record.decision = decision.as_dict()
-                record.lever, record.algorithm = decision.lever, decision.algorithm
-                atomic_write_json(tmp / "decision.json", decision.as_dict())
-                self._evaluate(record, tmp, decision, records)
-            record.finished = time.time()
-            # Messages name the generation as it will be found, not its temporary dir.
-            record = name_final_dir(record, tmp, self.rundir.gen_dir(number))
-            atomic_write_json(tmp / "generation.json", record.as_dict())
+        parent = self._parent(number, records)
+        final = self.rundir.gen_dir(number)
+        if self.config.candidates <= 1:
+            with atomic_dir(final) as tmp:
+                record = self._candidate(number, tmp, records, parent)
+                if record.status == "ok":
+                    self._keep(record, tmp, records)
+                record.finished = time.time()
+                # Messages name the generation as it will be found, not its temporary dir.
+                record = name_final_dir(record, tmp, final)
+                atomic_write_json(tmp / "generation.json", record.as_dict())
+            self._say(record)
+            return record
+        # Each finished candidate is kept whole outside the generation's temporary
+        # directory, so a killed run resumes after the last finished one.
+        staging = self.rundir.path / f"{STAGING_PREFIX}{number}"
+        clean_partial(staging)
+        done: list[GenerationRecord] = []
+        for k in range(1, self.config.candidates + 1):
+            kept_dir = staging / str(k)
+            if (kept_dir / "generation.json").is_file():
+                done.append(GenerationRecord.from_dict(read_json(kept_dir / "generation.json")))
+                continue
+            self.reporter.info(f"generation {number} · candidate {k}/{self.config.candidates}")
+            siblings = [Decision.from_dict(r.decision) for r in done if r.decision]
+            with atomic_dir(kept_dir) as tmp:
+                try:
+                    record = self._candidate(number, tmp, records, parent, k, siblings)
+                except BackendCannotAct as exc:
+                    if k == 1:
+                        raise
+                    record = GenerationRecord(number=number, started=time.time())
+                    record.error = f"candidate {k}: {exc}"
+                record.candidate = k
+                record.finished = time.time()
+                record = name_final_dir(record, tmp, final / "candidates" / str(k))
+                atomic_write_json(tmp / "generation.json", record.as_dict())
+            done.append(record)
+            self._say(record, f"generation {number} · candidate {k}")
+        record = self._choose(number, done, staging, records)
         self._say(record)
+        return record
+
+    def _choose(
+        self,
+        number: int,
+        done: list[GenerationRecord],
+        staging: Path,
+        records: list[GenerationRecord],
+    ) -> GenerationRecord:
+        """gen_N from the best candidate (its files copied up, every candidate under
+        candidates/), then the keep rule against the incumbent."""
+        final = self.rundir.gen_dir(number)
+        scored = [r for r in done if r.status == "ok" and r.score is not None]
+        best = None
+        for r in scored:
+            if best is None or self.task.better(r.score, best.score):  # type: ignore[arg-type]
+                best = r
+        with atomic_dir(final) as tmp:
+            if best is None:
+                record = GenerationRecord(number=number, started=done[0].started)
+                record.error = "every candidate failed: " + "; ".join(
+                    f"{r.candidate}: {r.error}" for r in done
+                )
+                record.parent = done[0].parent
+            else:
+                chosen = staging / str(best.candidate)
+                for entry in chosen.iterdir():
+                    if entry.name == "generation.json":
+                        continue
+                    if entry.is_dir() and not entry.is_symlink():
+                        shutil.copytree(entry, tmp / entry.name, symlinks=True)
+                    else:
+                        shutil.copy2(entry, tmp / entry.name, follow_symlinks=False)
+                old = str(final / "candidates" / str(best.candidate))
+                record = rename_in_record(best, tmp, old, str(tmp))
+                if record.adapter_gen == number:
+                    # Candidates after the chosen one trained adapters of their own.
+                    self.serving.serve(tmp / "adapter", self.reporter)
+                self._keep(record, tmp, records)
+            record.candidates = [candidate_summary(r) for r in done]
+            # What every other candidate spent counts too (run.json's totals, the report).
+            sessions = []
+            for other in done:
+                if best is None or other.candidate != best.candidate:
+                    for usage in other.usage.values():
+                        record.add_usage("candidates", usage)
+                sessions += [
+                    {**s, "candidate": other.candidate}
+                    for s in other.agent_sessions or []
+                    if isinstance(s, dict)
+                ]
+            record.agent_sessions = sessions or None
+            record.finished = time.time()
+            record = name_final_dir(record, tmp, final)
+            atomic_write_json(tmp / "generation.json", record.as_dict())
+        # Moved in only once gen_N is whole: a kill before this leaves the candidates in
+        # staging, and the next start moves them (adopt_candidates).
+        adopt_candidates(self.rundir)
+        return record
+
+    def _candidate(
+        self,
+        number: int,
+        tmp: Path,
+        records: list[GenerationRecord],
+        parent: GenerationRecord | None,
+        candidate: int = 1,
+        siblings: list[Decision] | None = None,
+    ) -> GenerationRecord:
+        """Propose one child into `tmp` and score it on the selection split."""
+        record = GenerationRecord(number=number, started=time.time())
+        record.parent = parent.number if parent and number > 1 else None
+        try:
+            decision = self._propose(
+                number, tmp, records, record.usage, parent, candidate, siblings
+            )
+        except BackendCannotAct:
+            raise
+        except Exception as exc:  # a backend's fault fails this generation, not the run
+            decision = None
+            record.error = f"backend {self.config.backend!r} failed: {exc}"[:1000]
+        # Agent backends leave the usage of their sessions.
+        session_file = tmp / "agent_session.json"
+        if session_file.is_file():
+            with contextlib.suppress(ValueError):
+                record.agent_sessions = json.loads(session_file.read_text("utf-8"))
+        if decision is not None:
+            record.decision = decision.as_dict()
+            record.lever, record.algorithm = decision.lever, decision.algorithm
+            atomic_write_json(tmp / "decision.json", decision.as_dict())
+            self._evaluate(record, tmp, decision, records, parent)
         return record
 
     def _evaluate(
@@ -250,9 +393,10 @@ class Loop:
         tmp: Path,
         decision: Decision,
         records: list[GenerationRecord],
+        parent: GenerationRecord | None,
     ) -> None:
-        """Train (weights lever), run on the selection split, and on test if it leads."""
-        number, parent = record.number, incumbent_of(records)
+        """Train (weights lever) and run on the selection split."""
+        number = record.number
         record.adapter_gen = parent.adapter_gen if parent else None
         agent = tmp / "target_agent.py"
         if not agent.is_file():
@@ -289,23 +433,47 @@ class Loop:
         record.items, record.summary = len(evaluation.items), evaluation.summary
         algorithms = [spec.info for spec in plugins.rl_algorithms()]
         record.reward_shape = self.classifier.classify(evaluation.rewards, algorithms).as_dict()
-        if not self.task.better(evaluation.score, parent.score if parent else None):
+
+    def _keep(self, record: GenerationRecord, tmp: Path, records: list[GenerationRecord]) -> None:
+        """The keep rule against the incumbent; a kept generation runs on test."""
+        incumbent = incumbent_of(records)
+        verdict = keep_rule.decide(
+            self.config.keep_rule,
+            item_rewards(tmp),
+            item_rewards(self.rundir.gen_dir(incumbent.number)) if incumbent else None,
+            record.score,
+            incumbent.score if incumbent else None,
+            self.task.config.direction,
+            seed=derived_seed(self.config.seed, record.number, 11),
+        )
+        record.keep = verdict.as_dict()
+        if not verdict.kept:
             return
         record.incumbent = True
         if self.selection is self.task:
-            record.test_score = evaluation.score
+            record.test_score = record.score
             return
-        test = self.executor.run_split(number, "test", self.task, agent, tmp / "test", python, None)
+        try:
+            python = python_for(tmp / "requirements.txt")
+        except EnvError as exc:
+            record.test_error = str(exc)
+            return
+        agent = tmp / "target_agent.py"
+        test = self.executor.run_split(
+            record.number, "test", self.task, agent, tmp / "test", python, None
+        )
         record.usage["test"] = test.usage
         record.test_score = test.evaluation.score
         if test.evaluation.score is None:
             record.test_error = test.error
 
-    def _say(self, record: GenerationRecord) -> None:
+    def _say(self, record: GenerationRecord, name: str | None = None) -> None:
+        name = name or f"generation {record.number}"
         if record.status == "ok":
             mark = " (new incumbent)" if record.incumbent else ""
-            self.reporter.info(
-                f"generation {record.number}: {self.task.config.metric} {record.score:.4f}{mark}"
-            )
+            keep = record.keep or {}
+            if keep.get("difference") is not None and not record.incumbent:
+                mark = f" (not kept: {keep.get('reason')})"
+            self.reporter.info(f"{name}: {self.task.config.metric} {record.score:.4f}{mark}")
         else:
-            self.reporter.info(f"generation {record.number} failed: {record.error}")
+            self.reporter.info(f"{name} failed: {record.error}")

@@ -23,7 +23,8 @@ class GenerationRecord:
     """The held-out test score, run only for a new incumbent."""
     incumbent: bool = False
     usage: dict[str, dict[str, Any]] = field(default_factory=dict)
-    """Gateway usage per part: selection, test, rollouts, trials."""
+    """Gateway usage per part: selection, test, rollouts, trials, and with several
+    candidates "candidates" (what the candidates not chosen spent)."""
     error: str | None = None
     partial_score: float | None = None
     """What the evaluator made of a failed agent's leftovers: for the record only."""
@@ -42,6 +43,15 @@ class GenerationRecord:
     """The selection run's sandbox: exit, time, isolation, dropped outputs."""
     agent_sessions: list[dict[str, Any]] | None = None
     finished: float | None = None
+    parent: int | None = None
+    """The generation this one was made from."""
+    keep: dict[str, Any] | None = None
+    """The keep rule's verdict against the incumbent (`KeepVerdict.as_dict()`)."""
+    candidates: list[dict[str, Any]] | None = None
+    """With --candidates N > 1: each candidate's number, status, score, lever, algorithm,
+    tokens and cost; the chosen one's files are this generation's."""
+    candidate: int | None = None
+    """Which candidate this generation's files are (None with one candidate)."""
     extra: dict[str, Any] = field(default_factory=dict)
     """Keys this version does not know (a record written by a newer sia), kept as read."""
 

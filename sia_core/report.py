@@ -52,13 +52,36 @@ def generations_table(state: dict[str, Any], records: list[GenerationRecord]) ->
     return table
 
 
+def keep_text(record: GenerationRecord) -> str:
+    """The keep rule's verdict in a few words: difference, 95% interval, kept or not."""
+    keep = record.keep or {}
+    if keep.get("difference") is None:
+        return ""
+    interval = keep.get("interval") or []
+    text = f"vs incumbent {keep['difference']:+.4f}"
+    if len(interval) == 2:
+        text += f" [{interval[0]:+.4f}, {interval[1]:+.4f}]"
+    verdict = "kept" if keep.get("kept") else "not kept"
+    return f"{text} → {verdict} ({keep.get('reason')})"
+
+
 def notes(records: list[GenerationRecord]) -> list[str]:
-    """Per generation: why it failed, or why it was made."""
+    """Per generation: why it failed, or why it was made, and the keep rule's verdict."""
     lines = []
     for r in records:
         note = r.error or (r.decision or {}).get("rationale", "")
         if note:
             lines.append(f"gen {r.number}: {note}")
+        if keep_text(r):
+            lines.append(f"gen {r.number}: {keep_text(r)}")
+        for c in r.candidates or []:
+            score = "-" if c.get("score") is None else f"{c['score']:.4f}"
+            lever = (c.get("lever") or "-") + (f" ({c['algorithm']})" if c.get("algorithm") else "")
+            chosen = " ← chosen" if c.get("candidate") == r.candidate else ""
+            lines.append(
+                f"gen {r.number} candidate {c.get('candidate')}: {c.get('status')} {score} "
+                f"{lever}{chosen}"
+            )
     return lines
 
 
@@ -83,6 +106,12 @@ def print_summary(state: dict[str, Any], rundir: RunDir, console: Console) -> No
             f"{task.get('metric')} {_num(best.get('test_score'))}"
         )
     console.print(f"selection split: {task.get('selection')}")
+    config = state.get("config") or {}
+    if config.get("candidates", 1) > 1 or config.get("keep_rule", "raw") != "raw":
+        console.print(
+            f"candidates per generation: {config.get('candidates', 1)} · keep rule: "
+            f"{config.get('keep_rule', 'raw')} · parents: {config.get('parent', 'incumbent')}"
+        )
     tokens = state.get("tokens", {})
     cost = state.get("cost_usd", 0.0)
     unpriced = state.get("calls_without_price", 0)

@@ -10,12 +10,13 @@ from typing import Any
 
 from sia_core.run_view import RunView
 
-PARTS = ("selection", "test", "rollouts", "trials")
+PARTS = ("selection", "test", "rollouts", "trials", "candidates")
 COLORS = {
     "selection": "#1f77b4",
     "test": "#ff7f0e",
     "rollouts": "#2ca02c",
     "trials": "#9467bd",
+    "candidates": "#8c564b",
     "failed": "#d62728",
     "incumbent": "#111111",
 }

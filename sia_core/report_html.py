@@ -161,6 +161,13 @@ def _generations_table(view: RunView) -> str:
         r = g.record
         lever = (r.lever or "-") + (f" ({r.algorithm})" if r.algorithm else "")
         note = r.error or (r.decision or {}).get("rationale", "")
+        keep = r.keep or {}
+        versus = "-"
+        if keep.get("difference") is not None:
+            interval = keep.get("interval") or []
+            versus = f"{keep['difference']:+.4f}" + (
+                f" [{interval[0]:+.3f}, {interval[1]:+.3f}]" if len(interval) == 2 else ""
+            )
         rows.append(
             [
                 f'<a href="#gen-{r.number}">{r.number}</a>',
@@ -169,6 +176,7 @@ def _generations_table(view: RunView) -> str:
                 e(g.parent if g.parent is not None else "-"),
                 _num(r.score),
                 _num(r.test_score),
+                e(versus),
                 "yes" if r.incumbent else "",
                 f"{_tokens(r.usage):,}",
                 e(_cost(view, r.usage)),
@@ -176,7 +184,8 @@ def _generations_table(view: RunView) -> str:
             ]
         )
         classes.append("incumbent" if r.incumbent else "failed" if r.status != "ok" else "")
-    header = ["gen", "status", "lever", "parent", "selection", "test", "incumbent", "tokens"]
+    header = ["gen", "status", "lever", "parent", "selection", "test", "vs incumbent [95%]"]
+    header += ["incumbent", "tokens"]
     return _table([*header, "cost", "why / error"], rows, classes)
 
 
@@ -256,6 +265,30 @@ def _diff(g: GenerationView) -> str:
         f"<details><summary>harness diff against generation {g.diff_against} "
         f"(+{added} −{removed})</summary><pre class=diff>{chr(10).join(lines)}</pre></details>"
     )
+
+
+def _candidates(g: GenerationView) -> str:
+    listed = g.record.candidates or []
+    if not listed:
+        return ""
+    rows = []
+    for c in listed:
+        lever = (c.get("lever") or "-") + (f" ({c['algorithm']})" if c.get("algorithm") else "")
+        rows.append(
+            [
+                e(c.get("candidate"))
+                + (" ← chosen" if c.get("candidate") == g.record.candidate else ""),
+                e(c.get("status")),
+                e(lever),
+                _num(c.get("score")),
+                e(c.get("tokens")),
+                e(_cut(c.get("error") or "", 160)),
+            ]
+        )
+    keep = g.record.keep or {}
+    verdict = f"<p>keep rule: {e(keep.get('reason'))}</p>" if keep.get("reason") else ""
+    header = ["candidate", "status", "lever", "selection", "tokens", "error"]
+    return f"<h3>Candidates</h3>{_table(header, rows)}{verdict}"
 
 
 def _decision(g: GenerationView) -> str:
@@ -387,8 +420,8 @@ def _generation(g: GenerationView, link_base: str | None) -> str:
     )
     return (
         f'<section id="gen-{r.number}"><h2>{title}</h2>{error}{test_error}'
-        f"{_decision(g)}{_files(g, link_base)}{_shape(g)}{_training(g)}{improvement}"
-        f"{_diff(g)}{_sandbox(g)}{_trajectories(g)}</section>"
+        f"{_decision(g)}{_candidates(g)}{_files(g, link_base)}{_shape(g)}{_training(g)}"
+        f"{improvement}{_diff(g)}{_sandbox(g)}{_trajectories(g)}</section>"
     )
 
 

@@ -38,6 +38,12 @@ class RunConfig:
     """`--sandbox-opt KEY=VALUE` pairs, passed to the sandbox's factory."""
     lora: dict[str, Any] = field(default_factory=dict)
     """Overrides of LoraSettings: rank, alpha, target_modules, learning_rate."""
+    candidates: int = 1
+    """Children proposed and evaluated per generation; the best is considered for keeping."""
+    keep_rule: str = "raw"
+    """"raw" (a better selection score) or "paired" (better by more than noise)."""
+    parent: str = "incumbent"
+    """Which generation a child is made from: "incumbent", or "archive" (sampled)."""
 
 
 def resolve_task(config: RunConfig) -> Task:

@@ -11,7 +11,10 @@ generation into place and updating run.json loses nothing.
 from __future__ import annotations
 
 import json
+import os
+import random
 import re
+import shutil
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -106,6 +109,72 @@ class RunDir:
         atomic_write_json(self.run_json, state)
 
 
+STAGING_PREFIX = "candidates_gen_"
+"""RUN/candidates_gen_N/K/: the finished candidates of generation N while it is being
+made; moved to gen_N/candidates/ once gen_N is whole."""
+
+
+def adopt_candidates(rundir: RunDir) -> None:
+    """Move the candidates of every whole generation into it (a kill can fall between
+    gen_N's rename and this move)."""
+    if not rundir.path.is_dir():
+        return
+    for staging in rundir.path.glob(f"{STAGING_PREFIX}*"):
+        number = staging.name.removeprefix(STAGING_PREFIX)
+        final = rundir.path / f"gen_{number}"
+        if number.isdigit() and (final / "generation.json").is_file():
+            if (final / "candidates").exists():
+                shutil.rmtree(staging)
+            else:
+                os.replace(staging, final / "candidates")
+
+
+def candidate_summary(record: GenerationRecord) -> dict[str, Any]:
+    """One candidate as generation.json lists it."""
+    usage = record.usage.values()
+    return {
+        "candidate": record.candidate,
+        "status": record.status,
+        "score": record.score,
+        "lever": record.lever,
+        "algorithm": record.algorithm,
+        "error": record.error,
+        "tokens": sum(u.get("prompt_tokens", 0) + u.get("completion_tokens", 0) for u in usage),
+        "cost_usd": round(sum(u.get("cost_usd", 0.0) for u in usage), 6),
+        "agent_cost_usd": round(
+            sum(
+                s["cost_usd"]
+                for s in record.agent_sessions or []
+                if isinstance(s, dict) and isinstance(s.get("cost_usd"), (int, float))
+            ),
+            6,
+        ),
+    }
+
+
+def archive_parent(
+    records: list[GenerationRecord], direction: str, seed: int
+) -> GenerationRecord | None:
+    """A parent sampled from every scored generation, the k-th best with weight 1/k, so
+    that a branch that lost once can still be built on."""
+    scored = [r for r in records if r.status == "ok" and r.score is not None]
+    if not scored:
+        return None
+    ranked = sorted(scored, key=lambda r: r.score, reverse=direction == "max")
+    weights = [1.0 / rank for rank in range(1, len(ranked) + 1)]
+    return random.Random(seed).choices(ranked, weights)[0]
+
+
+def rename_in_record(record: GenerationRecord, scan: Path, old: str, new: str) -> GenerationRecord:
+    """The record, and every agent_execution.json under `scan`, with path `old` as `new`."""
+    for path in scan.rglob("agent_execution.json"):
+        text = path.read_text(encoding="utf-8")
+        if old in text:
+            atomic_write_text(path, text.replace(old, new))
+    text = json.dumps(record.as_dict(), default=str).replace(old, new)
+    return GenerationRecord.from_dict(json.loads(text))
+
+
 def derived_seed(run_seed: int, number: int, salt: int) -> int:
     """The seed of one random draw in generation `number` (a training round, a trial),
     from the run's --seed: distinct per generation and per salt, the same on resume."""
@@ -179,12 +248,7 @@ def index(state: dict[str, Any], records: list[GenerationRecord], direction: str
 
 def name_final_dir(record: GenerationRecord, tmp: Path, final: Path) -> GenerationRecord:
     """The record, and every agent_execution.json under `tmp`, with `tmp` named `final`."""
-    for path in tmp.rglob("agent_execution.json"):
-        text = path.read_text(encoding="utf-8")
-        if str(tmp) in text:
-            atomic_write_text(path, text.replace(str(tmp), str(final)))
-    text = json.dumps(record.as_dict(), default=str).replace(str(tmp), str(final))
-    return GenerationRecord.from_dict(json.loads(text))
+    return rename_in_record(record, tmp, str(tmp), str(final))
 
 
 def initial_state(run_id: str, task: Task, seed: int, serving: TaskModel) -> dict[str, Any]:

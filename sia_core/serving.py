@@ -43,7 +43,9 @@ class TaskModel:
         if self.local is None:
             return
         if self.policy is not None:
-            if self.policy.adapter != adapter:
+            # Weights trained since loading (a generation or candidate that was not kept)
+            # are not the adapter's any more: serving it again reloads it.
+            if self.policy.adapter != adapter or getattr(self.policy, "trained", False):
                 with third_party_to(self.log_path):  # peft warns while swapping adapters
                     self.policy.use_adapter(adapter)
             return

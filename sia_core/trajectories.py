@@ -83,3 +83,19 @@ def write_agent_execution(out: Path, result: SandboxResult, evaluation: Evaluati
             "trajectories": trajectories,
         },
     )
+
+
+def item_rewards(out: Path) -> dict[str, float]:
+    """Per-item rewards of the run whose agent_execution.json is in `out` (the keep rule
+    compares two runs item by item)."""
+    path = out / "agent_execution.json"
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return {}
+    rewards = {}
+    for t in data.get("trajectories") or []:
+        reward = t.get("reward") if isinstance(t, dict) else None
+        if isinstance(reward, (int, float)) and not isinstance(reward, bool):
+            rewards[str(t.get("item_id"))] = float(reward)
+    return rewards

@@ -83,6 +83,7 @@ def train_adapter(
     )
     started = time.monotonic()
     with policy.lock:
+        policy.trained = True
         try:
             result = trainer(batch, handle, dict(config))
         except ValueError as exc:  # a config the algorithm refuses

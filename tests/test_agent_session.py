@@ -3,6 +3,7 @@ evidence sampling, decision checking and fallback, prompts (snapshots), the driv
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import re
@@ -13,7 +14,7 @@ import pytest
 
 from sia_core.agent_session import briefing, decisions, evidence, session, workspace
 from sia_core.agent_session.usage import SessionUsage, price
-from sia_core.backend_api import FeedbackContext, GenerationView, MetaContext
+from sia_core.backend_api import Decision, FeedbackContext, GenerationView, MetaContext
 from sia_core.options import option
 from sia_core.specs import AlgorithmInfo, ShapeReport
 from sia_core.splits import sample_view
@@ -243,6 +244,18 @@ def test_prompt_snapshots(task: Task, tmp_path: Path) -> None:
     weights = feedback_ctx(task, tmp_path / "w", weights=True)
     snapshot("feedback_prompt_weights.md", briefing.feedback_prompt(weights, tools))
     snapshot("retry_prompt.md", briefing.retry_prompt("decision.json is not valid JSON (x)"))
+    # The third of three candidates is told what the first two chose.
+    siblings = [
+        Decision(lever="weights", algorithm="grpo", rationale="binary rewards: group baselines"),
+        Decision(lever="harness", rationale="few-shot examples from train.csv"),
+    ]
+    third = dataclasses.replace(
+        feedback_ctx(task, tmp_path / "c", weights=True),
+        candidate=3,
+        candidates=3,
+        siblings=siblings,
+    )
+    snapshot("feedback_prompt_candidate.md", briefing.feedback_prompt(third, tools))
 
 
 def test_sample_view_cuts_the_item_file_only(tmp_path: Path) -> None:

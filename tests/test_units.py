@@ -220,11 +220,11 @@ def test_a_generation_record_round_trips_and_keeps_what_it_does_not_know() -> No
     from sia_core.record import GenerationRecord
 
     older = {"number": 2, "started": 1.0, "status": "ok", "score": 0.5, "incumbent": True}
-    record = GenerationRecord.from_dict({**older, "candidates": [{"k": 1}]})
+    record = GenerationRecord.from_dict({**older, "written_by_a_newer_sia": [{"k": 1}]})
     assert (record.number, record.score, record.incumbent, record.error) == (2, 0.5, True, None)
-    assert record.extra == {"candidates": [{"k": 1}]}
+    assert record.extra == {"written_by_a_newer_sia": [{"k": 1}]}
     data = record.as_dict()
-    assert data["candidates"] == [{"k": 1}] and data["test_score"] is None
+    assert data["written_by_a_newer_sia"] == [{"k": 1}] and data["test_score"] is None
     assert GenerationRecord.from_dict(data) == record
     record.add_usage("rollouts", {"calls": 2, "prompt_tokens": 10})
     record.add_usage("rollouts", {"calls": 1, "prompt_tokens": 5})

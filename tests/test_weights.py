@@ -8,6 +8,7 @@ import json
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -252,3 +253,57 @@ def test_loading_and_swapping_the_policy_keeps_the_console_sias(
     assert result.returncode == 0, result.stderr
     assert "Warning" not in result.stderr, result.stderr
     assert "Warning" in (tmp_path / "sia.log").read_text()  # kept, in the run's log
+
+
+def test_weights_trained_but_not_kept_do_not_leak_into_the_next_generation(
+    tiny_dir: Path, tmp_path: Path
+) -> None:
+    # A weights generation (or candidate) trains the served policy in place; when it is
+    # not kept, the next one serves its parent's adapter again and must get exactly that.
+    from sia_core import plugins
+    from sia_core.policy.local import SamplingParams
+    from sia_core.progress import QuietReporter
+    from sia_core.rl import Group, RLBatch, Sample
+    from sia_core.serving import TaskModel
+    from sia_core.testing.tiny import PROMPTS
+    from sia_core.weights import train_adapter
+
+    model = TaskModel(str(tiny_dir), None, {"rank": 4, "alpha": 8}, 0, tmp_path / "sia.log")
+    model.serve(None, QuietReporter())
+    policy = model.policy
+
+    def lora_b() -> dict[str, Any]:
+        return {n: p.detach().clone() for n, p in policy.model.named_parameters() if "lora_B" in n}
+
+    fresh = lora_b()
+    prompts = [policy.prompt_ids([{"role": "user", "content": q}]) for q in PROMPTS]
+    outputs = policy.sample(prompts, SamplingParams(temperature=1.0, max_tokens=2))
+    batch = RLBatch(
+        [
+            Group(
+                item_id=f"i{i}",
+                samples=[
+                    Sample(
+                        prompt_ids=o.prompt_ids,
+                        completion_ids=o.completion_ids,
+                        logprobs=o.logprobs,
+                        reward=1.0,
+                        run=i,
+                        temperature=1.0,
+                    )
+                ],
+            )
+            for i, o in enumerate(outputs)
+        ]
+    )
+    spec = next(s for s in plugins.rl_algorithms() if s.name == "bon")
+    train_adapter(spec, batch, policy, {}, seed=0)
+    assert any(not torch_equal(fresh[n], p) for n, p in lora_b().items())  # it trained
+    model.serve(None, QuietReporter())  # the parent (no adapter) again
+    assert all(torch_equal(fresh[n], p) for n, p in lora_b().items())
+
+
+def torch_equal(a: Any, b: Any) -> bool:
+    import torch
+
+    return bool(torch.equal(a, b))

@@ -64,8 +64,25 @@ def _weights_paragraph(ctx: FeedbackContext) -> str:
     )
 
 
+def _siblings_paragraph(ctx: FeedbackContext) -> str:
+    """One session per candidate, each told what the earlier ones chose, so that the N
+    children of a generation differ (N independent sessions would often agree)."""
+    if ctx.candidates <= 1:
+        return ""
+    lines = [
+        f"\n\nThis generation has {ctx.candidates} candidates, evaluated side by side on "
+        f"the selection split; you write candidate {ctx.candidate}."
+    ]
+    if ctx.siblings:
+        lines.append(" The candidates before you chose (make yours a different idea):")
+        for i, sibling in enumerate(ctx.siblings, start=1):
+            what = sibling.lever + (f" ({sibling.algorithm})" if sibling.algorithm else "")
+            lines.append(f"\n- candidate {i}: {what}: {sibling.rationale[:400]}")
+    return "".join(lines)
+
+
 def feedback_prompt(ctx: FeedbackContext, settings: Settings) -> str:
-    return render(
+    prompt = render(
         "feedback",
         task_name=ctx.task.name,
         number=ctx.number,
@@ -75,6 +92,7 @@ def feedback_prompt(ctx: FeedbackContext, settings: Settings) -> str:
         weights_paragraph=_weights_paragraph(ctx),
         **_common(ctx.task_model, settings),
     )
+    return prompt + _siblings_paragraph(ctx)
 
 
 def retry_prompt(error: str) -> str:

@@ -54,7 +54,10 @@ class HeuristicBackend:
                 "every selection item already gets the full reward: no "
                 "generation can beat the incumbent"
             )
-        choice = report.recommended
+        # With several candidates, the k-th takes the k-th ranked algorithm, so that an
+        # offline run does not hang on the classifier ranking the best one first.
+        ranking = list(report.ranking) or [report.recommended]
+        choice = ranking[(ctx.candidate - 1) % len(ranking)]
         plan = ROLLOUT_PLANS.get(report.label, {})
         rationale = (
             f"rewards look {report.label} ({report.explanation}); "

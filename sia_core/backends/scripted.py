@@ -41,8 +41,13 @@ class ScriptedBackend:
             raise SiaError(f"scripted backend: script directory {script} does not exist")
         return cls(script)
 
-    def _replay(self, number: int, out_dir: Path) -> Decision | None:
+    def _replay(self, number: int, out_dir: Path, candidate: int = 1) -> Decision | None:
         source = self.script / f"gen_{number}" if self.script else None
+        # Several candidates: DIR/gen_N/candidates/K/, candidate 1 falling back to gen_N/.
+        if source is not None and (source / "candidates" / str(candidate)).is_dir():
+            source = source / "candidates" / str(candidate)
+        elif candidate > 1:
+            return None
         if source is None or not (source / "target_agent.py").is_file():
             return None
         for name in COPIED:
@@ -69,7 +74,10 @@ class ScriptedBackend:
         return start_from_reference(ctx, "the script has no gen_1/target_agent.py")
 
     def feedback(self, ctx: FeedbackContext) -> Decision:
-        replayed = self._replay(ctx.number, ctx.out_dir)
+        replayed = self._replay(ctx.number, ctx.out_dir, ctx.candidate)
         if replayed is None:
-            raise BackendCannotAct(f"the script has no gen_{ctx.number}/target_agent.py")
+            where = f"gen_{ctx.number}" + (
+                f"/candidates/{ctx.candidate}" if ctx.candidate > 1 else ""
+            )
+            raise BackendCannotAct(f"the script has no {where}/target_agent.py")
         return replayed

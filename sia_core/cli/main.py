@@ -31,7 +31,7 @@ def cli() -> None:
 
 def _register() -> None:
     from sia_core import plugins
-    from sia_core.cli import info, run, view
+    from sia_core.cli import evaluate, info, run, view
 
     cli.add_command(run.run)
     for command in (
@@ -41,6 +41,7 @@ def _register() -> None:
         info.show_cmd,
         view.report_cmd,
         view.web_cmd,
+        evaluate.eval_cmd,
     ):
         cli.add_command(command)
     try:

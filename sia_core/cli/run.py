@@ -174,6 +174,27 @@ def _given_fields() -> set[str]:
     default=None,
     help="Learning rate of the LoRA parameters (default 2e-4).",
 )
+@click.option(
+    "--candidates",
+    type=click.IntRange(min=1, max=32),
+    default=1,
+    show_default=True,
+    help="Children proposed per generation, evaluated side by side; the best may be kept.",
+)
+@click.option(
+    "--keep-rule",
+    type=click.Choice(["raw", "paired"]),
+    default="raw",
+    show_default=True,
+    help="raw: keep a better selection score; paired: only when better by more than noise.",
+)
+@click.option(
+    "--parent",
+    type=click.Choice(["incumbent", "archive"]),
+    default="incumbent",
+    show_default=True,
+    help="Make children from the incumbent, or from a generation sampled by selection rank.",
+)
 @click.option("--resume", is_flag=True, help="Continue a run from its last whole generation.")
 def run(
     task: str | None,
@@ -197,6 +218,9 @@ def run(
     lora_alpha: int | None,
     lora_targets: str | None,
     lora_lr: float | None,
+    candidates: int,
+    keep_rule: str,
+    parent: str,
     resume: bool,
 ) -> None:
     """Run generations of self-improvement on a task."""
@@ -230,6 +254,9 @@ def run(
         budget_cost_usd=budget_usd,
         concurrency=concurrency,
         lora=_lora(lora_rank, lora_alpha, lora_targets, lora_lr),
+        candidates=candidates,
+        keep_rule=keep_rule,
+        parent=parent,
     )
     console = Console(stderr=False)
     signal.signal(signal.SIGTERM, _terminate)

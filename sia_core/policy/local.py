@@ -119,6 +119,9 @@ class LocalPolicy:
         self.max_batch = max_batch
         self.batch_window_s = batch_window_s
         self.adapter: Path | None = None
+        self.trained = False
+        """True once training changed the weights since `adapter` was loaded: they are
+        then no longer `adapter`'s, and serving it again must reload it."""
         self.sampling_override: dict[str, Any] | None = None
         """Set during rollouts: sampling on, whatever the harness asks."""
         self.lock = threading.Lock()
@@ -170,6 +173,7 @@ class LocalPolicy:
         with self.lock:
             self.model = with_lora(self.model.unload(), self.lora, adapter)
             self.adapter = adapter
+            self.trained = False
 
     # -- prompts ----------------------------------------------------------------------
 
