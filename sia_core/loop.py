@@ -255,7 +255,8 @@ class Loop:
         self.reporter.info(f"generation {number}")
         parent = self._parent(number, records)
         final = self.rundir.gen_dir(number)
-        if self.config.candidates <= 1:
+        # Generation 1 has no parent to make several children of: it is one harness.
+        if self.config.candidates <= 1 or number == 1:
             with atomic_dir(final) as tmp:
                 record = self._candidate(number, tmp, records, parent)
                 if record.status == "ok":

@@ -3,7 +3,6 @@
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import shutil
@@ -19,18 +18,7 @@ from sia_core.keep_rule import decide, mcnemar_one_sided
 from sia_core.record import GenerationRecord
 from sia_core.runs import archive_parent, derived_seed
 from tests.conftest import sia
-
-
-def run_json(runs: Path, run_id: str) -> dict:
-    return json.loads((runs / f"run_{run_id}" / "run.json").read_text())
-
-
-def tree_digest(path: Path) -> str:
-    digest = hashlib.sha256()
-    for file in sorted(p for p in path.rglob("*") if p.is_file()):
-        digest.update(str(file.relative_to(path)).encode())
-        digest.update(file.read_bytes())
-    return digest.hexdigest()
+from tests.test_loop import run_json, tree_digest
 
 
 def candidates_script(root: Path, task_dir: Path, replay_dir: Path) -> Path:
