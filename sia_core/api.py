@@ -32,6 +32,7 @@ from sia_core.rl import (
     completion_logprobs,
     k3_kl,
     minibatches,
+    optimise,
 )
 from sia_core.sandbox.api import GatewayLink, Sandbox, SandboxJob, SandboxResult
 from sia_core.sandbox.bwrap import SandboxUnavailable
@@ -81,6 +82,7 @@ __all__ = [
     "PolicyHandle",
     "TrainResult",
     "minibatches",
+    "optimise",
     "completion_logprobs",
     "k3_kl",
     # sandboxes

@@ -10,7 +10,8 @@ which the model computes the reference (adapter-free) log-probs for a KL term.
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Iterator
+import random
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
@@ -132,6 +133,41 @@ def completion_logprobs(model: Any, samples: list[Sample], hidden: bool = False)
 
 def minibatches(items: list[Any], size: int) -> list[list[Any]]:
     return [items[i : i + size] for i in range(0, len(items), size)]
+
+
+def optimise(
+    policy: PolicyHandle,
+    items: Sequence[T],
+    loss_of: Callable[[list[T]], Any],
+    *,
+    epochs: int,
+    minibatch_size: int,
+    learning_rate: float | None,
+    max_grad_norm: float,
+) -> list[float]:
+    """The training loop most algorithms share: `epochs` passes over `items` in a shuffle
+    seeded by `policy.seed`, one AdamW step on the policy's trainable (LoRA) parameters
+    per minibatch, gradients clipped to `max_grad_norm`. `loss_of(minibatch)` returns the
+    loss tensor; `learning_rate` None means the policy's. Returns each step's loss."""
+    import torch
+
+    params = [p for p in policy.model.parameters() if p.requires_grad]
+    optimizer = torch.optim.AdamW(params, lr=learning_rate or policy.learning_rate)
+    rng = random.Random(policy.seed)
+    order = list(items)
+    losses: list[float] = []
+    policy.model.train()
+    for _ in range(epochs):
+        rng.shuffle(order)
+        for chunk in minibatches(order, minibatch_size):
+            loss = loss_of(chunk)
+            optimizer.zero_grad()
+            loss.backward()
+            torch.nn.utils.clip_grad_norm_(params, max_grad_norm)
+            optimizer.step()
+            losses.append(loss.item())
+    policy.model.eval()
+    return losses
 
 
 def k3_kl(logprobs: Any, ref_logprobs: Any, mask: Any) -> Any:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import random
 import statistics
 from dataclasses import replace
 from typing import Any
@@ -14,7 +13,7 @@ from sia_core.api import (
     Sample,
     TrainResult,
     completion_logprobs,
-    minibatches,
+    optimise,
 )
 from sia_rl_bon.config import BoNConfig
 
@@ -47,7 +46,6 @@ def nll(logprobs: Any, mask: Any) -> Any:
 
 
 def train(batch: RLBatch, policy: PolicyHandle, config: dict[str, Any]) -> TrainResult:
-    import torch
 
     cfg = BoNConfig.from_dict(config)
     kept = [best_runs(g, cfg.threshold, cfg.per_group) for g in batch.groups]
@@ -63,22 +61,18 @@ def train(batch: RLBatch, policy: PolicyHandle, config: dict[str, Any]) -> Train
     if not calls:
         metrics["steps"] = 0.0
         return TrainResult(metrics=metrics)
-    params = [p for p in policy.model.parameters() if p.requires_grad]
-    optimizer = torch.optim.AdamW(params, lr=cfg.learning_rate or policy.learning_rate)
-    rng = random.Random(policy.seed)
-    losses, steps = [], 0
-    policy.model.train()
-    for _ in range(cfg.epochs):
-        rng.shuffle(calls)
-        for chunk in minibatches(calls, cfg.minibatch_size):
-            logprobs, mask = completion_logprobs(policy.model, chunk)
-            loss = nll(logprobs, mask)
-            optimizer.zero_grad()
-            loss.backward()
-            torch.nn.utils.clip_grad_norm_(params, cfg.max_grad_norm)
-            optimizer.step()
-            losses.append(loss.item())
-            steps += 1
-    policy.model.eval()
-    metrics.update(steps=float(steps), loss=statistics.fmean(losses), final_loss=losses[-1])
+
+    def loss_of(chunk: list[Sample]) -> Any:
+        return nll(*completion_logprobs(policy.model, chunk))
+
+    losses = optimise(
+        policy,
+        calls,
+        loss_of,
+        epochs=cfg.epochs,
+        minibatch_size=cfg.minibatch_size,
+        learning_rate=cfg.learning_rate,
+        max_grad_norm=cfg.max_grad_norm,
+    )
+    metrics.update(steps=float(len(losses)), loss=statistics.fmean(losses), final_loss=losses[-1])
     return TrainResult(metrics=metrics)

@@ -8,7 +8,7 @@ A run's log-likelihood is the sum over all its calls of their completion tokens.
 
 from __future__ import annotations
 
-import random
+import math
 import statistics
 from dataclasses import dataclass
 from typing import Any
@@ -21,6 +21,7 @@ from sia_core.api import (
     TrainResult,
     completion_logprobs,
     minibatches,
+    optimise,
 )
 from sia_rl_dpo.config import DPOConfig
 
@@ -107,38 +108,37 @@ def train(batch: RLBatch, policy: PolicyHandle, config: dict[str, Any]) -> Train
             ).tolist()
             for j, (index, _) in enumerate(chunk):
                 reference[index] = (values[j], values[len(chunk) + j])
-    params = [p for p in policy.model.parameters() if p.requires_grad]
-    optimizer = torch.optim.AdamW(params, lr=cfg.learning_rate or policy.learning_rate)
-    rng = random.Random(policy.seed)
-    order = list(range(len(pairs)))
-    losses, margins, steps = [], [], 0
-    policy.model.train()
-    for _ in range(cfg.epochs):
-        rng.shuffle(order)
-        margins = []
-        for chunk in minibatches(order, cfg.minibatch_size):
-            both = _run_logprobs(
-                policy.model, [pairs[i].chosen for i in chunk] + [pairs[i].rejected for i in chunk]
-            )
-            ref_values = torch.tensor([reference[i] for i in chunk], device=both.device)
-            loss, margin = dpo_loss(
-                both[: len(chunk)],
-                both[len(chunk) :],
-                ref_values[:, 0],
-                ref_values[:, 1],
-                cfg.beta,
-                cfg.label_smoothing,
-            )
-            optimizer.zero_grad()
-            loss.backward()
-            torch.nn.utils.clip_grad_norm_(params, cfg.max_grad_norm)
-            optimizer.step()
-            losses.append(loss.item())
-            margins += margin.detach().tolist()
-            steps += 1
-    policy.model.eval()
+    margins_per_step: list[list[float]] = []
+
+    def loss_of(chunk: list[int]) -> Any:
+        both = _run_logprobs(
+            policy.model, [pairs[i].chosen for i in chunk] + [pairs[i].rejected for i in chunk]
+        )
+        ref_values = torch.tensor([reference[i] for i in chunk], device=both.device)
+        loss, margin = dpo_loss(
+            both[: len(chunk)],
+            both[len(chunk) :],
+            ref_values[:, 0],
+            ref_values[:, 1],
+            cfg.beta,
+            cfg.label_smoothing,
+        )
+        margins_per_step.append(margin.detach().tolist())
+        return loss
+
+    losses = optimise(
+        policy,
+        range(len(pairs)),
+        loss_of,
+        epochs=cfg.epochs,
+        minibatch_size=cfg.minibatch_size,
+        learning_rate=cfg.learning_rate,
+        max_grad_norm=cfg.max_grad_norm,
+    )
+    steps_per_epoch = math.ceil(len(pairs) / cfg.minibatch_size)
+    margins = [m for step in margins_per_step[-steps_per_epoch:] for m in step]
     metrics.update(
-        steps=float(steps),
+        steps=float(len(losses)),
         loss=statistics.fmean(losses),
         # in the last epoch, before each step: how often the policy already preferred the
         # chosen run more than the reference does (TRL's "rewards/accuracies")

@@ -3,11 +3,10 @@
 from __future__ import annotations
 
 import math
-import random
 import statistics
 from typing import Any
 
-from sia_core.rl import PolicyHandle, RLBatch, TrainResult, completion_logprobs, minibatches
+from sia_core.rl import PolicyHandle, RLBatch, TrainResult, completion_logprobs, optimise
 from sia_rl_entropic.config import EntropicConfig
 
 
@@ -64,23 +63,20 @@ def train(batch: RLBatch, policy: PolicyHandle, config: dict[str, Any]) -> Train
     if not weighted:
         metrics["steps"] = 0.0
         return TrainResult(metrics=metrics)
-    params = [p for p in policy.model.parameters() if p.requires_grad]
-    optimizer = torch.optim.AdamW(params, lr=cfg.learning_rate or policy.learning_rate)
-    rng = random.Random(policy.seed)
-    losses, steps = [], 0
-    policy.model.train()
-    for _ in range(cfg.epochs):
-        rng.shuffle(weighted)
-        for chunk in minibatches(weighted, cfg.minibatch_size):
-            logprobs, mask = completion_logprobs(policy.model, [s for s, _ in chunk])
-            weights = torch.tensor([a for _, a in chunk], device=logprobs.device)
-            loss = weighted_nll(logprobs, weights, mask)
-            optimizer.zero_grad()
-            loss.backward()
-            torch.nn.utils.clip_grad_norm_(params, cfg.max_grad_norm)
-            optimizer.step()
-            losses.append(loss.item())
-            steps += 1
-    policy.model.eval()
-    metrics.update(steps=float(steps), loss=statistics.fmean(losses))
+
+    def loss_of(chunk: list[tuple[Any, float]]) -> Any:
+        logprobs, mask = completion_logprobs(policy.model, [s for s, _ in chunk])
+        weights = torch.tensor([a for _, a in chunk], device=logprobs.device)
+        return weighted_nll(logprobs, weights, mask)
+
+    losses = optimise(
+        policy,
+        weighted,
+        loss_of,
+        epochs=cfg.epochs,
+        minibatch_size=cfg.minibatch_size,
+        learning_rate=cfg.learning_rate,
+        max_grad_norm=cfg.max_grad_norm,
+    )
+    metrics.update(steps=float(len(losses)), loss=statistics.fmean(losses))
     return TrainResult(metrics=metrics)

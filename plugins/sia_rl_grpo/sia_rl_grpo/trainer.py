@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import random
 import statistics
 from typing import Any
 
@@ -12,7 +11,7 @@ from sia_core.rl import (
     TrainResult,
     completion_logprobs,
     k3_kl,
-    minibatches,
+    optimise,
 )
 from sia_rl_grpo.config import GRPOConfig
 
@@ -62,40 +61,39 @@ def train(batch: RLBatch, policy: PolicyHandle, config: dict[str, Any]) -> Train
     if not weighted:
         metrics["steps"] = 0.0
         return TrainResult(metrics=metrics)
-    params = [p for p in policy.model.parameters() if p.requires_grad]
-    optimizer = torch.optim.AdamW(params, lr=cfg.learning_rate or policy.learning_rate)
-    rng = random.Random(policy.seed)
-    losses, kls, steps = [], [], 0
-    policy.model.train()
-    for _ in range(cfg.epochs):
-        rng.shuffle(weighted)
-        for chunk in minibatches(weighted, cfg.minibatch_size):
-            samples = [s for s, _ in chunk]
-            advantages = torch.tensor([a for _, a in chunk])
-            logprobs, mask = completion_logprobs(policy.model, samples)
-            width = logprobs.size(1)
-            old = torch.tensor([s.logprobs + [0.0] * (width - len(s.logprobs)) for s in samples])
-            loss = clipped_surrogate(
-                logprobs,
-                old.to(logprobs.device),
-                advantages.to(logprobs.device),
-                mask,
-                cfg.clip_epsilon,
-            )
-            if cfg.kl_beta > 0:
-                with torch.no_grad(), policy.reference() as ref:
-                    ref_logprobs, _ = completion_logprobs(ref, samples)
-                kl = k3_kl(logprobs, ref_logprobs, mask)
-                loss = loss + cfg.kl_beta * kl
-                kls.append(kl.item())
-            optimizer.zero_grad()
-            loss.backward()
-            torch.nn.utils.clip_grad_norm_(params, cfg.max_grad_norm)
-            optimizer.step()
-            losses.append(loss.item())
-            steps += 1
-    policy.model.eval()
-    metrics.update(steps=float(steps), loss=statistics.fmean(losses))
+    kls: list[float] = []
+
+    def loss_of(chunk: list[tuple[Any, float]]) -> Any:
+        samples = [s for s, _ in chunk]
+        advantages = torch.tensor([a for _, a in chunk])
+        logprobs, mask = completion_logprobs(policy.model, samples)
+        width = logprobs.size(1)
+        old = torch.tensor([s.logprobs + [0.0] * (width - len(s.logprobs)) for s in samples])
+        loss = clipped_surrogate(
+            logprobs,
+            old.to(logprobs.device),
+            advantages.to(logprobs.device),
+            mask,
+            cfg.clip_epsilon,
+        )
+        if cfg.kl_beta > 0:
+            with torch.no_grad(), policy.reference() as ref:
+                ref_logprobs, _ = completion_logprobs(ref, samples)
+            kl = k3_kl(logprobs, ref_logprobs, mask)
+            loss = loss + cfg.kl_beta * kl
+            kls.append(kl.item())
+        return loss
+
+    losses = optimise(
+        policy,
+        weighted,
+        loss_of,
+        epochs=cfg.epochs,
+        minibatch_size=cfg.minibatch_size,
+        learning_rate=cfg.learning_rate,
+        max_grad_norm=cfg.max_grad_norm,
+    )
+    metrics.update(steps=float(len(losses)), loss=statistics.fmean(losses))
     if kls:
         metrics["kl"] = statistics.fmean(kls)
     return TrainResult(metrics=metrics)
