@@ -53,10 +53,10 @@ class KeepVerdict:
 
 
 def _bootstrap(diffs: list[float], seed: int) -> list[float]:
+    """Sorted means of BOOTSTRAP resamples (with replacement) of `diffs`."""
     rng = random.Random(seed)
     n = len(diffs)
-    means = sorted(sum(diffs[rng.randrange(n)] for _ in range(n)) / n for _ in range(BOOTSTRAP))
-    return means
+    return sorted(sum(diffs[rng.randrange(n)] for _ in range(n)) / n for _ in range(BOOTSTRAP))
 
 
 def _quantile(sorted_values: list[float], q: float) -> float:
@@ -88,12 +88,14 @@ def decide(
     if incumbent_score is None:
         return KeepVerdict(rule, True, "no incumbent yet")
     sign = 1.0 if direction == "max" else -1.0
-    common = sorted(set(candidate) & set(incumbent or {}))
+    incumbent = incumbent or {}
+    common = sorted(set(candidate) & set(incumbent))
     verdict = KeepVerdict(rule, False, "", items=len(common))
-    if common:
-        diffs = [sign * (candidate[i] - (incumbent or {})[i]) for i in common]
+    diffs = [sign * (candidate[i] - incumbent[i]) for i in common]
+    # One set of resamples serves the interval and the bootstrap p-value.
+    means = _bootstrap(diffs, seed) if diffs else []
+    if diffs:
         verdict.difference = sum(diffs) / len(diffs)
-        means = _bootstrap(diffs, seed)
         verdict.interval = (_quantile(means, 0.025), _quantile(means, 0.975))
     raw_better = sign * (candidate_score - incumbent_score) > 0
     if rule == "raw" or not common:
@@ -104,14 +106,12 @@ def decide(
             + ("" if common or rule == "raw" else " (no common items for a paired test)")
         )
         return verdict
-    values = {candidate[i] for i in common} | {(incumbent or {})[i] for i in common}
+    values = {candidate[i] for i in common} | {incumbent[i] for i in common}
     if values <= {0.0, 1.0}:
-        better = sum(1 for i in common if sign * (candidate[i] - (incumbent or {})[i]) > 0)
-        worse = sum(1 for i in common if sign * (candidate[i] - (incumbent or {})[i]) < 0)
+        better, worse = sum(d > 0 for d in diffs), sum(d < 0 for d in diffs)
         verdict.p_value = mcnemar_one_sided(better, worse)
         test = f"McNemar exact, {better} items better, {worse} worse"
     else:
-        means = _bootstrap(diffs, seed + 1)
         verdict.p_value = sum(1 for m in means if m <= 0) / len(means)
         test = f"paired bootstrap over {len(common)} items"
     verdict.kept = raw_better and verdict.p_value < LEVEL

@@ -184,12 +184,11 @@ class Loop:
     def _parent(self, number: int, records: list[GenerationRecord]) -> GenerationRecord | None:
         """The generation the next one is made from: the incumbent, or with `--parent
         archive` one sampled from every scored generation, weighted by selection rank."""
-        incumbent = incumbent_of(records)
+        fallback = incumbent_of(records) or (records[-1] if records else None)
         if self.config.parent != "archive":
-            return incumbent or (records[-1] if records else None)
+            return fallback
         seed = derived_seed(self.config.seed, number, 13)
-        sampled = archive_parent(records, self.task.config.direction, seed)
-        return sampled or incumbent or (records[-1] if records else None)
+        return archive_parent(records, self.task.config.direction, seed) or fallback
 
     def _propose(
         self,

@@ -12,6 +12,20 @@ from sia_core.gateway import add_usage
 
 
 @dataclass
+class UsageTotals:
+    """Task-model usage summed over a record's parts."""
+
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    cost_usd: float = 0.0
+    calls_without_price: int = 0
+
+    @property
+    def tokens(self) -> int:
+        return self.prompt_tokens + self.completion_tokens
+
+
+@dataclass
 class GenerationRecord:
     number: int
     started: float
@@ -65,6 +79,15 @@ class GenerationRecord:
     def as_dict(self) -> dict[str, Any]:
         data = {f.name: getattr(self, f.name) for f in dataclasses.fields(self)}
         return {**data.pop("extra"), **data}
+
+    def totals(self) -> UsageTotals:
+        parts = self.usage.values()
+        return UsageTotals(
+            prompt_tokens=sum(u.get("prompt_tokens", 0) for u in parts),
+            completion_tokens=sum(u.get("completion_tokens", 0) for u in parts),
+            cost_usd=sum(u.get("cost_usd", 0.0) for u in parts),
+            calls_without_price=sum(u.get("calls_without_price", 0) for u in parts),
+        )
 
     def add_usage(self, part: str, usage: dict[str, Any]) -> None:
         """Sum one gateway's usage (`Usage.as_dict()`) into this record's `part`."""

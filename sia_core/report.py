@@ -8,8 +8,8 @@ from typing import Any
 from rich.console import Console
 from rich.table import Table
 
-from sia_core.record import GenerationRecord
-from sia_core.runs import RunDir
+from sia_core.record import GenerationRecord, UsageTotals
+from sia_core.runs import RunDir, list_runs
 
 
 def _num(value: Any) -> str:
@@ -28,10 +28,7 @@ def generations_table(state: dict[str, Any], records: list[GenerationRecord]) ->
     for column in ("gen", "status", "lever", "selection", "test", "incumbent", "tokens", "cost $"):
         table.add_column(column, no_wrap=True)
     for r in records:
-        usage = r.usage.values()
-        tokens = sum(u.get("prompt_tokens", 0) + u.get("completion_tokens", 0) for u in usage)
-        unpriced = sum(u.get("calls_without_price", 0) for u in usage)
-        cost = sum(u.get("cost_usd", 0.0) for u in usage)
+        totals = r.totals()
         lever = r.lever or "-"
         if r.algorithm:
             lever += f" ({r.algorithm})"
@@ -42,14 +39,20 @@ def generations_table(state: dict[str, Any], records: list[GenerationRecord]) ->
             _num(r.score),
             _num(r.test_score),
             "yes" if r.incumbent else "",
-            str(tokens),
-            "local"
-            if _local_model(state)
-            else "unknown"
-            if unpriced and not cost
-            else f"{cost:.4f}",
+            str(totals.tokens),
+            cost_text(state, totals),
         )
     return table
+
+
+def cost_text(state: dict[str, Any], totals: UsageTotals) -> str:
+    """A generation's task-model cost in dollars: "local" for the embedded model,
+    "unknown" when no call had a price."""
+    if _local_model(state):
+        return "local"
+    if totals.calls_without_price and not totals.cost_usd:
+        return "unknown"
+    return f"{totals.cost_usd:.4f}"
 
 
 def keep_text(record: GenerationRecord) -> str:
@@ -148,20 +151,15 @@ def runs_table(runs_dir: Path) -> Table:
     table.add_column("run", no_wrap=True, overflow="fold", min_width=_longest_id(runs_dir))
     for column in ("task", "status", "generations", "best gen", "selection", "test"):
         table.add_column(column, overflow="fold")
-    if runs_dir.is_dir():
-        for path in sorted(runs_dir.glob("run_*")):
-            rd = RunDir(path)
-            if not rd.exists():
-                continue
-            state = rd.read()
-            best = state.get("best") or {}
-            table.add_row(
-                state.get("run_id", path.name),
-                state.get("task", {}).get("name", "?"),
-                state.get("status", "?"),
-                str(len(state.get("generations", []))),
-                str(best.get("generation", "-")),
-                _num(best.get("selection_score")),
-                _num(best.get("test_score")),
-            )
+    for path, state in list_runs(runs_dir):
+        best = state.get("best") or {}
+        table.add_row(
+            state.get("run_id", path.name),
+            state.get("task", {}).get("name", "?"),
+            state.get("status", "?"),
+            str(len(state.get("generations", []))),
+            str(best.get("generation", "-")),
+            _num(best.get("selection_score")),
+            _num(best.get("test_score")),
+        )
     return table

@@ -8,6 +8,9 @@ import math
 import re
 from typing import Any
 
+import matplotlib
+from matplotlib.figure import Figure
+
 from sia_core.run_view import RunView
 
 PARTS = ("selection", "test", "rollouts", "trials", "candidates")
@@ -22,14 +25,19 @@ COLORS = {
 }
 
 
+matplotlib.rcParams.update(
+    {
+        "svg.fonttype": "none",  # text stays text in the page
+        "svg.hashsalt": "sia-report",  # the same run draws the same SVG
+        # Labels come from the run (item groups, metric names): a "$" must stay a
+        # character, not start a formula that fails to parse.
+        "text.parse_math": False,
+    }
+)
+
+
 def _figure(width: float = 7.0, height: float = 3.0) -> Any:
-    import matplotlib
-
     # A Figure without pyplot: no global state, so `sia web` can draw in many threads.
-    from matplotlib.figure import Figure
-
-    matplotlib.rcParams["svg.fonttype"] = "none"
-    matplotlib.rcParams["svg.hashsalt"] = "sia-report"
     return Figure(figsize=(width, height), layout="constrained")
 
 

@@ -14,6 +14,7 @@ from typing import Any
 from urllib.parse import quote
 
 from sia_core import report_charts as charts
+from sia_core.report import cost_text
 from sia_core.run_view import GenerationView, RunView, Trajectory
 
 CSP = "default-src 'none'; style-src 'unsafe-inline'; img-src data:"
@@ -90,20 +91,6 @@ def _table(header: list[str], rows: list[list[str]], row_classes: list[str] | No
     return f"<table><tr>{head}</tr>{''.join(body)}</table>"
 
 
-def _tokens(usage: dict[str, dict[str, Any]]) -> int:
-    return sum(
-        int(u.get("prompt_tokens", 0)) + int(u.get("completion_tokens", 0)) for u in usage.values()
-    )
-
-
-def _cost(view: RunView, usage: dict[str, dict[str, Any]]) -> str:
-    if (view.state.get("task_model") or {}).get("local"):
-        return "local"
-    cost = sum(float(u.get("cost_usd", 0.0)) for u in usage.values())
-    unpriced = sum(int(u.get("calls_without_price", 0)) for u in usage.values())
-    return "unknown" if unpriced and not cost else f"${cost:.4f}"
-
-
 def _status_banner(view: RunView) -> str:
     status = view.state.get("status", "?")
     if view.live:
@@ -178,15 +165,15 @@ def _generations_table(view: RunView) -> str:
                 _num(r.test_score),
                 e(versus),
                 "yes" if r.incumbent else "",
-                f"{_tokens(r.usage):,}",
-                e(_cost(view, r.usage)),
+                f"{r.totals().tokens:,}",
+                e(cost_text(view.state, r.totals())),
                 e(_cut(note, 160)),
             ]
         )
         classes.append("incumbent" if r.incumbent else "failed" if r.status != "ok" else "")
     header = ["gen", "status", "lever", "parent", "selection", "test", "vs incumbent [95%]"]
     header += ["incumbent", "tokens"]
-    return _table([*header, "cost", "why / error"], rows, classes)
+    return _table([*header, "cost $", "why / error"], rows, classes)
 
 
 def _groups_section(view: RunView) -> str:

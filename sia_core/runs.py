@@ -109,6 +109,23 @@ class RunDir:
         atomic_write_json(self.run_json, state)
 
 
+def list_runs(runs_dir: Path, follow_links: bool = True) -> list[tuple[Path, dict[str, Any]]]:
+    """Each run directory under `runs_dir` (run_*, holding a readable run.json) with its
+    run.json, by name. `follow_links=False` leaves out run directories that are links."""
+    found = []
+    for path in sorted(runs_dir.glob("run_*")) if runs_dir.is_dir() else []:
+        if not follow_links and path.is_symlink():
+            continue
+        rundir = RunDir(path)
+        if not rundir.exists():
+            continue
+        try:
+            found.append((path, rundir.read()))
+        except (SiaError, ValueError, OSError):
+            continue  # a run.json cut short or unreadable is not a run to list
+    return found
+
+
 STAGING_PREFIX = "candidates_gen_"
 """RUN/candidates_gen_N/K/: the finished candidates of generation N while it is being
 made; moved to gen_N/candidates/ once gen_N is whole."""
@@ -131,7 +148,7 @@ def adopt_candidates(rundir: RunDir) -> None:
 
 def candidate_summary(record: GenerationRecord) -> dict[str, Any]:
     """One candidate as generation.json lists it."""
-    usage = record.usage.values()
+    totals = record.totals()
     return {
         "candidate": record.candidate,
         "status": record.status,
@@ -139,8 +156,8 @@ def candidate_summary(record: GenerationRecord) -> dict[str, Any]:
         "lever": record.lever,
         "algorithm": record.algorithm,
         "error": record.error,
-        "tokens": sum(u.get("prompt_tokens", 0) + u.get("completion_tokens", 0) for u in usage),
-        "cost_usd": round(sum(u.get("cost_usd", 0.0) for u in usage), 6),
+        "tokens": totals.tokens,
+        "cost_usd": round(totals.cost_usd, 6),
         "agent_cost_usd": round(
             sum(
                 s["cost_usd"]
@@ -189,15 +206,13 @@ def incumbent_of(records: list[GenerationRecord]) -> GenerationRecord | None:
 def index(state: dict[str, Any], records: list[GenerationRecord], direction: str) -> dict[str, Any]:
     """Fold generation records into run.json's summary fields."""
     incumbent = incumbent_of(records)
-    tokens = {"prompt": 0, "completion": 0}
-    cost = 0.0
-    unpriced = 0
-    for record in records:
-        for usage in record.usage.values():
-            tokens["prompt"] += usage.get("prompt_tokens", 0)
-            tokens["completion"] += usage.get("completion_tokens", 0)
-            cost += usage.get("cost_usd", 0.0)
-            unpriced += usage.get("calls_without_price", 0)
+    totals = [r.totals() for r in records]
+    tokens = {
+        "prompt": sum(t.prompt_tokens for t in totals),
+        "completion": sum(t.completion_tokens for t in totals),
+    }
+    cost = sum(t.cost_usd for t in totals)
+    unpriced = sum(t.calls_without_price for t in totals)
     state["generations"] = [
         {
             k: getattr(r, k)

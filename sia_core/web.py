@@ -9,6 +9,7 @@ from __future__ import annotations
 import html
 import mimetypes
 import os
+import shutil
 import stat
 import time
 from http import HTTPStatus
@@ -18,7 +19,7 @@ from urllib.parse import quote, unquote, urlsplit
 
 from sia_core.errors import SiaError
 from sia_core.report_html import CSP, STYLE
-from sia_core.runs import RunDir
+from sia_core.runs import RunDir, list_runs
 
 REFRESH_S = 5
 """How often a page about a live run reloads itself."""
@@ -44,13 +45,8 @@ def confined(root: Path, parts: list[str]) -> Path | None:
 
 def _runs_page(runs_dir: Path) -> tuple[str, bool]:
     rows, live = [], False
-    for path in sorted(runs_dir.glob("run_*")) if runs_dir.is_dir() else []:
-        if path.is_symlink() or not RunDir(path).exists():
-            continue
-        try:
-            state = RunDir(path).read()
-        except (SiaError, ValueError, OSError):
-            continue
+    # A run directory that is a link points out of the runs directory: not served.
+    for path, state in list_runs(runs_dir, follow_links=False):
         best = state.get("best") or {}
         live = live or state.get("status") == "running"
 
@@ -93,7 +89,8 @@ def _listing(path: Path, url: str) -> str:
         if child.is_symlink():
             continue
         name = child.name + ("/" if child.is_dir() else "")
-        entries.append(f'<li><a href="{quote(url + name)}">{html.escape(name)}</a></li>')
+        # Relative to this directory's URL (it ends in "/"): the name is quoted once.
+        entries.append(f'<li><a href="{quote(name)}">{html.escape(name)}</a></li>')
     return (
         "<!DOCTYPE html><html lang=en><head><meta charset=utf-8>"
         f'<meta http-equiv="Content-Security-Policy" content="{CSP}">'
@@ -120,16 +117,26 @@ class Handler(BaseHTTPRequestHandler):
     def log_message(self, format: str, *args: object) -> None:
         pass  # the terminal shows the URL; a line per request would bury it
 
-    def _send(self, code: int, body: bytes, content_type: str, head_only: bool = False) -> None:
+    def _head(self, code: int, length: int, content_type: str) -> None:
         self.send_response(code)
         self.send_header("Content-Type", content_type)
-        self.send_header("Content-Length", str(len(body)))
+        self.send_header("Content-Length", str(length))
         self.send_header("Content-Security-Policy", CSP)
         self.send_header("X-Content-Type-Options", "nosniff")
         self.send_header("Cache-Control", "no-store")
         self.end_headers()
+
+    def _send(self, code: int, body: bytes, content_type: str, head_only: bool = False) -> None:
+        self._head(code, len(body), content_type)
         if not head_only:
             self.wfile.write(body)
+
+    def _send_file(self, path: Path, head_only: bool) -> None:
+        # Streamed: an agent's output can be as large as its sandbox let it write.
+        with path.open("rb") as fh:
+            self._head(HTTPStatus.OK, os.fstat(fh.fileno()).st_size, content_type(path))
+            if not head_only:
+                shutil.copyfileobj(fh, self.wfile)
 
     def _not_found(self, head_only: bool) -> None:
         self._send(HTTPStatus.NOT_FOUND, b"not found\n", "text/plain; charset=utf-8", head_only)
@@ -171,15 +178,19 @@ class Handler(BaseHTTPRequestHandler):
             page = _listing(path, raw).encode()
             self._send(HTTPStatus.OK, page, "text/html; charset=utf-8", head_only)
         elif path.is_file() and not trailing:
-            body = path.read_bytes()
-            self._send(HTTPStatus.OK, body, content_type(path), head_only)
+            self._send_file(path, head_only)
         else:
             self._not_found(head_only)
 
     def _report(self, run: Path, head_only: bool) -> None:
         from sia_core import report_html, run_view
 
-        view = run_view.load(run)
+        try:
+            view = run_view.load(run)
+        except (SiaError, ValueError, OSError) as exc:
+            message = f"could not read this run: {exc}\n".encode()
+            self._send(HTTPStatus.INTERNAL_SERVER_ERROR, message, "text/plain; charset=utf-8")
+            return
         page = report_html.render(
             view,
             link_base=f"/runs/{quote(run.name)}/",

@@ -259,3 +259,29 @@ def test_web_refreshes_while_a_run_is_in_progress(web: int) -> None:
         assert status == 200 and refresh in body, path
     status, _, body = _get(web, "/runs/run_r/")
     assert status == 200 and refresh not in body  # a finished run's page stays put
+
+
+def test_labels_from_the_run_are_text_in_the_charts(tmp_path: Path) -> None:
+    # Group names come from the evaluator's results.json and the metric from task.toml:
+    # a "$" must not start a formula (matplotlib would fail to parse "$\frac{1$") and markup
+    # must stay escaped in the inline SVG.
+    from sia_core import report_charts
+    from sia_core.record import GenerationRecord
+    from sia_core.run_view import GenerationView, RunView
+
+    hostile = {"$\\frac{1$": (0.5, 3), "<script>alert(1)</script>": (0.25, 4)}
+    gens = [
+        GenerationView(
+            record=GenerationRecord(number=n, started=0, status="ok", score=0.5),
+            dir=tmp_path,
+            groups=hostile,
+        )
+        for n in (1, 2)
+    ]
+    state = {"task": {"metric": "cost in $ ($x^$)", "direction": "min"}}
+    view = RunView(tmp_path, state, gens, in_progress=None, live=False)
+    for svg in (report_charts.groups(view), report_charts.scores(view)):
+        assert svg is not None and "<script" not in svg
+    groups = report_charts.groups(view)
+    assert "&lt;script&gt;alert(1)&lt;/script&gt;" in groups and "$\\frac{1$" in groups
+    assert "cost in $ ($x^$)" in report_charts.scores(view)
