@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from pathlib import Path
 
 from sia_core.hookspecs import hookimpl
-from sia_core.specs import TaskInfo, TaskLoaderSpec
+from sia_core.specs import TaskLoaderSpec
+from sia_core.task_packs import lazy_loader
 
 DESCRIPTIONS = {
     "sentiment": "Short product reviews, many negated: positive or negative (binary rewards)",
@@ -14,27 +14,13 @@ DESCRIPTIONS = {
 }
 
 
-def _resolve(name: str) -> Path | None:
-    if name not in DESCRIPTIONS:
-        return None
-    from sia_tasks_offline.build import task_dir
-
-    return task_dir(name)
-
-
-def _list() -> list[TaskInfo]:
-    from sia_tasks_offline.build import is_built
-
-    return [TaskInfo(name=n, description=d, available=is_built(n)) for n, d in DESCRIPTIONS.items()]
-
-
 @hookimpl
 def register_task_loaders(register: Callable[[TaskLoaderSpec], None]) -> None:
     register(
-        TaskLoaderSpec(
-            name="offline",
-            summary="sentiment and arithmetic: data generated locally from a fixed seed",
-            list_tasks=_list,
-            resolve=_resolve,
+        lazy_loader(
+            "offline",
+            "sentiment and arithmetic: data generated locally from a fixed seed",
+            DESCRIPTIONS,
+            "sia_tasks_offline.build",
         )
     )

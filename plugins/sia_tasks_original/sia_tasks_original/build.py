@@ -7,8 +7,8 @@ import shutil
 from importlib.resources import files
 from pathlib import Path
 
+from sia_core import task_packs
 from sia_core.envs import cache_dir
-from sia_core.store import atomic_dir
 from sia_tasks_original.catalog import SAMPLES, TASKS
 from sia_tasks_original.source import Source, default_source
 
@@ -27,7 +27,7 @@ def location(name: str) -> Path:
 
 
 def is_built(name: str) -> bool:
-    return (location(name) / "task.toml").is_file()
+    return task_packs.is_built(location(name))
 
 
 def assemble(name: str, source: Source, root: Path) -> None:
@@ -46,8 +46,7 @@ def build(name: str, source: Source | None = None, *, force: bool = False) -> Pa
     dest = location(name)
     if force and dest.exists():
         shutil.rmtree(dest)
-    if not is_built(name):
-        source = source or default_source()
-        with atomic_dir(dest) as tmp:
-            assemble(name, source, tmp)
-    return dest
+    return task_packs.build_once(dest, lambda tmp: assemble(name, source or default_source(), tmp))
+
+
+task_dir = build  # what the loader calls (sia_core.task_packs.lazy_loader)

@@ -11,34 +11,21 @@ from pathlib import Path
 import click
 
 from sia_core.hookspecs import hookimpl
-from sia_core.specs import TaskInfo, TaskLoaderSpec
+from sia_core.specs import TaskLoaderSpec
+from sia_core.task_packs import lazy_loader
 from sia_tasks_original.catalog import TASKS
 
 NAMES = tuple(TASKS)
 
 
-def _resolve(name: str) -> Path | None:
-    if name not in NAMES:
-        return None
-    from sia_tasks_original.build import build
-
-    return build(name)
-
-
-def _list() -> list[TaskInfo]:
-    from sia_tasks_original.build import is_built
-
-    return [TaskInfo(n, TASKS[n].description, available=is_built(n)) for n in NAMES]
-
-
 @hookimpl
 def register_task_loaders(register: Callable[[TaskLoaderSpec], None]) -> None:
     register(
-        TaskLoaderSpec(
-            name="original",
-            summary="the original SIA tasks; data from the sia-agent 0.6.0 wheel on first use",
-            list_tasks=_list,
-            resolve=_resolve,
+        lazy_loader(
+            "original",
+            "the original SIA tasks; data from the sia-agent 0.6.0 wheel on first use",
+            {n: TASKS[n].description for n in NAMES},
+            "sia_tasks_original.build",
         )
     )
 

@@ -8,8 +8,8 @@ import shutil
 from importlib.resources import files
 from pathlib import Path
 
+from sia_core import task_packs
 from sia_core.envs import cache_dir
-from sia_core.store import atomic_dir
 
 VERSION = 1
 FILES = Path(str(files("sia_tasks_paper") / "files"))
@@ -60,12 +60,8 @@ def location(name: str) -> Path:
 
 
 def is_built(name: str) -> bool:
-    return (location(name) / "task.toml").is_file()
+    return task_packs.is_built(location(name))
 
 
 def task_dir(name: str) -> Path:
-    dest = location(name)
-    if not is_built(name):
-        with atomic_dir(dest) as tmp:
-            BUILDERS[name](tmp)
-    return dest
+    return task_packs.build_once(location(name), BUILDERS[name])
