@@ -33,6 +33,7 @@ from sia_core.rl import (
     k3_kl,
     minibatches,
     optimise,
+    reference_kl,
 )
 from sia_core.sandbox.api import GatewayLink, Sandbox, SandboxJob, SandboxResult
 from sia_core.sandbox.bwrap import SandboxUnavailable
@@ -83,6 +84,7 @@ __all__ = [
     "TrainResult",
     "minibatches",
     "optimise",
+    "reference_kl",
     "completion_logprobs",
     "k3_kl",
     # sandboxes

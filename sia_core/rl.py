@@ -14,7 +14,7 @@ import random
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, Protocol, TypeVar
 
 T = TypeVar("T")
 
@@ -135,39 +135,56 @@ def minibatches(items: list[Any], size: int) -> list[list[Any]]:
     return [items[i : i + size] for i in range(0, len(items), size)]
 
 
+class StepSettings(Protocol):
+    """The fields of an algorithm's config that `optimise` reads."""
+
+    epochs: int
+    minibatch_size: int
+    learning_rate: float | None
+    """None: the run's LoRA learning rate (`PolicyHandle.learning_rate`)."""
+    max_grad_norm: float
+
+
 def optimise(
     policy: PolicyHandle,
     items: Sequence[T],
     loss_of: Callable[[list[T]], Any],
-    *,
-    epochs: int,
-    minibatch_size: int,
-    learning_rate: float | None,
-    max_grad_norm: float,
+    settings: StepSettings,
 ) -> list[float]:
-    """The training loop most algorithms share: `epochs` passes over `items` in a shuffle
-    seeded by `policy.seed`, one AdamW step on the policy's trainable (LoRA) parameters
-    per minibatch, gradients clipped to `max_grad_norm`. `loss_of(minibatch)` returns the
-    loss tensor; `learning_rate` None means the policy's. Returns each step's loss."""
+    """The training loop most algorithms share: `settings.epochs` passes over `items` in
+    a shuffle seeded by `policy.seed`, one AdamW step on the policy's trainable (LoRA)
+    parameters per minibatch of `settings.minibatch_size`, gradients clipped to
+    `settings.max_grad_norm`. `loss_of(minibatch)` returns the loss tensor. Returns each
+    step's loss."""
     import torch
 
     params = [p for p in policy.model.parameters() if p.requires_grad]
-    optimizer = torch.optim.AdamW(params, lr=learning_rate or policy.learning_rate)
+    optimizer = torch.optim.AdamW(params, lr=settings.learning_rate or policy.learning_rate)
     rng = random.Random(policy.seed)
     order = list(items)
     losses: list[float] = []
     policy.model.train()
-    for _ in range(epochs):
+    for _ in range(settings.epochs):
         rng.shuffle(order)
-        for chunk in minibatches(order, minibatch_size):
+        for chunk in minibatches(order, settings.minibatch_size):
             loss = loss_of(chunk)
             optimizer.zero_grad()
             loss.backward()
-            torch.nn.utils.clip_grad_norm_(params, max_grad_norm)
+            torch.nn.utils.clip_grad_norm_(params, settings.max_grad_norm)
             optimizer.step()
             losses.append(loss.item())
     policy.model.eval()
     return losses
+
+
+def reference_kl(policy: PolicyHandle, samples: list[Sample], logprobs: Any, mask: Any) -> Any:
+    """The k3 KL of the policy (its `logprobs` on these samples' completions) to the
+    adapter-free reference, whose log-probs are computed here without gradients."""
+    import torch
+
+    with torch.no_grad(), policy.reference() as ref:
+        ref_logprobs, _ = completion_logprobs(ref, samples)
+    return k3_kl(logprobs, ref_logprobs, mask)
 
 
 def k3_kl(logprobs: Any, ref_logprobs: Any, mask: Any) -> Any:

@@ -65,14 +65,6 @@ def train(batch: RLBatch, policy: PolicyHandle, config: dict[str, Any]) -> Train
     def loss_of(chunk: list[Sample]) -> Any:
         return nll(*completion_logprobs(policy.model, chunk))
 
-    losses = optimise(
-        policy,
-        calls,
-        loss_of,
-        epochs=cfg.epochs,
-        minibatch_size=cfg.minibatch_size,
-        learning_rate=cfg.learning_rate,
-        max_grad_norm=cfg.max_grad_norm,
-    )
+    losses = optimise(policy, calls, loss_of, cfg)
     metrics.update(steps=float(len(losses)), loss=statistics.fmean(losses), final_loss=losses[-1])
     return TrainResult(metrics=metrics)

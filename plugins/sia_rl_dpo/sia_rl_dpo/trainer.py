@@ -126,15 +126,7 @@ def train(batch: RLBatch, policy: PolicyHandle, config: dict[str, Any]) -> Train
         margins_per_step.append(margin.detach().tolist())
         return loss
 
-    losses = optimise(
-        policy,
-        range(len(pairs)),
-        loss_of,
-        epochs=cfg.epochs,
-        minibatch_size=cfg.minibatch_size,
-        learning_rate=cfg.learning_rate,
-        max_grad_norm=cfg.max_grad_norm,
-    )
+    losses = optimise(policy, range(len(pairs)), loss_of, cfg)
     steps_per_epoch = math.ceil(len(pairs) / cfg.minibatch_size)
     margins = [m for step in margins_per_step[-steps_per_epoch:] for m in step]
     metrics.update(

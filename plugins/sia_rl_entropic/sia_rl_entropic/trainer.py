@@ -69,14 +69,6 @@ def train(batch: RLBatch, policy: PolicyHandle, config: dict[str, Any]) -> Train
         weights = torch.tensor([a for _, a in chunk], device=logprobs.device)
         return weighted_nll(logprobs, weights, mask)
 
-    losses = optimise(
-        policy,
-        weighted,
-        loss_of,
-        epochs=cfg.epochs,
-        minibatch_size=cfg.minibatch_size,
-        learning_rate=cfg.learning_rate,
-        max_grad_norm=cfg.max_grad_norm,
-    )
+    losses = optimise(policy, weighted, loss_of, cfg)
     metrics.update(steps=float(len(losses)), loss=statistics.fmean(losses))
     return TrainResult(metrics=metrics)

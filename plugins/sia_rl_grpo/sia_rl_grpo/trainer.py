@@ -10,8 +10,8 @@ from sia_core.rl import (
     RLBatch,
     TrainResult,
     completion_logprobs,
-    k3_kl,
     optimise,
+    reference_kl,
 )
 from sia_rl_grpo.config import GRPOConfig
 
@@ -77,22 +77,12 @@ def train(batch: RLBatch, policy: PolicyHandle, config: dict[str, Any]) -> Train
             cfg.clip_epsilon,
         )
         if cfg.kl_beta > 0:
-            with torch.no_grad(), policy.reference() as ref:
-                ref_logprobs, _ = completion_logprobs(ref, samples)
-            kl = k3_kl(logprobs, ref_logprobs, mask)
+            kl = reference_kl(policy, samples, logprobs, mask)
             loss = loss + cfg.kl_beta * kl
             kls.append(kl.item())
         return loss
 
-    losses = optimise(
-        policy,
-        weighted,
-        loss_of,
-        epochs=cfg.epochs,
-        minibatch_size=cfg.minibatch_size,
-        learning_rate=cfg.learning_rate,
-        max_grad_norm=cfg.max_grad_norm,
-    )
+    losses = optimise(policy, weighted, loss_of, cfg)
     metrics.update(steps=float(len(losses)), loss=statistics.fmean(losses))
     if kls:
         metrics["kl"] = statistics.fmean(kls)
