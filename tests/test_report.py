@@ -240,6 +240,37 @@ def test_web_answers_404_outside_the_runs_directory(web: int, path: str) -> None
     assert b"private answers" not in body and b"root:" not in body
 
 
+def test_agent_written_files_are_served_as_text_never_as_pages(web: int, tmp_path: Path) -> None:
+    # What a harness can leave in its generation directory: any name sia does not reserve.
+    gen = tmp_path / "runs" / "run_r" / "gen_1"
+    (gen / "evil.html").write_text("<script>fetch('/runs/run_r/')</script>")
+    (gen / "evil.svg").write_text('<svg xmlns="http://www.w3.org/2000/svg" onload="x()"/>')
+    odd = '"><img src=x onerror=alert(1)>.txt'
+    (gen / odd).write_text("x")
+    for name in ("evil.html", "evil.svg"):
+        status, headers, body = _get(web, f"/runs/run_r/gen_1/{name}")
+        assert status == 200 and headers["Content-Type"] == "text/plain; charset=utf-8"
+        assert headers["X-Content-Type-Options"] == "nosniff"
+        assert headers["Content-Security-Policy"].startswith("default-src 'none'")
+    status, _, body = _get(web, "/runs/run_r/gen_1/")
+    assert status == 200 and b"<img" not in body
+    assert b"&quot;&gt;&lt;img src=x onerror=alert(1)&gt;.txt" in body
+    assert b'href="%22%3E%3Cimg%20src%3Dx%20onerror%3Dalert%281%29%3E.txt"' in body
+    # The relative link leads back to the file.
+    status, _, body = _get(
+        web, "/runs/run_r/gen_1/%22%3E%3Cimg%20src%3Dx%20onerror%3Dalert%281%29%3E.txt"
+    )
+    assert status == 200 and body == b"x"
+    # A browser opening the listing meets no script and no error.
+    report = open_page(
+        f"http://127.0.0.1:{web}/runs/run_r/gen_1/",
+        {"images": "document.images.length", "scripts": "document.scripts.length"},
+        screenshot=False,
+        binary=chromium(),
+    )
+    assert report.errors == [] and report.values == {"images": 0, "scripts": 0}
+
+
 def test_web_is_read_only(web: int) -> None:
     for method in ("POST", "PUT", "DELETE"):
         status, _, _ = _get(web, "/runs/run_r/", method)
