@@ -6,21 +6,30 @@ and cost budget, and appends every call, tagged with its item id, to calls.jsonl
 Item ids come from the `X-SIA-Item` header, `metadata.item_id` in the body, or `user`.
 Requests are held to an allow-list of fields (sia_core.gateway_policy); a call is admitted
 only if its worst case fits what is left of the budget, counting the calls in flight.
+
+The server is asynchronous (aiohttp on an event loop in its own thread): hundreds of
+agents' connections cost no thread each. A task model that speaks the OpenAI wire
+format is forwarded as it is over one pooled client (sia_core.gateway_upstream); other
+models (litellm's translations, the in-process local policy) answer in a thread pool
+as large as the concurrency cap, so the local policy still sees concurrent calls to batch.
 """
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import json
 import secrets
-import socketserver
+import socket
 import threading
 import time
 import uuid
+from collections.abc import AsyncIterator, Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
 from http import HTTPStatus
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sia_core.gateway_policy import (
     DEFAULT_COMPLETION_CAP,
@@ -29,8 +38,12 @@ from sia_core.gateway_policy import (
     secret_values,
     worst_case_tokens,
 )
+from sia_core.gateway_upstream import OpenAIWireModel, StreamedReply
 from sia_core.models import ChatModel, ModelError, ModelReply, chunks_of
 from sia_core.sandbox.api import GatewayLink
+
+if TYPE_CHECKING:
+    from aiohttp import web
 
 ITEM_HEADER = "X-SIA-Item"
 MAX_BODY = 32 * 1024 * 1024
@@ -69,80 +82,14 @@ def add_usage(total: dict[str, Any], usage: dict[str, Any]) -> None:
         total[key] = total.get(key, 0) + value
 
 
-class _Handler(BaseHTTPRequestHandler):
-    protocol_version = "HTTP/1.1"
-    server_version = "sia-gateway"
-    gateway: Gateway  # set on the subclass each gateway creates
-
-    def log_message(self, format: str, *args: Any) -> None:
-        pass
-
-    def _send_json(self, status: int, payload: dict[str, Any]) -> None:
-        self._send_body(status, json.dumps(payload).encode())
-
-    def _send_body(self, status: int, body: bytes) -> None:
-        self.send_response(status)
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
-
-    def _error(self, status: int, message: str, code: str) -> None:
-        self._send_json(status, {"error": {"message": message, "type": code, "code": code}})
-
-    def _authorized(self) -> bool:
-        supplied = self.headers.get("Authorization", "").removeprefix("Bearer ").strip()
-        if secrets.compare_digest(supplied, self.gateway.token):
-            return True
-        self._error(HTTPStatus.UNAUTHORIZED, "invalid sia gateway token", "invalid_api_key")
-        return False
-
-    def do_GET(self) -> None:
-        if not self._authorized():
-            return
-        if self.path.rstrip("/") in ("/v1/models", "/models"):
-            model = {"id": self.gateway.model_name, "object": "model", "owned_by": "sia"}
-            self._send_json(HTTPStatus.OK, {"object": "list", "data": [model]})
-        else:
-            self._error(HTTPStatus.NOT_FOUND, f"no route {self.path}", "not_found")
-
-    def do_POST(self) -> None:
-        if self.path.rstrip("/") not in ("/v1/chat/completions", "/chat/completions"):
-            self._error(HTTPStatus.NOT_FOUND, f"no route {self.path}", "not_found")
-            return
-        length = int(self.headers.get("Content-Length") or 0)
-        if length > MAX_BODY:
-            self._error(HTTPStatus.REQUEST_ENTITY_TOO_LARGE, "request too large", "too_large")
-            self.close_connection = True
-            return
-        raw = self.rfile.read(length)
-        if not self._authorized():
-            return
-        try:
-            request = json.loads(raw)
-            if not isinstance(request, dict) or not isinstance(request.get("messages"), list):
-                raise ValueError("body needs a 'messages' list")
-            check_request(request)
-        except ValueError as exc:  # RequestRefused included
-            self._error(HTTPStatus.BAD_REQUEST, f"bad request: {exc}", "invalid_request_error")
-            return
-        self.gateway.handle(self, request)
-
-
-class _UnixServer(socketserver.ThreadingMixIn, socketserver.UnixStreamServer):
-    daemon_threads = True
-    request_queue_size = BACKLOG
-
-
-class _TCPServer(ThreadingHTTPServer):
-    daemon_threads = True
-    request_queue_size = BACKLOG
+def _error_body(message: str, code: str) -> bytes:
+    return json.dumps({"error": {"message": message, "type": code, "code": code}}).encode()
 
 
 class Gateway:
     def __init__(
         self,
-        model: ChatModel | None,
+        model: ChatModel | OpenAIWireModel | None,
         log_path: Path,
         *,
         budget: Budget | None = None,
@@ -153,57 +100,100 @@ class Gateway:
         self.model_name = model_name or (model.name if model else "none")
         self.log_path = log_path
         self.budget = budget or Budget()
+        self.concurrency = concurrency
         self.token = "sia-" + secrets.token_urlsafe(24)
         self.secrets = secret_values((getattr(model, "api_key", None),))
+        self._secret_bytes = tuple(s.encode() for s in self.secrets)
         self.usage = Usage()
         self._reserved_tokens = 0
         self._reserved_usd = 0.0
-        self._slots = threading.BoundedSemaphore(concurrency)
         self._lock = threading.Lock()
-        self._idle = threading.Condition()
         self._in_flight = 0
-        # Headers and body leave in separate writes: without TCP_NODELAY, Nagle's
-        # algorithm and delayed ACKs hold every response back by about 40 ms.
-        self._unix_handler = type("Handler", (_Handler,), {"gateway": self})
-        tcp_handler = type(
-            "Handler", (_Handler,), {"gateway": self, "disable_nagle_algorithm": True}
-        )
-        self._tcp = _TCPServer(("127.0.0.1", 0), tcp_handler)
-        self._servers: list[socketserver.BaseServer] = []
+        # Bound now, so that the port is known before the server starts.
+        self._tcp = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        self._tcp.bind(("127.0.0.1", 0))
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._thread: threading.Thread | None = None
+        self._runner: web.AppRunner | None = None
+        self._session: Any = None
+        self._pool: ThreadPoolExecutor | None = None
+        self._slots: asyncio.Semaphore | None = None
+        self._idle: asyncio.Event | None = None
         self._log = None
 
     @property
+    def forwarding(self) -> bool:
+        """Whether calls go to the provider as they are (else through the model object)."""
+        return isinstance(self.model, OpenAIWireModel)
+
+    @property
     def port(self) -> int:
-        return self._tcp.server_address[1]
+        return self._tcp.getsockname()[1]
 
     @property
     def url(self) -> str:
         return f"http://127.0.0.1:{self.port}/v1"
 
-    def _serve(self, server: socketserver.BaseServer) -> None:
-        self._servers.append(server)
-        threading.Thread(
-            target=server.serve_forever,
-            kwargs={"poll_interval": 0.2},
-            daemon=True,
-            name="sia-gateway",
-        ).start()
+    # -- life cycle (called from any thread; the server lives on its own loop) -----------
+
+    def _on_loop(self, coroutine: Any, timeout: float | None = None) -> Any:
+        assert self._loop is not None
+        return asyncio.run_coroutine_threadsafe(coroutine, self._loop).result(timeout)
 
     def start(self) -> Gateway:
         self.log_path.parent.mkdir(parents=True, exist_ok=True)
         self._log = self.log_path.open("a", encoding="utf-8")
-        self._serve(self._tcp)
+        self._loop = asyncio.new_event_loop()
+        self._thread = threading.Thread(
+            target=self._loop.run_forever, daemon=True, name="sia-gateway"
+        )
+        self._thread.start()
+        self._tcp.listen(BACKLOG)
+        if isinstance(self.model, OpenAIWireModel):
+            self.model.price(0, 0)  # reads the price table here, not on the server's loop
+        self._on_loop(self._setup())
         return self
 
-    def listen_unix(self, path: Path) -> Any:
-        server = _UnixServer(str(path), self._unix_handler)
+    async def _setup(self) -> None:
+        from aiohttp import ClientSession, TCPConnector, web
+
+        app = web.Application(client_max_size=MAX_BODY)
+        app.router.add_post("/v1/chat/completions", self._chat)
+        app.router.add_post("/chat/completions", self._chat)
+        app.router.add_get("/v1/models", self._models)
+        app.router.add_get("/models", self._models)
+        app.router.add_route("*", "/{tail:.*}", self._no_route)
+        # The gateway drains its own calls on stop; the runner need not wait again.
+        self._runner = web.AppRunner(app, access_log=None, shutdown_timeout=0.5)
+        await self._runner.setup()
+        await web.SockSite(self._runner, self._tcp, backlog=BACKLOG).start()
+        self._slots = asyncio.Semaphore(self.concurrency)
+        self._idle = asyncio.Event()
+        self._idle.set()
+        if self.forwarding:
+            self._session = ClientSession(
+                connector=TCPConnector(limit=self.concurrency, ttl_dns_cache=300),
+                auto_decompress=True,
+            )
+        elif self.model is not None:
+            self._pool = ThreadPoolExecutor(self.concurrency, thread_name_prefix="sia-model")
+
+    def listen_unix(self, path: Path) -> Callable[[], None]:
+        """Serve on a Unix socket at `path` too (a sandbox's relay connects there);
+        returns what stops that."""
+        from aiohttp import web
+
+        sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        sock.bind(str(path))
+        sock.listen(BACKLOG)
+        assert self._runner is not None
+        site = web.SockSite(self._runner, sock, backlog=BACKLOG)
+        self._on_loop(site.start())
 
         def stop() -> None:
-            server.shutdown()
-            server.server_close()
-            self._servers.remove(server)
+            if self._loop is not None and self._loop.is_running():
+                self._on_loop(site.stop())
 
-        self._serve(server)
         return stop
 
     def link(self) -> GatewayLink:
@@ -212,16 +202,33 @@ class Gateway:
         )
 
     def stop(self, drain_s: float = 10.0) -> None:
-        for server in list(self._servers):
-            server.shutdown()
-            server.server_close()
-        self._servers.clear()
-        # Calls still being answered (an agent killed mid-call) get a moment to be logged.
-        with self._idle:
-            self._idle.wait_for(lambda: self._in_flight == 0, timeout=drain_s)
+        if self._loop is not None and self._loop.is_running():
+            self._on_loop(self._shutdown(drain_s))
+            self._loop.call_soon_threadsafe(self._loop.stop)
+            assert self._thread is not None
+            self._thread.join(5)
+            if self._in_flight == 0:
+                self._loop.close()
+            # else a model thread still holds a call: it finds the loop stopped, not closed
+        self._loop = None
+        self._tcp.close()
+        if self._pool is not None:
+            self._pool.shutdown(wait=False)
         if self._log is not None:
-            self._log.close()
-            self._log = None
+            with self._lock:
+                self._log.close()
+                self._log = None
+
+    async def _shutdown(self, drain_s: float) -> None:
+        assert self._runner is not None and self._idle is not None
+        for site in list(self._runner.sites):
+            await site.stop()
+        # Calls still being answered (an agent killed mid-call) get a moment to be logged.
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._idle.wait(), drain_s)
+        await self._runner.cleanup()
+        if self._session is not None:
+            await self._session.close()
 
     def __enter__(self) -> Gateway:
         return self.start()
@@ -229,7 +236,63 @@ class Gateway:
     def __exit__(self, *exc: object) -> None:
         self.stop()
 
-    # -- one call ---------------------------------------------------------------------
+    # -- routes ------------------------------------------------------------------------
+
+    def _json(self, status: int, body: bytes) -> web.Response:
+        from aiohttp import web
+
+        return web.Response(status=status, body=body, content_type="application/json")
+
+    def _error(self, status: int, message: str, code: str) -> web.Response:
+        return self._json(status, _error_body(message, code))
+
+    def _authorized(self, request: web.Request) -> bool:
+        supplied = request.headers.get("Authorization", "").removeprefix("Bearer ").strip()
+        return secrets.compare_digest(supplied.encode(), self.token.encode())
+
+    def _unauthorized(self) -> web.Response:
+        return self._error(HTTPStatus.UNAUTHORIZED, "invalid sia gateway token", "invalid_api_key")
+
+    async def _no_route(self, request: web.Request) -> web.Response:
+        return self._error(HTTPStatus.NOT_FOUND, f"no route {request.path}", "not_found")
+
+    async def _models(self, request: web.Request) -> web.Response:
+        if not self._authorized(request):
+            return self._unauthorized()
+        model = {"id": self.model_name, "object": "model", "owned_by": "sia"}
+        return self._json(HTTPStatus.OK, json.dumps({"object": "list", "data": [model]}).encode())
+
+    async def _chat(self, request: web.Request) -> web.StreamResponse:
+        from aiohttp import web
+
+        too_large = (HTTPStatus.REQUEST_ENTITY_TOO_LARGE, "request too large", "too_large")
+        if (request.content_length or 0) > MAX_BODY:
+            return self._error(*too_large)
+        try:
+            raw = await request.read()
+        except web.HTTPRequestEntityTooLarge:
+            return self._error(*too_large)
+        if not self._authorized(request):
+            return self._unauthorized()
+        try:
+            body = json.loads(raw)
+            if not isinstance(body, dict) or not isinstance(body.get("messages"), list):
+                raise ValueError("body needs a 'messages' list")
+            check_request(body)
+        except ValueError as exc:  # RequestRefused included
+            return self._error(
+                HTTPStatus.BAD_REQUEST, f"bad request: {exc}", "invalid_request_error"
+            )
+        self._in_flight += 1
+        self._idle.clear()  # type: ignore[union-attr]
+        try:
+            return await self._call(request, body)
+        finally:
+            self._in_flight -= 1
+            if self._in_flight == 0:
+                self._idle.set()  # type: ignore[union-attr]
+
+    # -- one call ----------------------------------------------------------------------
 
     def _admit(self, tokens: int, usd: float) -> str | None:
         """Reserve a call's worst case, or say why it does not fit. Holds self._lock."""
@@ -264,19 +327,9 @@ class Gateway:
         usd = price(tokens - completion, completion) if price else None
         return tokens, usd or 0.0
 
-    def handle(self, handler: _Handler, request: dict[str, Any]) -> None:
-        with self._idle:
-            self._in_flight += 1
-        try:
-            self._handle(handler, request)
-        finally:
-            with self._idle:
-                self._in_flight -= 1
-                self._idle.notify_all()
-
-    def _handle(self, handler: _Handler, request: dict[str, Any]) -> None:
+    async def _call(self, http: web.Request, request: dict[str, Any]) -> web.StreamResponse:
         metadata = request.get("metadata") if isinstance(request.get("metadata"), dict) else {}
-        item = handler.headers.get(ITEM_HEADER) or metadata.get("item_id") or request.get("user")
+        item = http.headers.get(ITEM_HEADER) or metadata.get("item_id") or request.get("user")
         item_id = str(item) if item is not None else None
         record: dict[str, Any] = {
             "call_id": uuid.uuid4().hex[:16],
@@ -294,48 +347,71 @@ class Gateway:
         if refusal:
             record.update(status="refused", http_status=402, error=refusal)
             self._write(record)
-            handler._error(
+            return self._error(
                 HTTPStatus.PAYMENT_REQUIRED, f"sia gateway: {refusal}", "budget_exceeded"
             )
-            return
         if self.model is None:
+            with self._lock:
+                self._reserved_tokens -= worst_tokens
+                self._reserved_usd -= worst_usd
             record.update(status="error", http_status=503, error="no task model configured")
             self._write(record)
-            handler._error(
+            return self._error(
                 HTTPStatus.SERVICE_UNAVAILABLE,
                 "sia gateway: no task model configured; run with --task-model",
                 "no_model",
             )
-            return
         started = time.monotonic()
+        assert self._slots is not None
         try:
-            with self._slots:
+            async with self._slots:
                 waited = time.monotonic() - started
                 try:
                     if request.get("stream"):
-                        reply = self._stream(handler, request)
-                    else:
-                        reply = self.model.complete(request)
+                        return await self._stream(http, request, record, started, waited)
+                    reply, raw = await self._complete(request)
                 except ModelError as exc:
-                    message = scrub(str(exc), self.secrets)
-                    record.update(
-                        status="error",
-                        http_status=exc.status,
-                        error=message,
-                        latency_s=time.monotonic() - started,
-                    )
-                    with self._lock:
-                        self.usage.errors += 1
-                    self._write(record)
-                    if getattr(handler, "_streaming", False):
-                        self._end_stream(handler)
-                    else:
-                        handler._error(exc.status, message, "upstream_error")
-                    return
+                    return self._failed(record, exc, started)
+                except Exception as exc:  # never a traceback in sia's console
+                    failure = ModelError(f"{type(exc).__name__}: {exc}"[:500], 502)
+                    return self._failed(record, failure, started)
         finally:
             with self._lock:
                 self._reserved_tokens -= worst_tokens
                 self._reserved_usd -= worst_usd
+        self._finish(record, item_id, reply, started, waited)
+        return self._json(HTTPStatus.OK, self._clean(raw))
+
+    async def _complete(self, request: dict[str, Any]) -> tuple[ModelReply, bytes]:
+        if isinstance(self.model, OpenAIWireModel):
+            return await self.model.complete(self._session, request)
+        assert self.model is not None and self._loop is not None
+        reply = await self._loop.run_in_executor(self._pool, self.model.complete, request)
+        return reply, json.dumps(reply.response).encode()
+
+    def _failed(
+        self, record: dict[str, Any], exc: ModelError, started: float, *, streaming: bool = False
+    ) -> web.Response:
+        message = scrub(str(exc), self.secrets)
+        record.update(
+            status="error",
+            http_status=exc.status,
+            error=message,
+            latency_s=time.monotonic() - started,
+        )
+        with self._lock:
+            self.usage.errors += 1
+        self._write(record)
+        return self._error(exc.status, message, "upstream_error")
+
+    def _finish(
+        self,
+        record: dict[str, Any],
+        item_id: str | None,
+        reply: ModelReply,
+        started: float,
+        waited: float,
+    ) -> None:
         with self._lock:
             self.usage.calls += 1
             self.usage.prompt_tokens += reply.prompt_tokens
@@ -363,47 +439,101 @@ class Gateway:
         # Logged before the reply is finished: an agent that has its answer can rely on
         # the call being in calls.jsonl.
         self._write(record)
-        if request.get("stream"):
-            self._end_stream(handler)
-        else:
-            handler._send_body(HTTPStatus.OK, self._clean(json.dumps(reply.response)))
 
-    def _clean(self, body: str) -> bytes:
+    def _clean(self, body: bytes) -> bytes:
         """A reply on its way to the agent, with any of sia's secret values removed."""
-        return scrub(body, self.secrets, shapes=False).encode()
+        if not any(secret in body for secret in self._secret_bytes):
+            return body
+        text = body.decode("utf-8", errors="replace")
+        return scrub(text, self.secrets, shapes=False).encode()
 
-    def _end_stream(self, handler: _Handler) -> None:
-        handler.wfile.write(b"data: [DONE]\n\n")
-        handler.wfile.flush()
+    # -- streams -----------------------------------------------------------------------
 
-    def _stream(self, handler: _Handler, request: dict[str, Any]) -> ModelReply:
-        assert self.model is not None
+    async def _stream(
+        self,
+        http: web.Request,
+        request: dict[str, Any],
+        record: dict[str, Any],
+        started: float,
+        waited: float,
+    ) -> web.StreamResponse:
+        from aiohttp import web
 
-        def start_stream() -> None:
-            handler.send_response(HTTPStatus.OK)
-            handler.send_header("Content-Type", "text/event-stream")
-            handler.send_header("Cache-Control", "no-cache")
-            handler.send_header("Connection", "close")
-            handler.end_headers()
-            handler.close_connection = True
-            handler._streaming = True
+        collected = StreamedReply()
+        if isinstance(self.model, OpenAIWireModel):
+            events = self.model.stream(self._session, request, collected)
+        else:
+            events = self._thread_stream(request, collected)
+        response: web.StreamResponse | None = None
+        gone = False
+        try:
+            async for event in events:
+                if response is None:
+                    response = web.StreamResponse(
+                        headers={"Content-Type": "text/event-stream", "Cache-Control": "no-cache"}
+                    )
+                    await response.prepare(http)
+                if not gone:
+                    try:
+                        await response.write(self._clean(event))
+                    except (ConnectionError, RuntimeError):
+                        # The agent went away: the call still runs out, to be counted.
+                        gone = True
+        except ModelError as exc:
+            failed = self._failed(record, exc, started)
+            if response is None:
+                return failed
+            return await self._end_stream(response, gone)
+        assert collected.reply is not None
+        self._finish(record, record["item_id"], collected.reply, started, waited)
+        if response is None:
+            response = web.StreamResponse(headers={"Content-Type": "text/event-stream"})
+            await response.prepare(http)
+        return await self._end_stream(response, gone)
+
+    async def _end_stream(self, response: web.StreamResponse, gone: bool) -> web.StreamResponse:
+        if not gone:
+            try:
+                await response.write(b"data: [DONE]\n\n")
+                await response.write_eof()
+            except (ConnectionError, RuntimeError):
+                pass
+        return response
+
+    async def _thread_stream(
+        self, request: dict[str, Any], collected: StreamedReply
+    ) -> AsyncIterator[bytes]:
+        """A model object's stream, run in the pool, its chunks handed to the loop."""
+        assert self._loop is not None and self.model is not None
+        loop, model = self._loop, self.model
+        queue: asyncio.Queue[dict[str, Any] | None] = asyncio.Queue()
 
         def emit(chunk: dict[str, Any]) -> None:
-            if not getattr(handler, "_streaming", False):
-                start_stream()
-            handler.wfile.write(b"data: " + self._clean(json.dumps(chunk)) + b"\n\n")
-            handler.wfile.flush()
+            loop.call_soon_threadsafe(queue.put_nowait, chunk)
 
-        stream = getattr(self.model, "stream", None)
-        if stream is not None:
-            reply = stream(request, emit)
-        else:
-            reply = self.model.complete(request)
-            for chunk in chunks_of(reply.response):
-                emit(chunk)
-        if not getattr(handler, "_streaming", False):
-            start_stream()
-        return reply
+        def produce() -> ModelReply:
+            try:
+                stream = getattr(model, "stream", None)
+                if stream is not None:
+                    return stream(request, emit)
+                reply = model.complete(request)
+                for chunk in chunks_of(reply.response):
+                    emit(chunk)
+                return reply
+            finally:
+                loop.call_soon_threadsafe(queue.put_nowait, None)
+
+        future = loop.run_in_executor(self._pool, produce)
+        wanted_usage = bool((request.get("stream_options") or {}).get("include_usage"))
+        while (chunk := await queue.get()) is not None:
+            if not wanted_usage:
+                # litellm always asks for usage (budgets count it); like the passthrough,
+                # the agent gets it only if it asked
+                if not chunk.get("choices"):
+                    continue
+                chunk.pop("usage", None)
+            yield b"data: " + json.dumps(chunk).encode() + b"\n\n"
+        collected.reply = await future
 
     def _write(self, record: dict[str, Any]) -> None:
         line = scrub(json.dumps(record, default=str), self.secrets, shapes=False) + "\n"

@@ -100,6 +100,18 @@ def chunks_of(response: dict[str, Any]) -> list[dict[str, Any]]:
     return out
 
 
+def wire_response(response: dict[str, Any]) -> dict[str, Any]:
+    """litellm's response as the provider sent it: without litellm's own message field
+    (`provider_specific_fields`), and with `content` null where there is no text, as in
+    the OpenAI format (litellm drops it, or makes it "" when it rebuilds a stream)."""
+    for choice in response.get("choices") or []:
+        message = choice.get("message")
+        if isinstance(message, dict):
+            message.pop("provider_specific_fields", None)
+            message["content"] = message.get("content") or None
+    return response
+
+
 class LiteLLMModel:
     """Any provider litellm knows: "openai/gpt-4o-mini", "anthropic/claude-...", ..."""
 
@@ -163,7 +175,7 @@ class LiteLLMModel:
         response = self._call(request)
         usage = getattr(response, "usage", None)
         return ModelReply(
-            response=response.model_dump(exclude_none=True),
+            response=wire_response(response.model_dump(exclude_none=True)),
             prompt_tokens=int(getattr(usage, "prompt_tokens", 0) or 0),
             completion_tokens=int(getattr(usage, "completion_tokens", 0) or 0),
             cost_usd=self._cost(response),
@@ -179,7 +191,7 @@ class LiteLLMModel:
         full = litellm.stream_chunk_builder(chunks, messages=request["messages"])
         usage = getattr(full, "usage", None)
         return ModelReply(
-            response=full.model_dump(exclude_none=True) if full is not None else {},
+            response=wire_response(full.model_dump(exclude_none=True)) if full is not None else {},
             prompt_tokens=int(getattr(usage, "prompt_tokens", 0) or 0),
             completion_tokens=int(getattr(usage, "completion_tokens", 0) or 0),
             cost_usd=self._cost(full) if full is not None else None,

@@ -4,17 +4,30 @@ evaluated. One object owns which model and which adapter are live."""
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from sia_core.console_log import third_party_to
 from sia_core.errors import SiaError
+from sia_core.gateway_upstream import OpenAIWireModel, passthrough_model
 from sia_core.models import ChatModel, LiteLLMModel
 from sia_core.policy.registry import is_local_model
 from sia_core.progress import Reporter
 
 if TYPE_CHECKING:
     from sia_core.policy.local import LocalPolicy
+
+
+def api_model(name: str, api_base: str | None) -> ChatModel | OpenAIWireModel:
+    """A model that speaks the OpenAI wire format is forwarded as it is (fast); litellm
+    translates for the others. SIA_GATEWAY_PASSTHROUGH=0 sends every model through
+    litellm (for a server whose OpenAI dialect litellm knows better)."""
+    if os.environ.get("SIA_GATEWAY_PASSTHROUGH", "1") != "0":
+        forwarding = passthrough_model(name, api_base)
+        if forwarding is not None:
+            return forwarding
+    return LiteLLMModel(name, api_base=api_base)
 
 
 class TaskModel:
@@ -34,8 +47,8 @@ class TaskModel:
         self.log_path = log_path
         """Where the third-party output of loading and training goes (RUN/sia.log)."""
         self.policy: LocalPolicy | None = None
-        self.model: ChatModel | None = (
-            LiteLLMModel(name, api_base=api_base) if name and not self.local else None
+        self.model: ChatModel | OpenAIWireModel | None = (
+            api_model(name, api_base) if name and not self.local else None
         )
 
     def serve(self, adapter: Path | None, reporter: Reporter) -> None:

@@ -29,6 +29,7 @@ import pytest
 
 from sia_core.gateway import Budget, Gateway
 from sia_core.gateway_policy import worst_case_tokens
+from sia_core.gateway_upstream import passthrough_model
 from sia_core.models import LiteLLMModel
 from sia_core.runs import RESERVED_NAMES
 from sia_core.sandbox.local import LocalSandbox
@@ -228,16 +229,17 @@ def test_request_fields_that_steer_litellm_are_refused(scene, canary_server) -> 
     assert canary_server.received == []
 
 
-def test_provider_errors_reach_the_agent_without_keys(tmp_path, monkeypatch) -> None:
+@pytest.mark.parametrize("path", ["litellm", "passthrough"])
+def test_provider_errors_reach_the_agent_without_keys(path, tmp_path, monkeypatch) -> None:
     secret = "sk-" + secrets.token_hex(16)
     monkeypatch.setenv("OPENAI_API_KEY", secret)
-
-    def leaky(messages):
-        raise AssertionError("unused")
-
     with FakeOpenAI(always=401) as provider:
         provider.error_message = f"Incorrect API key provided: {secret}. Bearer {secret}"
-        model = LiteLLMModel("openai/fake", api_base=provider.url, max_retries=0)
+        model = (
+            LiteLLMModel("openai/fake", api_base=provider.url, max_retries=0)
+            if path == "litellm"
+            else passthrough_model("openai/fake", provider.url, max_retries=0)
+        )
         with Gateway(model, tmp_path / "calls.jsonl") as gateway:
             client = openai.OpenAI(base_url=gateway.url, api_key=gateway.token, max_retries=0)
             with pytest.raises(openai.APIStatusError) as err:

@@ -70,7 +70,10 @@ class FakeProvider:
                 if not fake.route(self, body):
                     fake._model_call(self, body)
 
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        # A real provider does not drop connections: a gateway with 256 calls in flight
+        # must not meet the default listen backlog of 5.
+        server_class = type("Server", (ThreadingHTTPServer,), {"request_queue_size": 1024})
+        self.server = server_class(("127.0.0.1", 0), Handler)
         self.server.daemon_threads = True
 
     @property
