@@ -41,6 +41,8 @@ from sia_core.sandbox.copyback import CopyBackError, copy_back
 from sia_core.specs import (
     AlgorithmInfo,
     BackendSpec,
+    PolicyConnection,
+    PolicyHostSpec,
     RewardClassifierSpec,
     RLAlgorithmSpec,
     SandboxSpec,
@@ -54,6 +56,8 @@ __all__ = [
     # registering
     "hookimpl",
     "BackendSpec",
+    "PolicyConnection",
+    "PolicyHostSpec",
     "SandboxSpec",
     "AlgorithmInfo",
     "RLAlgorithmSpec",

@@ -26,6 +26,7 @@ from sia_core.errors import SiaError
 from sia_core.store import atomic_dir
 
 INSTALL_TIMEOUT_S = 900
+REQUIREMENTS_NAME = "sia-requirements.txt"
 _PURELIB = "import sysconfig; print(sysconfig.get_path('purelib'))"
 _ARCHIVE_SUFFIXES = (".whl", ".zip", ".tar.gz", ".tgz", ".tar.bz2", ".tar")
 
@@ -81,6 +82,14 @@ def _env_key(content: bytes) -> str:
     return digest.hexdigest()[:16]
 
 
+def requirements_of(python: str) -> tuple[str, ...]:
+    """The packages of the environment `python` belongs to (none for sia's own)."""
+    listed = Path(python).parent.parent / REQUIREMENTS_NAME
+    if python == sys.executable or not listed.is_file():
+        return ()
+    return tuple(line for line in listed.read_text().splitlines() if line.strip())
+
+
 def python_for(requirements: Path | None) -> str:
     """The interpreter that runs an agent with these requirements."""
     if requirements is None or not requirements.is_file() or requirements.is_symlink():
@@ -133,6 +142,8 @@ def python_for(requirements: Path | None) -> str:
         if proc.returncode != 0:
             last = (proc.stderr.strip().splitlines() or ["pip failed"])[-1]
             raise EnvError(f"requirements.txt did not install (wheels only): {last[:300]}")
+        # A remote sandbox builds its image from the same list.
+        (tmp / REQUIREMENTS_NAME).write_text("".join(f"{p}\n" for p in packages))
         # The sandbox runs the agent as another uid: it must be able to read the env.
         os.chmod(tmp, 0o755)
     return str(python)

@@ -105,6 +105,7 @@ class Executor:
                 timeout_s=timeout_s or limits.agent_timeout_s,
                 memory_mb=limits.memory_mb,
                 max_processes=limits.max_processes,
+                gpu=limits.gpu,
                 gateway=gateway.link(),
                 env={
                     "SIA_ITEM_HEADER": ITEM_HEADER,

@@ -17,6 +17,7 @@ if TYPE_CHECKING:
 
     from sia_core.specs import (
         BackendSpec,
+        PolicyHostSpec,
         RewardClassifierSpec,
         RLAlgorithmSpec,
         SandboxSpec,
@@ -44,6 +45,17 @@ def register_sandboxes(register: Callable[[SandboxSpec], None]) -> None:
     Call `register(SandboxSpec(...))` once per sandbox. A sandbox must run the agent with
     no provider keys in its environment, enforce the job's wall-clock limit, and report
     what it enforced in `SandboxResult.isolation`.
+    """
+
+
+@hookspec
+def register_policy_hosts(register: Callable[[PolicyHostSpec], None]) -> None:
+    """Register places where the open-weight task model is served and trained.
+
+    Call `register(PolicyHostSpec(...))` once per host. Its factory starts a
+    `sia_core.policy.worker.PolicyWorker` there (the same policy and RL trainers as in
+    sia's process) and returns a connection whose `call(method, *args)` runs the worker's
+    method; sia serves the gateway's calls and trains through it.
     """
 
 

@@ -76,7 +76,11 @@ def make_executor(config: RunConfig, run_path: Path) -> Executor:
         config.lora,
         config.seed,
         run_path / "sia.log",
+        host=config.policy_host,
+        host_options=config.policy_host_options,
     )
+    if config.policy_host is not None:
+        plugins.policy_host(config.policy_host)  # an unknown name: one line, before any work
     return Executor(
         task=task,
         sandbox=sandbox,
@@ -157,27 +161,32 @@ class Loop:
         records = rd.records()
         rd.write(index(state, records, self.task.config.direction))
         try:
-            for number in range(len(records) + 1, self.config.max_gen + 1):
-                records.append(self._generation(number, records))
+            try:
+                for number in range(len(records) + 1, self.config.max_gen + 1):
+                    records.append(self._generation(number, records))
+                    rd.write(index(state, records, self.task.config.direction))
+                state["status"] = "finished"
+            except NothingLeftToImprove as exc:
+                state.update(status="finished", stop_reason=str(exc))
+                self.reporter.info(f"finished early: {exc}")
+            except BackendCannotAct as exc:
+                state.update(status="stopped", stop_reason=str(exc))
+                self.reporter.info(f"stopped: {exc}")
+            except MetricKeyError as exc:
+                state.update(status="failed", stop_reason=str(exc))
                 rd.write(index(state, records, self.task.config.direction))
-            state["status"] = "finished"
-        except NothingLeftToImprove as exc:
-            state.update(status="finished", stop_reason=str(exc))
-            self.reporter.info(f"finished early: {exc}")
-        except BackendCannotAct as exc:
-            state.update(status="stopped", stop_reason=str(exc))
-            self.reporter.info(f"stopped: {exc}")
-        except MetricKeyError as exc:
-            state.update(status="failed", stop_reason=str(exc))
+                raise
+            except BaseException:
+                state.update(
+                    status="interrupted", stop_reason="interrupted; continue with --resume"
+                )
+                rd.write(index(state, records, self.task.config.direction))
+                raise
+            state["pid"] = None
             rd.write(index(state, records, self.task.config.direction))
-            raise
-        except BaseException:
-            state.update(status="interrupted", stop_reason="interrupted; continue with --resume")
-            rd.write(index(state, records, self.task.config.direction))
-            raise
-        state["pid"] = None
-        rd.write(index(state, records, self.task.config.direction))
-        return state
+            return state
+        finally:
+            self.serving.close()  # a policy host's worker stops with the run
 
     # -- one generation ---------------------------------------------------------------
 

@@ -18,6 +18,7 @@ from sia_core import hookspecs
 from sia_core.errors import SiaError
 from sia_core.specs import (
     BackendSpec,
+    PolicyHostSpec,
     Registered,
     RewardClassifierSpec,
     RLAlgorithmSpec,
@@ -45,6 +46,9 @@ class Kind:
 KINDS: dict[str, Kind] = {
     "backends": Kind("register_backends", BackendSpec, "backend", "sia-backend-{name}"),
     "sandboxes": Kind("register_sandboxes", SandboxSpec, "sandbox", "sia-sandbox-{name}"),
+    "policy_hosts": Kind(
+        "register_policy_hosts", PolicyHostSpec, "policy host", "sia-policy-{name}"
+    ),
     "rl_algorithms": Kind(
         "register_rl_algorithms", RLAlgorithmSpec, "RL algorithm", "sia-rl-{name}"
     ),
@@ -160,6 +164,10 @@ def backend(name: str) -> BackendSpec:
 
 def sandbox(name: str) -> SandboxSpec:
     return _lookup("sandboxes", name)
+
+
+def policy_host(name: str) -> PolicyHostSpec:
+    return _lookup("policy_hosts", name)
 
 
 def rl_algorithm(name: str) -> RLAlgorithmSpec:

@@ -98,15 +98,18 @@ def evaluate(
         if record.adapter_gen
         else None
     )
-    executor.serving.serve(adapter, executor.reporter)
     stamp = time.strftime("%Y%m%d-%H%M%S")
     name = f"gen_{generation}" + (f"-candidate_{candidate}" if candidate else "")
     out_root = rundir.path / "evals" / f"{name}-{split}-{stamp}"
     result = EvalResult(generation, split, recorded=recorded, out=out_root)
-    for k in range(1, repeat + 1):
-        out = out_root / f"rep_{k}"
-        out.mkdir(parents=True)
-        outcome = executor.run_split(generation, split, view, agent, out, python, None)
-        result.scores.append(outcome.evaluation.score)
-        result.errors.append(outcome.error)
+    try:
+        executor.serving.serve(adapter, executor.reporter)
+        for k in range(1, repeat + 1):
+            out = out_root / f"rep_{k}"
+            out.mkdir(parents=True)
+            outcome = executor.run_split(generation, split, view, agent, out, python, None)
+            result.scores.append(outcome.evaluation.score)
+            result.errors.append(outcome.error)
+    finally:
+        executor.serving.close()  # a policy host's worker stops with the evaluation
     return result

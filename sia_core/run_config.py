@@ -36,6 +36,9 @@ class RunConfig:
     reward_classifier: str = "stats"
     sandbox_options: dict[str, str] = field(default_factory=dict)
     """`--sandbox-opt KEY=VALUE` pairs, passed to the sandbox's factory."""
+    policy_host: str | None = None
+    """Where the open-weight task model is served and trained (None: in sia's process)."""
+    policy_host_options: dict[str, str] = field(default_factory=dict)
     lora: dict[str, Any] = field(default_factory=dict)
     """Overrides of LoraSettings: rank, alpha, target_modules, learning_rate."""
     candidates: int = 1
@@ -66,6 +69,7 @@ def resolve_task(config: RunConfig) -> Task:
 FLAGS = {
     "backend_options": "--backend-opt",
     "sandbox_options": "--sandbox-opt",
+    "policy_host_options": "--policy-host-opt",
     "budget_cost_usd": "--budget-usd",
     "lora": "--lora-*",
 }

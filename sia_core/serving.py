@@ -8,11 +8,13 @@ import os
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from sia_core import plugins
 from sia_core.console_log import third_party_to
 from sia_core.errors import SiaError
 from sia_core.gateway_upstream import OpenAIWireModel, passthrough_model
 from sia_core.models import ChatModel, LiteLLMModel
 from sia_core.policy.registry import is_local_model
+from sia_core.policy.remote import RemotePolicy
 from sia_core.progress import Reporter
 
 if TYPE_CHECKING:
@@ -38,6 +40,8 @@ class TaskModel:
         lora: dict[str, Any],
         seed: int,
         log_path: Path,
+        host: str | None = None,
+        host_options: dict[str, str] | None = None,
     ) -> None:
         self.name = name
         self.local = name if name and is_local_model(name) else None
@@ -46,7 +50,10 @@ class TaskModel:
         self.seed = seed
         self.log_path = log_path
         """Where the third-party output of loading and training goes (RUN/sia.log)."""
-        self.policy: LocalPolicy | None = None
+        self.host = host
+        """The policy host that serves and trains the open-weight model (None: here)."""
+        self.host_options = host_options or {}
+        self.policy: LocalPolicy | RemotePolicy | None = None
         self.model: ChatModel | OpenAIWireModel | None = (
             api_model(name, api_base) if name and not self.local else None
         )
@@ -61,6 +68,9 @@ class TaskModel:
             if self.policy.adapter != adapter or getattr(self.policy, "trained", False):
                 with third_party_to(self.log_path):  # peft warns while swapping adapters
                     self.policy.use_adapter(adapter)
+            return
+        if self.host is not None:
+            self._serve_remote(adapter, reporter)
             return
         try:
             import torch
@@ -77,3 +87,26 @@ class TaskModel:
         with reporter.phase(f"loading task model {self.local}"), third_party_to(self.log_path):
             self.policy = LocalPolicy.load(self.local, adapter, lora=lora_settings(self.lora))
         self.model = self.policy
+
+    def _serve_remote(self, adapter: Path | None, reporter: Reporter) -> None:
+        assert self.local is not None and self.host is not None
+        spec = plugins.policy_host(self.host)
+        worker = {
+            "model": self.local,
+            "lora": self.lora,
+            "seed": self.seed,
+            "run": self.log_path.parent.name,
+        }
+        with reporter.phase(f"starting task model {self.local} on {self.host}"):
+            with third_party_to(self.log_path):
+                connection = spec.factory(self.host_options, worker)
+            policy = RemotePolicy(self.local, connection, self.host)
+            if adapter is not None:
+                policy.use_adapter(adapter)
+        self.policy = policy
+        self.model = policy
+
+    def close(self) -> None:
+        """Stop a policy host's worker (a local policy goes with the process)."""
+        if isinstance(self.policy, RemotePolicy):
+            self.policy.close()

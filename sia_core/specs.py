@@ -39,6 +39,30 @@ class SandboxSpec:
     (SiaError, one line) and raises SandboxUnavailable if this machine cannot host it."""
 
 
+class PolicyConnection(Protocol):
+    """A policy worker (sia_core.policy.worker.PolicyWorker) running somewhere else."""
+
+    def call(self, method: str, *args: Any) -> Any:
+        """Run `PolicyWorker.method(*args)` there and return its result. Arguments and
+        results are plain picklable values (dicts, lists, bytes, RLBatch)."""
+        ...
+
+    def close(self) -> None: ...
+
+
+@dataclass(frozen=True)
+class PolicyHostSpec:
+    """Where the open-weight task model is served and trained when not in sia's process
+    (`sia run --policy-host NAME`), e.g. on a rented GPU."""
+
+    name: str
+    summary: str
+    factory: Callable[[Mapping[str, str], dict[str, Any]], PolicyConnection]
+    """Called with the run's `--policy-host-opt KEY=VALUE` pairs and the worker's
+    arguments (`model`, `lora`, `seed`); starts a PolicyWorker and returns the
+    connection to it. Refuses an unknown option with a SiaError (one line)."""
+
+
 @dataclass(frozen=True)
 class AlgorithmInfo:
     """How an RL algorithm describes itself to the classifier and the Feedback-Agent."""

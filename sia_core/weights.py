@@ -16,6 +16,7 @@ from sia_core.console_log import third_party_to
 from sia_core.errors import SiaError
 from sia_core.evaluation import Evaluation
 from sia_core.options import OptionError
+from sia_core.policy.remote import RemotePolicy
 from sia_core.rl import Group, PolicyHandle, RLBatch, Sample
 from sia_core.runs import derived_seed
 from sia_core.specs import RLAlgorithmSpec
@@ -58,14 +59,12 @@ def build_batch(runs: list[tuple[Path, Evaluation]]) -> RLBatch:
     return RLBatch([Group(item_id=k, samples=v) for k, v in sorted(groups.items())])
 
 
-def load_trainer(spec: RLAlgorithmSpec) -> Any:
-    module, _, function = spec.trainer.partition(":")
+def load_trainer(name: str, trainer: str) -> Any:
+    module, _, function = trainer.partition(":")
     try:
         return getattr(importlib.import_module(module), function)
     except (ImportError, AttributeError) as exc:
-        raise SiaError(
-            f"RL algorithm {spec.name!r}: cannot load trainer {spec.trainer!r} ({exc})"
-        ) from None
+        raise SiaError(f"RL algorithm {name!r}: cannot load trainer {trainer!r} ({exc})") from None
 
 
 def train_adapter(
@@ -73,7 +72,17 @@ def train_adapter(
 ) -> tuple[dict[str, Any], dict[str, bytes]]:
     """One call of the algorithm's trainer on the policy, in place: its metrics, and the
     files it wants saved next to the adapter."""
-    trainer = load_trainer(spec)
+    if isinstance(policy, RemotePolicy):  # the same trainer, where the policy lives
+        return policy.train(spec.name, spec.trainer, batch, config, seed)
+    return run_trainer(spec.name, spec.trainer, batch, policy, config, seed)
+
+
+def run_trainer(
+    name: str, trainer: str, batch: RLBatch, policy: Any, config: dict[str, Any], seed: int
+) -> tuple[dict[str, Any], dict[str, bytes]]:
+    """`train_adapter` on a local policy, given the trainer's "module:function" (what a
+    policy host's worker runs, without the plugin registry)."""
+    train = load_trainer(name, trainer)
     handle = PolicyHandle(
         model=policy.model,
         tokenizer=policy.tokenizer,
@@ -85,18 +94,21 @@ def train_adapter(
     with policy.lock:
         policy.trained = True
         try:
-            result = trainer(batch, handle, dict(config))
+            result = train(batch, handle, dict(config))
         except ValueError as exc:  # a config the algorithm refuses
-            raise SiaError(f"RL algorithm {spec.name!r}: {exc}") from None
+            raise SiaError(f"RL algorithm {name!r}: {exc}") from None
     metrics = dict(result.metrics)
     metrics["seconds"] = round(time.monotonic() - started, 2)
     return metrics, result.extra_files
 
 
 def save_adapter(
-    policy: Any, dest: Path, record: dict[str, Any], extra_files: dict[str, bytes]
+    policy: Any, dest: Path, record: dict[str, Any], extra_files: dict[str, bytes], key: str = ""
 ) -> None:
-    policy.save_adapter(dest)
+    if isinstance(policy, RemotePolicy):
+        policy.save_adapter(dest, key or dest.parent.name)
+    else:
+        policy.save_adapter(dest)
     for name, data in extra_files.items():
         (dest / name).write_bytes(data)
     atomic_write_json(dest / "training.json", record)
@@ -170,5 +182,6 @@ def improve_weights(
         "started_from_gen": record.adapter_gen,
         "rounds": rounds,
     }
-    save_adapter(policy, tmp / "adapter", training, extra_files)
+    key = f"gen_{number}/{tmp.name.lstrip('.')}"  # where a policy host keeps it too
+    save_adapter(policy, tmp / "adapter", training, extra_files, key)
     record.adapter_gen, record.training = number, training

@@ -56,13 +56,13 @@ def replay_dir() -> Path:
 
 @pytest.fixture
 def yes_task(tmp_path: Path) -> Path:
-    from tests.yes_task import write_yes_task
+    from sia_core.testing.yes_task import write_yes_task
 
     return write_yes_task(tmp_path / "yes-task")
 
 
 @pytest.fixture
 def tiny_dir(tmp_path: Path) -> Path:
-    from tests.yes_task import write_tiny_model
+    from sia_core.testing.yes_task import write_tiny_model
 
     return write_tiny_model(tmp_path / "tiny-model")

@@ -20,7 +20,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.yes_task import AGENT, write_tiny_model, write_yes_task
+from sia_core.testing.yes_task import AGENT, write_tiny_model, write_yes_task
 
 pytestmark = pytest.mark.slow
 

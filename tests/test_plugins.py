@@ -20,6 +20,7 @@ from sia_core.loop import RunConfig, resolve_task
 from sia_core.specs import (
     AlgorithmInfo,
     BackendSpec,
+    PolicyHostSpec,
     RewardClassifierSpec,
     RLAlgorithmSpec,
     SandboxSpec,
@@ -53,6 +54,7 @@ def test_every_hook_is_typed_documented_and_tested() -> None:
     assert HOOKS == [
         "register_backends",
         "register_commands",
+        "register_policy_hosts",
         "register_reward_classifiers",
         "register_rl_algorithms",
         "register_sandboxes",
@@ -96,6 +98,72 @@ def test_hook_register_sandboxes(extra) -> None:
     extra(Toy(), "toy_plugin")
     assert plugins.sandbox("toy-sandbox") is spec
     assert plugins.sandbox("local").factory({}).name == "local"
+
+
+def test_hook_register_policy_hosts(extra, tmp_path: Path) -> None:
+    from sia_core.models import chat_completion
+    from sia_core.progress import QuietReporter
+    from sia_core.serving import TaskModel
+
+    calls: list[tuple[str, tuple]] = []
+    started: list[tuple[dict, dict]] = []
+
+    class Connection:
+        def call(self, method: str, *args: object) -> object:
+            calls.append((method, args))
+            if method == "generate":
+                response = chat_completion("toy", "from the host", 3, 2)
+                return {
+                    "response": response,
+                    "prompt_tokens": 3,
+                    "completion_tokens": 2,
+                    "cost_usd": 0.0,
+                    "extra": {},
+                }
+            return None
+
+        def close(self) -> None:
+            calls.append(("close", ()))
+
+    def factory(options: dict, worker: dict) -> Connection:
+        started.append((dict(options), worker))
+        return Connection()
+
+    spec = PolicyHostSpec(name="toy-host", summary="toy", factory=factory)
+
+    class Toy:
+        @hookimpl
+        def register_policy_hosts(self, register):
+            register(spec)
+
+    extra(Toy(), "toy_plugin")
+    assert plugins.policy_host("toy-host") is spec
+    model_dir = tmp_path / "model"
+    model_dir.mkdir()
+    (model_dir / "config.json").write_text("{}")  # an open-weight model, never loaded here
+    (tmp_path / "run").mkdir()
+    serving = TaskModel(
+        str(model_dir),
+        None,
+        {"rank": 4},
+        7,
+        tmp_path / "run" / "sia.log",
+        host="toy-host",
+        host_options={"gpu": "T4"},
+    )
+    serving.serve(None, QuietReporter())
+    assert started == [
+        ({"gpu": "T4"}, {"model": str(model_dir), "lora": {"rank": 4}, "seed": 7, "run": "run"})
+    ]
+    with serving.policy.sampling({"temperature": 1.0}):
+        reply = serving.model.complete({"messages": [{"role": "user", "content": "hi"}]})
+    assert reply.response["choices"][0]["message"]["content"] == "from the host"
+    assert calls[0] == (
+        "generate",
+        ({"messages": [{"role": "user", "content": "hi"}]}, {"temperature": 1.0}),
+    )
+    serving.close()
+    assert calls[-1] == ("close", ())
 
 
 def test_hook_register_rl_algorithms(extra) -> None:

@@ -16,8 +16,8 @@ from pathlib import Path
 import pytest
 
 from sia_core.testing.browser import find_chromium, open_page
+from sia_core.testing.yes_task import AGENT, EVALUATE, write_tiny_model, write_yes_task
 from tests.conftest import sia
-from tests.yes_task import AGENT, EVALUATE, write_tiny_model, write_yes_task
 
 pytestmark = pytest.mark.slow
 

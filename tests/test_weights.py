@@ -15,9 +15,9 @@ import pytest
 from sia_core.evaluation import Evaluation, ItemResult
 from sia_core.rl import Group, Sample
 from sia_core.testing.tiny import tiny_tokenizer
+from sia_core.testing.yes_task import AGENT
 from sia_core.weights import build_batch
 from tests.conftest import sia
-from tests.yes_task import AGENT
 
 pytestmark = pytest.mark.slow
 

@@ -60,6 +60,7 @@ def _terminate(signum: int, frame: object) -> None:
 _FIELDS = {
     "backend_opt": "backend_options",
     "sandbox_opt": "sandbox_options",
+    "policy_host_opt": "policy_host_options",
     "budget_usd": "budget_cost_usd",
     "lora_rank": "lora",
     "lora_alpha": "lora",
@@ -122,6 +123,19 @@ def _given_fields() -> set[str]:
     multiple=True,
     metavar="KEY=VALUE",
     help="Option for the sandbox, repeatable (local: bwrap=PATH).",
+)
+@click.option(
+    "--policy-host",
+    default=None,
+    help="Serve and train the open-weight task model there (e.g. modal: a GPU) "
+    "instead of in this process.",
+)
+@click.option(
+    "--policy-host-opt",
+    "policy_host_opt",
+    multiple=True,
+    metavar="KEY=VALUE",
+    help="Option for the policy host, repeatable (modal: gpu=H100).",
 )
 @click.option(
     "--reward-classifier",
@@ -208,6 +222,8 @@ def run(
     task_model_base: str | None,
     sandbox: str,
     sandbox_opt: tuple[str, ...],
+    policy_host: str | None,
+    policy_host_opt: tuple[str, ...],
     reward_classifier: str,
     runs_dir: str,
     seed: int,
@@ -247,6 +263,8 @@ def run(
         task_model_base=task_model_base,
         sandbox=sandbox,
         sandbox_options=_options(sandbox_opt, "--sandbox-opt"),
+        policy_host=policy_host,
+        policy_host_options=_options(policy_host_opt, "--policy-host-opt"),
         reward_classifier=reward_classifier,
         runs_dir=str(Path(runs_dir).resolve()),
         seed=seed,

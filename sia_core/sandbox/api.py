@@ -37,6 +37,9 @@ class SandboxJob:
     """Paths the agent must not be able to read (private data, other generations), on
     top of whatever the sandbox already keeps out."""
     extra_args: tuple[str, ...] = ()
+    gpu: str | None = None
+    """The accelerator the job asks for ([limits] gpu in task.toml, e.g. "H100"); a
+    sandbox without GPUs (local, process) runs it without one."""
     reserved_names: frozenset[str] = frozenset()
     """Top-level names in output_dir that belong to sia's records: an agent output with
     one of these names is dropped (and listed in `SandboxResult.dropped`), never copied."""

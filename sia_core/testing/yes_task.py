@@ -1,5 +1,6 @@
-"""A tiny task for the weights lever: every answer is 'yes', which the tiny model built in
-memory (sia_core.testing.tiny) almost never says before training."""
+"""A tiny task for the weights lever, for sia's tests and plugins' tests: every answer is
+'yes', which the tiny model built in memory (sia_core.testing.tiny) almost never says
+before training."""
 
 from __future__ import annotations
 

@@ -1,0 +1,162 @@
+"""A local stand-in for Modal's Sandbox, for tests and for trying `--sandbox modal`
+without an account (`--sandbox-opt transport=standin`).
+
+A box is one bubblewrap process with its own pid, network (loopback only, nothing
+routed), ipc and uts namespaces, no capabilities, a read-only system and interpreter,
+a private /tmp and one writable directory, /sia. Its init (box_init.py) starts processes
+inside on request, with pipes sia holds as their standard streams: the same
+exec-with-stdio that Modal's Sandbox.exec gives, so the relay, the file transfer and the
+sandbox logic run here exactly as they do on Modal. It is not Modal: no gVisor, no
+image build, no GPU; limits are the wall clock and the address space.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+from sia_core.sandbox.bwrap import MountPlan, namespace_flags, require_bwrap
+from sia_core.sandbox.local import die_with_parent
+from sia_core.sandbox.remote import BoxSpec
+
+INIT = Path(__file__).with_name("box_init.py")
+
+
+class StandInProcess:
+    def __init__(self, control: socket.socket, stdin: int, stdout: int, stderr: int) -> None:
+        self._control = control
+        self._stdin: int | None = stdin
+        self._stdout = stdout
+        self._stderr = stderr
+        self._code: int | None = None
+
+    def write(self, data: bytes) -> None:
+        assert self._stdin is not None, "stdin is closed"
+        view = memoryview(data)
+        while view:
+            view = view[os.write(self._stdin, view) :]
+
+    def close_stdin(self) -> None:
+        if self._stdin is not None:
+            os.close(self._stdin)
+            self._stdin = None
+
+    def read(self, size: int) -> bytes:
+        try:
+            return os.read(self._stdout, size)
+        except OSError:
+            return b""
+
+    def read_stderr(self, size: int) -> bytes:
+        try:
+            return os.read(self._stderr, size)
+        except OSError:
+            return b""
+
+    def wait(self, timeout: float | None = None) -> int | None:
+        if self._code is None:
+            self._control.settimeout(timeout)
+            try:
+                answer = self._control.recv(16)
+            except TimeoutError:
+                return None
+            except OSError:
+                answer = b""
+            self._code = int(answer) if answer.strip() else 137
+        return self._code
+
+    def kill(self) -> None:
+        with contextlib.suppress(OSError):
+            self._control.shutdown(socket.SHUT_RDWR)
+        self._control.close()
+        self.close_stdin()
+        if self._code is None:
+            self._code = 137
+
+
+class StandInBox:
+    def __init__(self, spec: BoxSpec) -> None:
+        self.python = spec.local_python or sys.executable
+        self.root = "/sia"
+        self._dir = Path(tempfile.mkdtemp(prefix="sia-box-"))
+        (self._dir / "root").mkdir()
+        (self._dir / "control").mkdir()
+        plan = MountPlan().system(self.python).system(sys.executable)
+        plan.tmpfs["/tmp"] = ("1777", spec.memory_mb * 1024 * 1024)
+        plan.rw["/sia"] = str(self._dir / "root")
+        plan.rw["/control"] = str(self._dir / "control")
+        shutil.copyfile(INIT, self._dir / "control" / "box_init.py")
+        self._socket = self._dir / "control" / "exec.sock"
+        self._proc = subprocess.Popen(
+            [
+                require_bwrap(),
+                *namespace_flags(),
+                "--cap-drop",
+                "ALL",
+                *plan.args(),
+                "--clearenv",
+                "--setenv",
+                "PATH",
+                "/usr/bin:/bin",
+                sys.executable,
+                "-I",
+                "/control/box_init.py",
+                "/control/exec.sock",
+                str(spec.memory_mb),
+            ],
+            # bwrap is pid 1 inside: its /proc/1/environ must hold none of sia's keys.
+            env={"PATH": "/usr/bin:/bin", "LANG": "C.UTF-8"},
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            start_new_session=True,
+            preexec_fn=die_with_parent,
+        )
+        assert self._proc.stdout is not None
+        if self._proc.stdout.readline().strip() != b"ready":
+            error = self._proc.stderr.read().decode(errors="replace") if self._proc.stderr else ""
+            self.terminate()
+            raise RuntimeError(f"the stand-in box did not start: {error.strip()[-300:]}")
+        self.isolation = [
+            "stand-in for a Modal sandbox: bubblewrap on this machine (pid, net, ipc, uts "
+            "namespaces; no capabilities; read-only system; writable /sia and /tmp only)",
+            "network: none inside; the gateway through the exec-stream relay",
+            f"memory: {spec.memory_mb} MiB of address space per process, /tmp as much",
+        ]
+
+    def exec(self, argv: list[str], env: dict[str, str] | None = None) -> StandInProcess:
+        control = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        control.connect(str(self._socket))
+        stdin_r, stdin_w = os.pipe()
+        stdout_r, stdout_w = os.pipe()
+        stderr_r, stderr_w = os.pipe()
+        request = {"argv": argv, "env": env or {"PATH": "/usr/bin:/bin"}}
+        socket.send_fds(control, [json.dumps(request).encode()], [stdin_r, stdout_w, stderr_w])
+        for fd in (stdin_r, stdout_w, stderr_w):
+            os.close(fd)
+        return StandInProcess(control, stdin_w, stdout_r, stderr_r)
+
+    def terminate(self) -> None:
+        if self._proc.poll() is None:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(self._proc.pid, signal.SIGKILL)
+        self._proc.wait()
+        for stream in (self._proc.stdout, self._proc.stderr):
+            if stream is not None:
+                stream.close()
+        shutil.rmtree(self._dir, ignore_errors=True)
+
+
+class StandInTransport:
+    name = "standin"
+
+    def create(self, spec: BoxSpec) -> StandInBox:
+        return StandInBox(spec)

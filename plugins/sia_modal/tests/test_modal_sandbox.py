@@ -1,0 +1,129 @@
+"""The `modal` sandbox over the local stand-in transport (a bubblewrap box whose exec
+gives the same stdio as Modal's Sandbox.exec): the containment checks every sandbox
+must pass, and a whole `sia run --sandbox modal`."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from sia_modal.sandbox import modal_sandbox
+
+from sia_core.sandbox.bwrap import bwrap_usable
+from sia_core.testing.cli import run_sia as sia
+from sia_core.testing.sandbox_checks import CHECKS, Check
+from sia_core.testing.yes_task import AGENT, write_tiny_model, write_yes_task
+
+pytestmark = [
+    pytest.mark.slow,
+    pytest.mark.skipif(not bwrap_usable(), reason="the stand-in box needs bubblewrap"),
+]
+
+
+@pytest.mark.parametrize("check", CHECKS, ids=lambda c: c.__name__.removeprefix("check_"))
+def test_containment_checks_hold(check: Check, tmp_path: Path) -> None:
+    check(modal_sandbox({"transport": "standin"}), tmp_path)
+
+
+def test_bad_options_are_one_line(tmp_path: Path) -> None:
+    task_dir = write_yes_task(tmp_path / "yes")
+    for option, words in (
+        ("transport=ssh", "transport must be modal or standin"),
+        ("cpu=lots", "cpu must be a number"),
+        ("region=eu", "has no option 'region'"),
+    ):
+        result = sia(
+            "run",
+            "--task-dir",
+            str(task_dir),
+            "--sandbox",
+            "modal",
+            "--sandbox-opt",
+            option,
+            "--runs-dir",
+            str(tmp_path / "runs"),
+            "--max-gen",
+            "1",
+        )
+        assert result.returncode == 2, result.stderr
+        assert words in result.stderr and "Traceback" not in result.stderr
+        assert result.stderr.strip().count("\n") == 0
+
+
+def test_three_generations_in_the_modal_sandbox_with_the_policy_on_the_host(
+    tmp_path: Path,
+) -> None:
+    # `sia run --sandbox modal --policy-host modal`, both over their stand-ins: the agent
+    # runs in a box with no network and reaches the gateway through the exec-stream
+    # relay; the gateway's model is the tiny open-weight policy, served and trained by
+    # the policy host's worker (every call pickled both ways, as Modal's method calls
+    # are). Generation 2 pulls the weights lever, generation 3 the harness lever.
+    task, tiny = write_yes_task(tmp_path / "yes"), write_tiny_model(tmp_path / "tiny")
+    script = tmp_path / "script"
+    for number in (2, 3):
+        (script / f"gen_{number}").mkdir(parents=True)
+        (script / f"gen_{number}" / "target_agent.py").write_text(AGENT)
+    decision = {
+        "lever": "weights",
+        "algorithm": "entropic",
+        "rationale": "train on the rollouts",
+        "hyperparameters": {"rollout": {"rounds": 4}},
+    }
+    (script / "gen_2" / "decision.json").write_text(json.dumps(decision))
+    volume = tmp_path / "volume"
+    runs = tmp_path / "runs"
+    result = sia(
+        "run",
+        "--task-dir",
+        str(task),
+        "--backend",
+        "scripted",
+        "--backend-opt",
+        f"script={script}",
+        "--task-model",
+        str(tiny),
+        "--sandbox",
+        "modal",
+        "--sandbox-opt",
+        "transport=standin",
+        "--policy-host",
+        "modal",
+        "--policy-host-opt",
+        "transport=standin",
+        "--policy-host-opt",
+        f"volume={volume}",
+        "--lora-rank",
+        "8",
+        "--lora-alpha",
+        "16",
+        "--lora-lr",
+        "0.01",
+        "--max-gen",
+        "3",
+        "--run-id",
+        "p",
+        "--runs-dir",
+        str(runs),
+        timeout=1200,
+    )
+    assert result.returncode == 0, result.stderr + result.stdout
+    state = json.loads((runs / "run_p" / "run.json").read_text())
+    gens = state["generations"]
+    assert len(gens) == 3 and all(g["status"] == "ok" for g in gens), gens
+    assert gens[1]["lever"] == "weights" and gens[1]["score"] > gens[0]["score"]
+    assert gens[2]["lever"] == "harness"
+    record = json.loads((runs / "run_p" / "gen_2" / "generation.json").read_text())
+    isolation = " ".join(record["agent"]["isolation"])
+    assert "stand-in for a Modal sandbox" in isolation and "exec-stream relay" in isolation
+    calls = (runs / "run_p" / "gen_2" / "calls.jsonl").read_text().splitlines()
+    assert calls and {json.loads(line)["status"] for line in calls} == {"ok"}
+    adapter = runs / "run_p" / "gen_2" / "adapter"
+    assert (adapter / "adapter_config.json").is_file()
+    training = json.loads((adapter / "training.json").read_text())
+    assert training["rounds"][0]["batch"]["samples"] > 0
+    # The host kept the adapter too (Modal: in its Volume), byte for byte the same.
+    kept = list(volume.glob("run_p/gen_2/*/adapter_model.safetensors"))
+    assert len(kept) == 1
+    assert kept[0].read_bytes() == (adapter / "adapter_model.safetensors").read_bytes()
+    assert state["config"]["policy_host"] == "modal"
