@@ -25,7 +25,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import BinaryIO, Protocol
 
+from sia_core.errors import SiaError
 from sia_core.sandbox.api import OUTPUTS_REFUSED, SandboxJob, SandboxResult
+from sia_core.sandbox.bwrap import SandboxUnavailable
 from sia_core.sandbox.copyback import MAX_BYTES, CopyBackError, copy_back
 from sia_core.sandbox.local import TAIL_CHARS, agent_env, tail
 from sia_core.sandbox.stream_relay import INSIDE_SCRIPT, StreamRelay, gateway_connector
@@ -132,8 +134,15 @@ class RemoteSandbox:
             local_python=job.python,
             requirements=self.requirements,
         )
+        try:
+            box = self.transport.create(spec)
+        except SiaError:
+            raise
+        except Exception as exc:  # the service's own errors (no token, no quota, ...)
+            raise SandboxUnavailable(
+                f"sandbox {self.name!r} could not start a box: {type(exc).__name__}: {exc}"[:400]
+            ) from None
         stage = Path(tempfile.mkdtemp(prefix="sia-remote-"))
-        box = self.transport.create(spec)
         relay: StreamRelay | None = None
         try:
             _send_tree(box, _job_tar(job), box.root)
@@ -142,6 +151,8 @@ class RemoteSandbox:
                 relay = _start_relay(box, job.gateway.port)
                 base_url = f"http://127.0.0.1:{RELAY_PORT}/v1"
             return self._run_agent(box, job, stage, base_url)
+        except RuntimeError as exc:  # the box would not take the job or the relay
+            raise SandboxUnavailable(f"sandbox {self.name!r}: {exc}"[:400]) from None
         finally:
             if relay is not None:
                 relay.close()
@@ -162,7 +173,10 @@ class RemoteSandbox:
             *job.extra_args,
         ]
         env = agent_env(f"{root}/home", job, base_url)
-        env["PATH"] = f"{Path(box.python).parent}:/usr/local/bin:/usr/bin:/bin"
+        if Path(box.python).is_absolute():  # else the box's own PATH finds it
+            env["PATH"] = f"{Path(box.python).parent}:/usr/local/bin:/usr/bin:/bin"
+        else:
+            env["PATH"] = "/usr/local/bin:/usr/bin:/bin"
         watch = box.exec([box.python, "-I", "-c", CAP_WATCH, str(job.max_processes)])
         started = time.monotonic()
         proc = box.exec(["/bin/sh", "-c", f'cd "{root}/work" && exec "$@"', "sh", *argv], env)

@@ -16,6 +16,19 @@ BASE_PACKAGES = ("openai",)
 """What a task agent imports besides its requirements.txt (sia's agents use the SDK)."""
 
 
+def require_token() -> None:
+    """Refuse, in one line and before any work, when no Modal token is configured."""
+    from modal.config import config
+
+    from sia_core.sandbox.bwrap import SandboxUnavailable
+
+    if not (config.get("token_id") and config.get("token_secret")):
+        raise SandboxUnavailable(
+            "no Modal token: run `modal token new` (or set MODAL_TOKEN_ID and "
+            "MODAL_TOKEN_SECRET); --sandbox-opt transport=standin runs without Modal"
+        )
+
+
 class ModalProcess:
     """A ContainerProcess (started with text=False) as sia_core.sandbox.remote.Process."""
 

@@ -52,8 +52,9 @@ def connect(options: Mapping[str, str], worker: dict[str, Any]) -> PolicyConnect
         return StandInConnection(worker, options.get("volume"))
     if kind != "modal":
         raise SiaError(f"policy host 'modal': transport must be modal or standin, not {kind!r}")
-    from sia_modal.modal_calls import modal_policy
+    from sia_modal.modal_calls import modal_policy, require_token
 
+    require_token()
     return modal_policy(
         worker,
         gpu=options.get("gpu", DEFAULT_GPU),

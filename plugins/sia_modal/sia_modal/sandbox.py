@@ -19,11 +19,16 @@ class ModalSandbox(RemoteSandbox):
 
 
 def modal_sandbox(options: Mapping[str, str]) -> ModalSandbox:
+    try:
+        cpu = float(options["cpu"]) if "cpu" in options else None
+    except ValueError:
+        raise SiaError(f"sandbox 'modal': cpu must be a number, not {options['cpu']!r}") from None
     kind = options.get("transport", "modal")
     transport: Transport
     if kind == "modal":
-        from sia_modal.modal_calls import ModalTransport
+        from sia_modal.modal_calls import ModalTransport, require_token
 
+        require_token()
         transport = ModalTransport(
             app_name=options.get("app", "sia"), python_version=options.get("python", "3.11")
         )
@@ -33,8 +38,4 @@ def modal_sandbox(options: Mapping[str, str]) -> ModalSandbox:
         transport = StandInTransport()
     else:
         raise SiaError(f"sandbox 'modal': transport must be modal or standin, not {kind!r}")
-    try:
-        cpu = float(options["cpu"]) if "cpu" in options else None
-    except ValueError:
-        raise SiaError(f"sandbox 'modal': cpu must be a number, not {options['cpu']!r}") from None
     return ModalSandbox(transport=transport, cpu=cpu, gpu=options.get("gpu"), name="modal")

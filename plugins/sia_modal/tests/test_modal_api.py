@@ -251,9 +251,11 @@ def test_the_box_gets_the_jobs_limits_and_the_options_override_them(tmp_path: Pa
         max_processes=64,
         gpu="A100",  # from task.toml's [limits]
     )
+    from sia_core.sandbox.bwrap import SandboxUnavailable
+
     recorder = SpecRecorder()
     for sandbox in (RemoteSandbox(recorder), RemoteSandbox(recorder, cpu=4.0, gpu="H100")):
-        with pytest.raises(Refused):
+        with pytest.raises(SandboxUnavailable):  # the recorder refuses after recording
             sandbox.run(job)
     first, second = recorder.specs
     assert (first.gpu, first.memory_mb, first.cpu) == ("A100", 3000, None)
@@ -290,3 +292,32 @@ def test_the_policy_host_calls_bind_too(monkeypatch) -> None:
     for name, args, kwargs in calls:
         if name not in UNBOUND:
             inspect.signature(real_function(name)).bind(*args, **kwargs)
+
+
+class Unreachable:
+    name = "unreachable"
+
+    def create(self, spec: BoxSpec) -> Any:
+        raise ConnectionError("api.modal.com: name or service not known")
+
+
+def test_a_service_that_cannot_start_a_box_is_one_clear_error(tmp_path: Path) -> None:
+    from sia_core.sandbox.api import SandboxJob
+    from sia_core.sandbox.bwrap import SandboxUnavailable
+
+    (tmp_path / "data").mkdir()
+    job = SandboxJob(
+        agent_file=tmp_path / "agent.py",
+        dataset_dir=tmp_path / "data",
+        output_dir=tmp_path / "out",
+        python=sys.executable,
+        timeout_s=60,
+        memory_mb=1024,
+        max_processes=64,
+    )
+    with pytest.raises(SandboxUnavailable) as error:
+        RemoteSandbox(Unreachable(), name="modal").run(job)
+    assert str(error.value) == (
+        "sandbox 'modal' could not start a box: ConnectionError: "
+        "api.modal.com: name or service not known"
+    )
