@@ -389,9 +389,7 @@ class Gateway:
         reply = await self._loop.run_in_executor(self._pool, self.model.complete, request)
         return reply, json.dumps(reply.response).encode()
 
-    def _failed(
-        self, record: dict[str, Any], exc: ModelError, started: float, *, streaming: bool = False
-    ) -> web.Response:
+    def _failed(self, record: dict[str, Any], exc: ModelError, started: float) -> web.Response:
         message = scrub(str(exc), self.secrets)
         record.update(
             status="error",
