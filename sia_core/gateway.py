@@ -36,6 +36,7 @@ from sia_core.gateway_policy import (
     check_request,
     scrub,
     secret_values,
+    wants_usage,
     worst_case_tokens,
 )
 from sia_core.gateway_upstream import OpenAIWireModel, StreamedReply
@@ -350,20 +351,17 @@ class Gateway:
             return self._error(
                 HTTPStatus.PAYMENT_REQUIRED, f"sia gateway: {refusal}", "budget_exceeded"
             )
-        if self.model is None:
-            with self._lock:
-                self._reserved_tokens -= worst_tokens
-                self._reserved_usd -= worst_usd
-            record.update(status="error", http_status=503, error="no task model configured")
-            self._write(record)
-            return self._error(
-                HTTPStatus.SERVICE_UNAVAILABLE,
-                "sia gateway: no task model configured; run with --task-model",
-                "no_model",
-            )
         started = time.monotonic()
         assert self._slots is not None
         try:
+            if self.model is None:
+                record.update(status="error", http_status=503, error="no task model configured")
+                self._write(record)
+                return self._error(
+                    HTTPStatus.SERVICE_UNAVAILABLE,
+                    "sia gateway: no task model configured; run with --task-model",
+                    "no_model",
+                )
             async with self._slots:
                 waited = time.monotonic() - started
                 try:
@@ -379,7 +377,7 @@ class Gateway:
             with self._lock:
                 self._reserved_tokens -= worst_tokens
                 self._reserved_usd -= worst_usd
-        self._finish(record, item_id, reply, started, waited)
+        self._finish(record, reply, started, waited)
         return self._json(HTTPStatus.OK, self._clean(raw))
 
     async def _complete(self, request: dict[str, Any]) -> tuple[ModelReply, bytes]:
@@ -403,13 +401,9 @@ class Gateway:
         return self._error(exc.status, message, "upstream_error")
 
     def _finish(
-        self,
-        record: dict[str, Any],
-        item_id: str | None,
-        reply: ModelReply,
-        started: float,
-        waited: float,
+        self, record: dict[str, Any], reply: ModelReply, started: float, waited: float
     ) -> None:
+        item_id = record["item_id"]
         with self._lock:
             self.usage.calls += 1
             self.usage.prompt_tokens += reply.prompt_tokens
@@ -483,7 +477,7 @@ class Gateway:
                 return failed
             return await self._end_stream(response, gone)
         assert collected.reply is not None
-        self._finish(record, record["item_id"], collected.reply, started, waited)
+        self._finish(record, collected.reply, started, waited)
         if response is None:
             response = web.StreamResponse(headers={"Content-Type": "text/event-stream"})
             await response.prepare(http)
@@ -522,7 +516,7 @@ class Gateway:
                 loop.call_soon_threadsafe(queue.put_nowait, None)
 
         future = loop.run_in_executor(self._pool, produce)
-        wanted_usage = bool((request.get("stream_options") or {}).get("include_usage"))
+        wanted_usage = wants_usage(request)
         while (chunk := await queue.get()) is not None:
             if not wanted_usage:
                 # litellm always asks for usage (budgets count it); like the passthrough,

@@ -124,6 +124,12 @@ def _check_part(part: Any, where: str) -> None:
     raise RequestRefused(f"{where}: content parts of type {kind!r} are not accepted")
 
 
+def wants_usage(request: dict[str, Any]) -> bool:
+    """Whether a streaming agent asked for the usage chunk (the gateway always counts it,
+    but sends it only when asked)."""
+    return bool((request.get("stream_options") or {}).get("include_usage"))
+
+
 def worst_case_tokens(request: dict[str, Any]) -> int:
     """An upper bound on the tokens a call can use: the prompt's UTF-8 size in bytes
     (a token covers at least one byte; the JSON framing covers the chat template's

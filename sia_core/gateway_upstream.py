@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from sia_core.gateway_policy import MODEL_FIELDS
+from sia_core.gateway_policy import MODEL_FIELDS, wants_usage
 from sia_core.models import ModelError, ModelReply
 
 # provider prefix -> (default base URL, environment variable holding its key)
@@ -65,28 +65,21 @@ class OpenAIWireModel:
     api_key: str | None = None
     max_retries: int = 2
     timeout_s: float = 600.0
-    _prices: tuple[float, float] | None = field(default=None, repr=False)
-    _priced: bool = field(default=False, repr=False)
 
     # -- prices: litellm's table, read from its file once; litellm itself is not imported
     # (seconds of CPU) and never called per request -------------------------------------
 
+    @functools.cached_property
     def _per_token(self) -> tuple[float, float] | None:
-        if not self._priced:
-            self._priced = True
-            table = price_table()
-            info = table.get(self.name) or table.get(self.upstream_model) or {}
-            try:
-                self._prices = (
-                    float(info["input_cost_per_token"]),
-                    float(info["output_cost_per_token"]),
-                )
-            except (KeyError, TypeError, ValueError):
-                self._prices = None
-        return self._prices
+        table = price_table()
+        info = table.get(self.name) or table.get(self.upstream_model) or {}
+        try:
+            return float(info["input_cost_per_token"]), float(info["output_cost_per_token"])
+        except (KeyError, TypeError, ValueError):
+            return None
 
     def price(self, prompt_tokens: int, completion_tokens: int) -> float | None:
-        prices = self._per_token()
+        prices = self._per_token
         if prices is None:
             return None
         return prompt_tokens * prices[0] + completion_tokens * prices[1]
@@ -157,7 +150,7 @@ class OpenAIWireModel:
         """The provider's server-sent events, each as it arrives, ready to forward; the
         usage-only event is held back unless the agent asked for it. `collected` holds
         the whole reply when the iteration ends."""
-        wanted_usage = bool((request.get("stream_options") or {}).get("include_usage"))
+        wanted_usage = wants_usage(request)
         response = await self._post(session, self.body(request, stream=True))
         try:
             async for line in _lines(response.content):

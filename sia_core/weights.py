@@ -103,10 +103,11 @@ def run_trainer(
 
 
 def save_adapter(
-    policy: Any, dest: Path, record: dict[str, Any], extra_files: dict[str, bytes], key: str = ""
+    policy: Any, dest: Path, record: dict[str, Any], extra_files: dict[str, bytes], key: str
 ) -> None:
+    """`key`: where a policy host keeps the adapter too (RUN/gen_N/…)."""
     if isinstance(policy, RemotePolicy):
-        policy.save_adapter(dest, key or dest.parent.name)
+        policy.save_adapter(dest, key)
     else:
         policy.save_adapter(dest)
     for name, data in extra_files.items():

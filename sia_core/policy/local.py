@@ -320,8 +320,12 @@ class LocalPolicy:
             for (_, _, future), result in zip(batch, results, strict=True):
                 future.set_result(result)
 
-    def complete(self, request: dict[str, Any]) -> ModelReply:
-        params = params_from_request(request, self.sampling_override)
+    def complete(
+        self, request: dict[str, Any], override: dict[str, Any] | None = None
+    ) -> ModelReply:
+        """One request; `override` (a policy host's rollout sampling, sent with the
+        call) takes the place of the policy-wide `sampling_override`."""
+        params = params_from_request(request, override or self.sampling_override)
         prompt = self.prompt_ids(request["messages"])
         future: Future[Completion] = Future()
         self._queue.put((prompt, params, future))

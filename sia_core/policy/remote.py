@@ -4,7 +4,6 @@ sia's gateway and weights lever see in place of a LocalPolicy."""
 from __future__ import annotations
 
 import contextlib
-import threading
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -23,7 +22,6 @@ class RemotePolicy:
         self.adapter: Path | None = None
         self.trained = False
         self.sampling_override: dict[str, Any] | None = None
-        self.lock = threading.Lock()
 
     def complete(self, request: dict[str, Any]) -> ModelReply:
         reply = self.connection.call("generate", request, self.sampling_override)
@@ -46,11 +44,10 @@ class RemotePolicy:
     def train(
         self, algorithm: str, trainer: str, batch: RLBatch, config: dict[str, Any], seed: int
     ) -> tuple[dict[str, Any], dict[str, bytes]]:
-        with self.lock:
-            self.trained = True
-            return self.connection.call("train", algorithm, trainer, batch, config, seed)
+        self.trained = True
+        return self.connection.call("train", algorithm, trainer, batch, config, seed)
 
-    def save_adapter(self, path: Path, key: str = "adapter") -> None:
+    def save_adapter(self, path: Path, key: str) -> None:
         """The adapter's files, written as the standard PEFT directory at `path` (the
         host keeps them under `key` too)."""
         write_files(path, self.connection.call("save_adapter", key))

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import shutil
 import tempfile
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict
 from pathlib import Path
 from typing import Any
@@ -44,20 +43,12 @@ class PolicyWorker:
         self.store = store
         """Where adapters are kept by key (a Modal Volume's mount), if anywhere."""
         self.policy = LocalPolicy.load(model, None, lora=lora_settings(lora))
-        # Calls arrive one by one; a pool lets the policy batch the concurrent ones.
-        self._pool = ThreadPoolExecutor(self.policy.max_batch)
 
     def generate(self, request: dict[str, Any], override: dict[str, Any] | None) -> dict:
         """One chat-completions request, sampled as `LocalPolicy.complete` samples it
-        (with the rollout's sampling override when one is in force)."""
-
-        def run() -> dict:
-            if override is None:
-                return asdict(self.policy.complete(request))
-            with self.policy.sampling(override):
-                return asdict(self.policy.complete(request))
-
-        return self._pool.submit(run).result()
+        (with the rollout's sampling override when one is in force). Concurrent calls
+        (each on its own thread) are batched by the policy."""
+        return asdict(self.policy.complete(request, override))
 
     def use_adapter(self, files: dict[str, bytes] | None) -> None:
         """Serve and train with this adapter from now on (None: a fresh LoRA)."""
@@ -89,5 +80,4 @@ class PolicyWorker:
         return files
 
     def close(self) -> None:
-        self._pool.shutdown(wait=False)
         shutil.rmtree(self._scratch, ignore_errors=True)

@@ -23,7 +23,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import BinaryIO, Protocol
+from typing import Protocol
 
 from sia_core.errors import SiaError
 from sia_core.sandbox.api import OUTPUTS_REFUSED, SandboxJob, SandboxResult
@@ -290,18 +290,14 @@ def _start_relay(box: Box, gateway_port: int) -> StreamRelay:
 
 
 def _drain(read: Callable[[int], bytes], path: Path) -> threading.Thread:
-    def pump(out: BinaryIO) -> None:
-        with contextlib.suppress(Exception):
+    out = path.open("wb")  # exists from here on, whatever the stream does
+
+    def pump() -> None:
+        with out, contextlib.suppress(Exception):
             while data := read(1 << 16):
                 out.write(data)
                 out.flush()
 
-    out = path.open("wb")
-
-    def run() -> None:
-        with out:
-            pump(out)
-
-    thread = threading.Thread(target=run, daemon=True, name="sia-remote-log")
+    thread = threading.Thread(target=pump, daemon=True, name="sia-remote-log")
     thread.start()
     return thread
