@@ -28,13 +28,15 @@ from typing import Protocol
 from sia_core.errors import SiaError
 from sia_core.sandbox.api import OUTPUTS_REFUSED, SandboxJob, SandboxResult
 from sia_core.sandbox.bwrap import SandboxUnavailable
-from sia_core.sandbox.copyback import MAX_BYTES, CopyBackError, copy_back
+from sia_core.sandbox.copyback import MAX_BYTES, MAX_FILES, CopyBackError, copy_back
 from sia_core.sandbox.local import TAIL_CHARS, agent_env, tail
 from sia_core.sandbox.stream_relay import INSIDE_SCRIPT, StreamRelay, gateway_connector
 
 RELAY_PORT = 8642
 """Where the agent finds the gateway inside the box (127.0.0.1)."""
 READY_TIMEOUT_S = 120
+MAX_ENTRIES = 10 * MAX_FILES
+"""Entries of any kind the work directory's tar may hold (directories, links, ...)."""
 # Run by the box's python: unpack sia's tar from stdin, pack the work directory to stdout.
 UNPACK = (
     "import sys, tarfile; tarfile.open(fileobj=sys.stdin.buffer, mode='r|')"
@@ -195,15 +197,18 @@ class RemoteSandbox:
             drain.join(10)
         duration = time.monotonic() - started
         violation = None
-        if not timed_out:
-            watch.close_stdin()
-            violation = watch.read(TAIL_CHARS).decode(errors="replace").strip() or None
         dropped: list[str] = []
         if not timed_out:
+            violation = _watch_verdict(watch, job.max_processes)
             try:
                 dropped = self._bring_back(box, job, stage)
             except CopyBackError as exc:
                 violation = f"{OUTPUTS_REFUSED}{exc}"
+            except Exception as exc:  # the agent broke the box (killed its init, ...)
+                violation = (
+                    f"{OUTPUTS_REFUSED}the box did not hand back the work directory: "
+                    f"{type(exc).__name__}: {exc}"[:400]
+                )
         job.output_dir.mkdir(parents=True, exist_ok=True)
         for name in ("stdout", "stderr"):
             shutil.copyfile(stage / f"{name}.log", job.output_dir / f"target_agent_{name}.log")
@@ -237,6 +242,19 @@ class RemoteSandbox:
         work.mkdir()
         _unpack_plain(packed, work)
         return copy_back(work, job.output_dir, job.reserved_names).dropped
+
+
+def _watch_verdict(watch: Process, cap: int) -> str | None:
+    """What the process-cap watcher saw; a watcher that is gone before sia told it to stop
+    and said nothing was stopped by the agent, and the cap no longer held."""
+    gone = watch.wait(0.05) is not None
+    watch.close_stdin()
+    said = watch.read(TAIL_CHARS).decode(errors="replace").strip()
+    if said:
+        return said
+    if gone:
+        return f"process cap not enforced: the agent stopped the watcher (limit {cap})"
+    return None
 
 
 def _job_tar(job: SandboxJob) -> bytes:
@@ -273,7 +291,17 @@ def _send_tree(box: Box, data: bytes, dest: str) -> None:
 def _unpack_plain(packed: Path, dest: Path) -> None:
     """Only regular files and directories, with safe names; nothing else is created."""
     with tarfile.open(packed, mode="r:") as tar:
-        members = [m for m in tar.getmembers() if m.isfile() or m.isdir()]
+        members, files = [], 0
+        # Counted while reading: a tar of millions of empty files or directories must not
+        # be listed whole in sia's memory. Files are held to copy_back's own cap.
+        for count, member in enumerate(tar, start=1):
+            files += member.isfile()
+            if files > MAX_FILES:
+                raise CopyBackError(f"the agent left more than {MAX_FILES} files")
+            if count > MAX_ENTRIES:
+                raise CopyBackError(f"the agent left more than {MAX_ENTRIES} entries")
+            if member.isfile() or member.isdir():
+                members.append(member)
         try:
             tar.extractall(dest, members=members, filter="data")
         except tarfile.FilterError as exc:

@@ -20,6 +20,12 @@ from sia_core.sandbox.relay_inside import CHUNK, CLOSE, DATA, HEADER, OPEN, READ
 
 INSIDE_SCRIPT = Path(__file__).with_name("relay_inside.py")
 """What the sandbox runs: `python -I relay_inside.py PORT`."""
+# The frames come from inside the box, where the agent can write to the relay's stdout
+# too: a length past what the inside half ever sends ends the relay instead of being
+# buffered, and channels beyond the cap are closed at once instead of each costing sia a
+# connection and a thread.
+MAX_FRAME = 1 << 20
+MAX_CHANNELS = 1024
 
 
 class StreamRelay:
@@ -72,6 +78,8 @@ class StreamRelay:
         try:
             while (header := self._exactly(HEADER.size)) is not None:
                 kind, channel, length = HEADER.unpack(header)
+                if length > MAX_FRAME:
+                    break
                 data = self._exactly(length) if length else b""
                 if data is None:
                     break
@@ -86,6 +94,11 @@ class StreamRelay:
         if kind == READY:
             self.ready.set()
         elif kind == OPEN:
+            with self._lock:
+                refused = channel in self._channels or len(self._channels) >= MAX_CHANNELS
+            if refused:
+                self._send(CLOSE, channel)
+                return
             try:
                 sock = self._connect()
             except OSError:

@@ -1,12 +1,12 @@
 """The stand-in box's init: runs inside bubblewrap as
-`python -I box_init.py SOCKET MEMORY_MB`,
-standard library only.
+`python -I box_init.py FD MEMORY_MB`, standard library only.
 
 sia's stand-in transport (sia_modal.standin) plays Modal's Sandbox.exec through it: each
-connection to SOCKET carries one JSON request ({"argv", "env"}) and, with SCM_RIGHTS, the
-three pipe ends that become the new process's stdin, stdout and stderr. The process runs
-inside this box's namespaces; its exit code goes back on the connection. When sia closes
-the connection first, the process group is killed (Modal's ContainerProcess has no more).
+connection to the listening socket FD (it has no path inside the box) carries one JSON
+request ({"argv", "env"}) and, with SCM_RIGHTS, the three pipe ends that become the new
+process's stdin, stdout and stderr. The process runs inside this box's namespaces; its
+exit code goes back on the connection. When sia closes the connection first, the process
+group is killed (Modal's ContainerProcess has no more).
 """
 
 from __future__ import annotations
@@ -60,10 +60,8 @@ def serve(conn: socket.socket) -> None:
     conn.close()
 
 
-def main(path: str) -> None:
-    server = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-    server.bind(path)
-    server.listen(1024)
+def main(fd: int) -> None:
+    server = socket.socket(fileno=fd)
     print("ready", flush=True)
     while True:
         conn, _ = server.accept()
@@ -74,4 +72,4 @@ if __name__ == "__main__":
     # Every process started here inherits the address-space cap (MiB).
     cap = int(sys.argv[2]) * 1024 * 1024
     resource.setrlimit(resource.RLIMIT_AS, (cap, cap))
-    main(sys.argv[1])
+    main(int(sys.argv[1]))

@@ -92,9 +92,14 @@ class StandInBox:
         plan = MountPlan().system(self.python).system(sys.executable)
         plan.tmpfs["/tmp"] = ("1777", spec.memory_mb * 1024 * 1024)
         plan.rw["/sia"] = str(self._dir / "root")
-        plan.rw["/control"] = str(self._dir / "control")
+        plan.ro["/control"] = str(self._dir / "control")
         shutil.copyfile(INIT, self._dir / "control" / "box_init.py")
-        self._socket = self._dir / "control" / "exec.sock"
+        # The exec socket is handed to the init as a listening descriptor: it has no path
+        # inside the box, so the agent can neither reach it nor delete it.
+        self._socket = self._dir / "exec.sock"
+        listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        listener.bind(str(self._socket))
+        listener.listen(1024)
         self._proc = subprocess.Popen(
             [
                 require_bwrap(),
@@ -109,7 +114,7 @@ class StandInBox:
                 sys.executable,
                 "-I",
                 "/control/box_init.py",
-                "/control/exec.sock",
+                str(listener.fileno()),
                 str(spec.memory_mb),
             ],
             # bwrap is pid 1 inside: its /proc/1/environ must hold none of sia's keys.
@@ -119,7 +124,9 @@ class StandInBox:
             stderr=subprocess.PIPE,
             start_new_session=True,
             preexec_fn=die_with_parent,
+            pass_fds=(listener.fileno(),),
         )
+        listener.close()
         assert self._proc.stdout is not None
         if self._proc.stdout.readline().strip() != b"ready":
             error = self._proc.stderr.read().decode(errors="replace") if self._proc.stderr else ""

@@ -132,3 +132,67 @@ def test_three_generations_in_the_modal_sandbox_with_the_policy_on_the_host(
     assert len(kept) == 1
     assert kept[0].read_bytes() == (adapter / "adapter_model.safetensors").read_bytes()
     assert state["config"]["policy_host"] == "modal"
+
+
+def test_an_agent_that_kills_the_box_machinery_fails_its_generation_only(
+    tmp_path: Path,
+) -> None:
+    # Everything in the box shares the agent's uid: it can kill the exec init, the relay
+    # and the process-cap watcher. That must end as a failed job with the reason, not as
+    # an exception that stops the run, and the cap's watcher must not vanish unnoticed.
+    from sia_core.testing.sandbox_checks import make_scene, run
+
+    scene = make_scene(tmp_path)
+    result = run(
+        modal_sandbox({"transport": "standin"}),
+        scene,
+        "import signal\n"
+        "for pid in os.listdir('/proc'):\n"
+        "    if pid.isdigit() and int(pid) not in (1, os.getpid()):\n"
+        "        try: os.kill(int(pid), signal.SIGKILL)\n"
+        "        except OSError: pass\n"
+        "open(os.path.join(a.working_dir, 'out.txt'), 'w').write('x')\n",
+    )
+    assert not result.ok
+    assert result.violation is not None
+    assert "watcher" in result.violation or "did not hand back" in result.violation
+
+
+def test_an_agent_that_stops_the_cap_watcher_is_caught(tmp_path: Path) -> None:
+    from sia_core.testing.sandbox_checks import make_scene, run
+
+    scene = make_scene(tmp_path)
+    result = run(
+        modal_sandbox({"transport": "standin"}),
+        scene,
+        "import signal, subprocess\n"
+        "for pid in os.listdir('/proc'):\n"
+        "    try: cmd = open(f'/proc/{pid}/cmdline', 'rb').read()\n"
+        "    except OSError: continue\n"
+        "    if b'cap = int' in cmd: os.kill(int(pid), signal.SIGKILL)\n"
+        "procs = [subprocess.Popen(['sleep', '5']) for _ in range(30)]\n"
+        "print(len(procs))\n"
+        "for p in procs: p.kill()\n",
+        max_processes=16,
+    )
+    assert result.violation == (
+        "process cap not enforced: the agent stopped the watcher (limit 16)"
+    ), (result.violation, result.stderr_tail)
+    assert not result.ok
+
+
+def test_a_flood_of_files_is_refused_like_the_local_sandbox_refuses_it(tmp_path: Path) -> None:
+    from sia_core.sandbox.api import OUTPUTS_REFUSED
+    from sia_core.sandbox.copyback import MAX_FILES
+    from sia_core.testing.sandbox_checks import make_scene, run
+
+    scene = make_scene(tmp_path)
+    result = run(
+        modal_sandbox({"transport": "standin"}),
+        scene,
+        f"for i in range({MAX_FILES + 1}):\n"
+        "    open(os.path.join(a.working_dir, f'f{i}'), 'w').close()\n",
+    )
+    assert result.exit_code == 0, result.stderr_tail
+    assert result.violation == f"{OUTPUTS_REFUSED}the agent left more than {MAX_FILES} files"
+    assert not scene.out.exists() or not any(scene.out.glob("f*"))

@@ -8,6 +8,7 @@ import json
 import socket
 import subprocess
 import sys
+import time
 
 import aiohttp
 
@@ -81,3 +82,75 @@ def test_a_dead_inside_half_ends_the_relay() -> None:
     inside.kill()
     inside.wait()
     assert relay.ended.wait(10)
+
+
+# What a hostile agent can write into the relay's stdout (it shares the box, and the
+# pipe is reachable through /proc): frames of its own making.
+FORGED = """
+import os, struct, sys, time
+header = struct.Struct(">BII")
+out = os.fdopen(1, "wb", buffering=0)
+out.write(header.pack(0, 0, 0))  # READY
+if sys.argv[1] == "huge":
+    out.write(header.pack(2, 1, 1 << 31))  # DATA of 2 GiB, never sent
+    time.sleep(30)
+else:
+    for channel in range(1, 3001):  # OPEN, far past any agent's need
+        out.write(header.pack(1, channel, 0))
+    time.sleep(30)
+"""
+
+
+def forged(kind: str) -> subprocess.Popen[bytes]:
+    return subprocess.Popen(
+        [sys.executable, "-c", FORGED, kind], stdin=subprocess.PIPE, stdout=subprocess.PIPE
+    )
+
+
+def test_a_forged_frame_length_ends_the_relay_without_buffering_it() -> None:
+    from sia_core.sandbox.stream_relay import MAX_FRAME
+
+    inside = forged("huge")
+    assert inside.stdout is not None and inside.stdin is not None
+    read_sizes: list[int] = []
+
+    def read(size: int) -> bytes:
+        read_sizes.append(size)
+        return inside.stdout.read1(size)  # type: ignore[union-attr]
+
+    relay = StreamRelay(read, inside.stdin.write, gateway_connector(9)).start()
+    try:
+        assert relay.ready.wait(10)
+        assert relay.ended.wait(10)  # long before 2 GiB could arrive
+        assert max(read_sizes) <= MAX_FRAME
+    finally:
+        inside.kill()
+        inside.wait()
+
+
+def test_forged_opens_cost_at_most_the_channel_cap(tmp_path) -> None:
+    from sia_core.sandbox.stream_relay import MAX_CHANNELS
+
+    inside = forged("opens")
+    assert inside.stdout is not None and inside.stdin is not None
+    accepted: list[socket.socket] = []
+    server = socket.create_server(("127.0.0.1", 0), backlog=4096)
+
+    def connect() -> socket.socket:
+        sock = socket.create_connection(server.getsockname())
+        accepted.append(sock)
+        return sock
+
+    relay = StreamRelay(inside.stdout.read1, inside.stdin.write, connect).start()
+    try:
+        assert relay.ready.wait(10)
+        deadline = time.monotonic() + 20
+        while relay.connections < MAX_CHANNELS and time.monotonic() < deadline:
+            time.sleep(0.05)
+        time.sleep(0.5)  # the other 1,976 OPENs arrive and are refused
+        assert relay.connections == MAX_CHANNELS == len(accepted)
+    finally:
+        relay.close()
+        server.close()
+        inside.kill()
+        inside.wait()
