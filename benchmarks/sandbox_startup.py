@@ -60,8 +60,10 @@ def main() -> None:
         plain = median_run(ProcessSandbox(), root, args.repeat)
     print(f"local (bubblewrap)  median {shielded * 1000:7.1f} ms per agent run")
     print(f"process (plain)     median {plain * 1000:7.1f} ms per agent run")
-    print(f"ratio local/process {shielded / plain:.2f}x "
-          f"(+{(shielded - plain) * 1000:.1f} ms per run for the shield)")
+    print(
+        f"ratio local/process {shielded / plain:.2f}x "
+        f"(+{(shielded - plain) * 1000:.1f} ms per run for the shield)"
+    )
 
 
 if __name__ == "__main__":

@@ -8,10 +8,12 @@ run gets the same limits, hidden paths, reserved names and gateway budget.
 from __future__ import annotations
 
 import re
+import shutil
 import threading
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sia_core.evaluation import Evaluation, run_evaluator
 from sia_core.gateway import ITEM_HEADER, Budget, Gateway
@@ -19,8 +21,13 @@ from sia_core.progress import QuietReporter, Reporter
 from sia_core.runs import RESERVED_NAMES
 from sia_core.sandbox.api import Sandbox, SandboxJob, SandboxResult
 from sia_core.serving import TaskModel
+from sia_core.shards import SHARDS_DIR, merge_logs, merge_outputs, merge_results
+from sia_core.splits import shard_views
 from sia_core.task import Task
 from sia_core.trajectories import write_agent_execution
+
+if TYPE_CHECKING:
+    from sia_core.weights import SharedRound
 
 
 @dataclass
@@ -51,6 +58,12 @@ class Executor:
     """The bubblewrap binary for the evaluator; None: the user chose an unshielded
     sandbox by name, and the evaluator runs unshielded too."""
     reporter: Reporter = QuietReporter()
+    parallel: int = 1
+    """Sandboxes one run of a harness over a split is spread over (the task's
+    [parallel] section says how its rows are cut and its outputs put back)."""
+    shared_round: SharedRound | None = None
+    """The latest weights candidate's first round of rollouts, which a later candidate
+    of the same generation trains on instead of sampling it again (sia_core.weights)."""
 
     def run_split(
         self,
@@ -62,9 +75,16 @@ class Executor:
         python: str,
         expected: int | None,
     ) -> SplitOutcome:
-        result, usage = self.sandboxed(
-            number, split, view.public_dir, agent, out, python, expected, (view.root,)
-        )
+        spec = self.task.config.shards
+        datasets = [view.public_dir]
+        if self.parallel > 1 and spec is not None:
+            datasets = shard_views(view, spec, self.parallel, out / ".shards_in")
+        try:
+            result, usage = self.sandboxed(
+                number, split, datasets, agent, out, python, expected, (view.root,)
+            )
+        finally:
+            shutil.rmtree(out / ".shards_in", ignore_errors=True)
         with self.reporter.phase(f"gen {number} · {split} · evaluating"):
             evaluation = self.score(view, out, result)
         write_agent_execution(out, result, evaluation)
@@ -80,7 +100,7 @@ class Executor:
         self,
         number: int,
         split: str,
-        dataset: Path,
+        dataset: Path | list[Path],
         agent: Path,
         out: Path,
         python: str,
@@ -88,7 +108,12 @@ class Executor:
         hide: tuple[Path, ...],
         timeout_s: float | None = None,
     ) -> tuple[SandboxResult, dict[str, Any]]:
+        """Run the harness on `dataset` with its outputs in `out`; given several public
+        directories (the shards of one split), one sandbox each, all at once and through
+        one gateway, their outputs put back together in `out`."""
         out.mkdir(parents=True, exist_ok=True)
+        datasets = dataset if isinstance(dataset, list) else [dataset]
+        shard_outs = [out / SHARDS_DIR / str(k) for k in range(1, len(datasets) + 1)]
         limits = self.task.config
         hidden = tuple({self.task.root, self.run_path, *hide})
         with Gateway(
@@ -97,25 +122,29 @@ class Executor:
             budget=self.budget,
             concurrency=self.concurrency,
         ) as gateway:
-            job = SandboxJob(
-                agent_file=agent,
-                dataset_dir=dataset,
-                output_dir=out,
-                python=python,
-                timeout_s=timeout_s or limits.agent_timeout_s,
-                memory_mb=limits.memory_mb,
-                max_processes=limits.max_processes,
-                gpu=limits.gpu,
-                gateway=gateway.link(),
-                env={
-                    "SIA_ITEM_HEADER": ITEM_HEADER,
-                    "SIA_GENERATION": str(number),
-                    "SIA_SPLIT": split,
-                    "SIA_SEED": str(self.seed),
-                },
-                hidden_paths=hidden,
-                reserved_names=RESERVED_NAMES,
-            )
+            jobs = [
+                SandboxJob(
+                    agent_file=agent,
+                    dataset_dir=public,
+                    output_dir=shard_out if len(datasets) > 1 else out,
+                    python=python,
+                    timeout_s=timeout_s or limits.agent_timeout_s,
+                    memory_mb=limits.memory_mb,
+                    max_processes=limits.max_processes,
+                    gpu=limits.gpu,
+                    gateway=gateway.link(),
+                    env={
+                        "SIA_ITEM_HEADER": ITEM_HEADER,
+                        "SIA_GENERATION": str(number),
+                        "SIA_SPLIT": split,
+                        "SIA_SEED": str(self.seed),
+                        "SIA_SHARD": f"{k}/{len(datasets)}",
+                    },
+                    hidden_paths=hidden,
+                    reserved_names=RESERVED_NAMES,
+                )
+                for k, (public, shard_out) in enumerate(zip(datasets, shard_outs, strict=True), 1)
+            ]
             with self.reporter.phase(f"gen {number} · {split} · items", total=expected) as ph:
                 done = threading.Event()
 
@@ -126,7 +155,16 @@ class Executor:
                 watcher = threading.Thread(target=poll, daemon=True)
                 watcher.start()
                 try:
-                    result = self.sandbox.run(job)
+                    if len(jobs) == 1:
+                        result = self.sandbox.run(jobs[0])
+                    else:
+                        # Several datasets come only from the task's [parallel] section.
+                        assert limits.shards is not None
+                        with ThreadPoolExecutor(len(jobs)) as pool:
+                            results = list(pool.map(self.sandbox.run, jobs))
+                        problems = merge_outputs(limits.shards, shard_outs, out)
+                        merge_logs(shard_outs, out)
+                        result = merge_results(results, problems)
                 finally:
                     done.set()
                     watcher.join()

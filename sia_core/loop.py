@@ -69,6 +69,12 @@ def make_executor(config: RunConfig, run_path: Path) -> Executor:
     """The task, sandbox, task model and gateway budget of a run's configuration: what
     runs a harness, for the loop and for `sia eval`."""
     task = resolve_task(config)
+    if config.parallel > 1 and task.config.shards is None:
+        raise SiaError(
+            f"--parallel {config.parallel}: task {task.name!r} does not say how to cut its "
+            "rows into shards; add a [parallel] section to its task.toml (docs/tasks.md), "
+            "or drop --parallel"
+        )
     sandbox: Sandbox = plugins.sandbox(config.sandbox).factory(config.sandbox_options)
     serving = TaskModel(
         config.task_model or task.config.task_model,
@@ -87,6 +93,7 @@ def make_executor(config: RunConfig, run_path: Path) -> Executor:
         serving=serving,
         budget=Budget(config.budget_tokens, config.budget_cost_usd),
         concurrency=config.concurrency,
+        parallel=config.parallel,
         seed=config.seed,
         run_path=run_path,
         # The evaluator runs in bubblewrap whatever runs the agent (unless the user chose
@@ -375,6 +382,8 @@ class Loop:
         """Propose one child into `tmp` and score it on the selection split."""
         record = GenerationRecord(number=number, started=time.time())
         record.parent = parent.number if parent and number > 1 else None
+        if siblings is not None:
+            record.candidate = candidate  # one of several: its rollouts may be shared
         try:
             decision = self._propose(
                 number, tmp, records, record.usage, parent, candidate, siblings

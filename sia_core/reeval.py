@@ -54,12 +54,14 @@ def evaluate(
     repeat: int,
     reporter: Reporter | None = None,
     candidate: int | None = None,
+    parallel: int | None = None,
 ) -> EvalResult:
     from sia_core.loop import make_executor
 
     rundir = RunDir(run_path)
     state = rundir.read()
     config = RunConfig(**state["config"])
+    config.parallel = parallel or config.parallel
     records = {r.number: r for r in rundir.records()}
     if generation is None:
         generation = state.get("incumbent")

@@ -33,6 +33,8 @@ class RunConfig:
     budget_tokens: int | None = None
     budget_cost_usd: float | None = None
     concurrency: int = 32
+    parallel: int = 1
+    """Sandboxes each run of a harness over a split is spread over (`--parallel`)."""
     reward_classifier: str = "stats"
     sandbox_options: dict[str, str] = field(default_factory=dict)
     """`--sandbox-opt KEY=VALUE` pairs, passed to the sandbox's factory."""
@@ -94,7 +96,7 @@ def stored_config(rundir: RunDir, given: RunConfig, explicit: Collection[str] = 
             )
     stored = RunConfig(**state["config"])
     for name in explicit:
-        if name in ("max_gen", "run_id", "runs_dir"):
+        if name in ("max_gen", "run_id", "runs_dir", "parallel"):
             continue
         if getattr(given, name) != getattr(stored, name):
             flag = FLAGS.get(name, "--" + name.replace("_", "-"))
@@ -104,4 +106,6 @@ def stored_config(rundir: RunDir, given: RunConfig, explicit: Collection[str] = 
                 "run.json; drop the option, or start a new run with another --run-id"
             )
     stored.max_gen = given.max_gen or stored.max_gen
+    if "parallel" in explicit:  # how wide it runs, not what it computes: may change
+        stored.parallel = given.parallel
     return stored

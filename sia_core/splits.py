@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import csv
 import json
+import os
 import random
 import re
 import shutil
@@ -17,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from sia_core.store import atomic_dir
-from sia_core.task import Task, TaskError, ValidationSplit, load_task_dir
+from sia_core.task import ShardSpec, Task, TaskError, ValidationSplit, load_task_dir
 
 
 def _read_rows(path: Path) -> tuple[list[str], list[dict[str, Any]]]:
@@ -31,6 +32,8 @@ def _read_rows(path: Path) -> tuple[list[str], list[dict[str, Any]]]:
 
 
 def _write_rows(path: Path, columns: list[str], rows: list[dict[str, Any]]) -> None:
+    # A shard's files are hard links to its view's: replace a file, never write through.
+    path.unlink(missing_ok=True)
     if path.suffix == ".csv":
         with path.open("w", newline="", encoding="utf-8") as fh:
             writer = csv.DictWriter(fh, fieldnames=columns, extrasaction="ignore")
@@ -125,6 +128,7 @@ def _restate_counts(task_md: Path, counts: dict[int, int]) -> None:
             continue  # small numbers are too likely to mean something else
         for shown in {f"{old:,}", str(old), f"{old:,}".replace(",", " ")}:
             text = re.sub(rf"(?<![\d.,]){re.escape(shown)}(?![\d]|[.,]\d)", f"{new:,}", text)
+    task_md.unlink()
     task_md.write_text(text, encoding="utf-8")
 
 
@@ -222,3 +226,53 @@ def sample_view(task: Task, dest: Path, items: int) -> Path:
             columns, _ = _read_rows(path)
             _write_rows(path, columns, records[:items])
     return public
+
+
+def _link_or_copy(src: str, dst: str) -> None:
+    try:
+        os.link(src, dst)
+    except OSError:  # another file system, or links not allowed there
+        shutil.copy2(src, dst)
+
+
+def shard_views(view: Task, spec: ShardSpec, n: int, dest: Path) -> list[Path]:
+    """The public directories of up to `n` shards of `view` (fewer when it has fewer
+    rows): each a copy of its public data whose `spec.inputs` keeps one contiguous slice
+    of the rows, with its id lists and stated counts made to match. One directory means
+    the view is not worth cutting."""
+    source = view.public_dir / spec.inputs
+    if not source.is_file():
+        raise TaskError(f"[parallel] inputs {spec.inputs} is not in {view.public_dir}")
+    if source.suffix == ".csv":
+        with source.open(newline="", encoding="utf-8") as fh:
+            header, *rows = list(csv.reader(fh)) or [[]]
+    else:
+        header, rows = [], [line for line in source.read_bytes().splitlines() if line.strip()]
+    count = min(n, len(rows))
+    if count <= 1:
+        return [view.public_dir]
+    publics = []
+    for k in range(count):
+        part = rows[len(rows) * k // count : len(rows) * (k + 1) // count]
+        public = dest / str(k + 1) / "data" / "public"
+        shutil.copytree(view.public_dir, public, copy_function=_link_or_copy)
+        target = public / spec.inputs
+        target.unlink()
+        if source.suffix == ".csv":
+            with target.open("w", newline="", encoding="utf-8") as fh:
+                csv.writer(fh).writerows([header, *part])
+        else:
+            target.write_bytes(b"".join(line + b"\n" for line in part))
+        split = view.config.validation
+        if split is not None and split.inputs == spec.inputs:
+            _, old = _read_rows(source)
+            _, new = _read_rows(target)
+            _match_id_lists(
+                split,
+                public,
+                {str(r.get(split.id_column)) for r in old},
+                [str(r.get(split.id_column)) for r in new],
+            )
+        _restate_counts(public / "task.md", {len(rows): len(part)})
+        publics.append(public)
+    return publics

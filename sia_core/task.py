@@ -42,6 +42,19 @@ class ValidationSplit:
 
 
 @dataclass(frozen=True)
+class ShardSpec:
+    """How one run of a harness over a split is spread over several sandboxes
+    (`--parallel N`, see docs/tasks.md): the rows of `inputs` are cut into N contiguous
+    shards, one sandbox each, and the row files in `outputs` are concatenated back in
+    shard order before the evaluator runs once on the whole split."""
+
+    inputs: str
+    """Public row file (csv or jsonl) the agent predicts on."""
+    outputs: tuple[str, ...]
+    """Row files (csv or jsonl) the agent writes in its working directory."""
+
+
+@dataclass(frozen=True)
 class TaskConfig:
     name: str | None = None
     description: str = ""
@@ -56,6 +69,7 @@ class TaskConfig:
     the local sandbox has none to give and runs without one."""
     task_model: str | None = None
     validation: ValidationSplit | None = None
+    shards: ShardSpec | None = None
 
 
 @dataclass(frozen=True)
@@ -97,6 +111,7 @@ _SECTIONS: dict[str, dict[str, type | tuple[type, ...]]] = {
         "fraction": (int, float),
         "seed": int,
     },
+    "parallel": {"inputs": str, "outputs": list},
 }
 
 
@@ -145,6 +160,9 @@ def read_task_toml(path: Path, public_dir: Path, private_dir: Path) -> TaskConfi
     validation = None
     if tables["validation"]:
         validation = _validation(path, tables["validation"], public_dir, private_dir)
+    shards = None
+    if tables["parallel"]:
+        shards = _shards(path, tables["parallel"], validation, public_dir)
     known = {f.name for f in fields(TaskConfig)}
     return TaskConfig(
         name=tables["task"].get("name"),
@@ -153,6 +171,7 @@ def read_task_toml(path: Path, public_dir: Path, private_dir: Path) -> TaskConfi
         direction=direction,
         task_model=tables["model"].get("task_model"),
         validation=validation,
+        shards=shards,
         **{k: v for k, v in limits.items() if k in known},
     )
 
@@ -174,6 +193,42 @@ def _validation(
         if target.suffix not in (".csv", ".jsonl"):
             raise TaskError(f"{path}: [validation] {name} must be a .csv or .jsonl file")
     return split
+
+
+def _shards(
+    path: Path, table: dict[str, Any], validation: ValidationSplit | None, public_dir: Path
+) -> ShardSpec:
+    inputs = table.get("inputs") or (validation.inputs if validation else None)
+    if inputs is None:
+        raise TaskError(
+            f"{path}: [parallel] needs inputs (the public file the agent predicts on), "
+            "or a [validation] section whose inputs it takes"
+        )
+    target = public_dir / inputs
+    if not target.is_file() or target.suffix not in (".csv", ".jsonl"):
+        raise TaskError(f"{path}: [parallel] inputs = {target} is not a .csv or .jsonl file")
+    outputs = table.get("outputs")
+    if not outputs or not all(isinstance(name, str) for name in outputs):
+        raise TaskError(
+            f"{path}: [parallel] outputs must list the row files the agent writes, e.g. "
+            '["predictions.csv"]'
+        )
+    for name in outputs:
+        parts = Path(name).parts
+        if (
+            Path(name).is_absolute()
+            or ".." in parts
+            or Path(name).suffix
+            not in (
+                ".csv",
+                ".jsonl",
+            )
+        ):
+            raise TaskError(
+                f"{path}: [parallel] output {name!r} must be a .csv or .jsonl file in the "
+                "agent's working directory (a relative path)"
+            )
+    return ShardSpec(inputs=inputs, outputs=tuple(outputs))
 
 
 def load_task_dir(root: Path) -> Task:

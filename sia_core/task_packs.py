@@ -8,7 +8,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from sia_core.specs import TaskInfo, TaskLoaderSpec
-from sia_core.store import atomic_dir
+from sia_core.store import atomic_dir, atomic_write_text
 
 
 def is_built(dest: Path) -> bool:
@@ -21,6 +21,16 @@ def build_once(dest: Path, build: Callable[[Path], None]) -> Path:
         with atomic_dir(dest) as tmp:
             build(tmp)
     return dest
+
+
+def refresh(own: dict[Path, Path]) -> None:
+    """Bring a built task's own files (the plugin's task.toml, task.md, evaluator,
+    reference harness: source -> copy in the task) in step with the installed plugin,
+    so that upgrading a pack changes a task already built without rebuilding its data."""
+    for source, copy in own.items():
+        text = source.read_text(encoding="utf-8")
+        if not copy.is_file() or copy.read_text(encoding="utf-8") != text:
+            atomic_write_text(copy, text)
 
 
 def lazy_loader(

@@ -4,10 +4,11 @@ plugin trains the policy's LoRA adapter on it; the adapter is saved with the gen
 
 from __future__ import annotations
 
+import hashlib
 import importlib
 import time
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import asdict
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -30,6 +31,24 @@ if TYPE_CHECKING:
     from sia_core.backend_api import Decision
     from sia_core.execution import Executor
     from sia_core.record import GenerationRecord
+
+
+@dataclass(frozen=True)
+class SharedRound:
+    """A weights candidate's first round of rollouts, for the generation's later weights
+    candidates that would sample the very same thing: same parent adapter, harness,
+    environment, rollout plan and training items. Later rounds sample each candidate's
+    own trained adapter and are never shared."""
+
+    key: tuple[Any, ...]
+    candidate: int
+    batch: RLBatch
+    summary: dict[str, Any]
+
+
+def round_key(record: GenerationRecord, agent: Path, python: str, plan: Any) -> tuple[Any, ...]:
+    digest = hashlib.sha256(agent.read_bytes()).hexdigest()
+    return (record.number, record.adapter_gen, digest, python, plan.k, plan.items, plan.temperature)
 
 
 def build_batch(runs: list[tuple[Path, Evaluation]]) -> RLBatch:
@@ -148,11 +167,30 @@ def improve_weights(
     except OptionError as exc:
         raise SiaError(f"decision: {exc}") from None
     plan, reporter = checked.rollout, executor.reporter
-    rounds = []
+    rounds: list[dict[str, Any]] = []
     extra_files: dict[str, bytes] = {}
+    key = round_key(record, agent, python, plan)
+    shared = executor.shared_round
     for round_no in range(plan.rounds):
-        base = tmp / "rollouts" / f"round_{round_no}"
         seed = derived_seed(executor.seed, number, round_no)
+        label = f"gen {number} · training {spec.name} (round {round_no + 1}/{plan.rounds})"
+        if round_no == 0 and shared is not None and shared.key == key:
+            with reporter.phase(label), third_party_to(executor.serving.log_path):
+                metrics, extra_files = train_adapter(
+                    spec, shared.batch, policy, checked.config, seed
+                )
+            rounds.append(
+                {
+                    "batch": shared.summary,
+                    "metrics": metrics,
+                    "rollouts_of_candidate": shared.candidate,
+                }
+            )
+            reporter.info(
+                f"gen {number}: {spec.name} round 1: the rollouts of candidate {shared.candidate}"
+            )
+            continue
+        base = tmp / "rollouts" / f"round_{round_no}"
         view = training_view(executor.task, selection, base / "view", plan.items, seed)
 
         def rollout(j: int, view: Task = view, base: Path = base, r: int = round_no) -> Any:
@@ -165,10 +203,11 @@ def improve_weights(
         batch = build_batch(
             [(base / f"run_{j}" / "calls.jsonl", run.evaluation) for j, run in enumerate(runs)]
         )
-        label = f"gen {number} · training {spec.name} (round {round_no + 1}/{plan.rounds})"
+        summary = describe(batch)
+        if round_no == 0 and record.candidate is not None:
+            executor.shared_round = SharedRound(key, record.candidate, batch, summary)
         with reporter.phase(label), third_party_to(executor.serving.log_path):
             metrics, extra_files = train_adapter(spec, batch, policy, checked.config, seed)
-        summary = describe(batch)
         rounds.append({"batch": summary, "metrics": metrics})
         for run in runs:
             record.add_usage("rollouts", run.usage)

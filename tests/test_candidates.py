@@ -234,8 +234,21 @@ def test_heuristic_candidates_and_eval_reproduce_a_local_model_score(
     ranking = gen1["reward_shape"]["ranking"]
     # The classifier's top two algorithms, one per candidate.
     assert [c["algorithm"] for c in record["candidates"]] == ranking[:2]
-    for k in (1, 2):
-        assert (run / "gen_2" / "candidates" / str(k) / "adapter" / "training.json").is_file()
+    trainings = [
+        json.loads(
+            (run / "gen_2" / "candidates" / str(k) / "adapter" / "training.json").read_text()
+        )
+        for k in (1, 2)
+    ]
+    # Candidate 2 trained its first round on candidate 1's rollouts (same parent, harness
+    # and plan), and sampled its later rounds from its own adapter.
+    first, *later = trainings[1]["rounds"]
+    assert first["rollouts_of_candidate"] == 1 and later
+    assert not any("rollouts_of_candidate" in r for r in later)
+    assert first["batch"] == trainings[0]["rounds"][0]["batch"]
+    assert trainings[0]["rounds"][0]["metrics"] != first["metrics"]  # another algorithm
+    own = run / "gen_2" / "candidates" / "2" / "rollouts"
+    assert not (own / "round_0").exists() and (own / "round_1" / "run_0").is_dir()
     # What the candidate not chosen spent is in the generation's and the run's totals.
     other = next(c for c in record["candidates"] if c["candidate"] != record["candidate"])
     spent = record["usage"]["candidates"]

@@ -17,6 +17,11 @@ import click
     type=click.IntRange(min=1),
     help="One of the generation's candidates (gen_N/candidates/K) instead of gen_N itself.",
 )
+@click.option(
+    "--parallel",
+    type=click.IntRange(min=1, max=256),
+    help="Sandboxes the split is spread over [default: the run's --parallel].",
+)
 @click.option("--runs-dir", default="runs", show_default=True, type=click.Path(file_okay=False))
 def eval_cmd(
     run: str,
@@ -24,6 +29,7 @@ def eval_cmd(
     split: str,
     repeat: int,
     candidate: int | None,
+    parallel: int | None,
     runs_dir: str,
 ) -> None:
     """Run a saved generation again (its harness, requirements and adapter) and report its
@@ -37,7 +43,7 @@ def eval_cmd(
     console = Console()
     with RichReporter(console) as reporter:
         result = evaluate(
-            resolve_run(run, runs_dir), generation, split, repeat, reporter, candidate
+            resolve_run(run, runs_dir), generation, split, repeat, reporter, candidate, parallel
         )
 
     def num(value: float | None) -> str:

@@ -165,6 +165,13 @@ def _given_fields() -> set[str]:
     help="Concurrent task-model calls through the gateway.",
 )
 @click.option(
+    "--parallel",
+    default=1,
+    show_default=True,
+    type=click.IntRange(min=1, max=256),
+    help="Sandboxes each evaluation and rollout is spread over (the task's [parallel] rows).",
+)
+@click.option(
     "--lora-rank",
     type=click.IntRange(min=1),
     default=None,
@@ -230,6 +237,7 @@ def run(
     budget_tokens: int | None,
     budget_usd: float | None,
     concurrency: int,
+    parallel: int,
     lora_rank: int | None,
     lora_alpha: int | None,
     lora_targets: str | None,
@@ -271,6 +279,7 @@ def run(
         budget_tokens=budget_tokens,
         budget_cost_usd=budget_usd,
         concurrency=concurrency,
+        parallel=parallel,
         lora=_lora(lora_rank, lora_alpha, lora_targets, lora_lr),
         candidates=candidates,
         keep_rule=keep_rule,

@@ -54,6 +54,8 @@ answers = "answers.csv"
 id_column = "id"
 label_column = "answer"
 fraction = 0.25
+[parallel]
+outputs = ["predictions.csv"]
 """
 
 

@@ -63,7 +63,8 @@ def test_three_generations_in_the_modal_sandbox_with_the_policy_on_the_host(
     # runs in a box with no network and reaches the gateway through the exec-stream
     # relay; the gateway's model is the tiny open-weight policy, served and trained by
     # the policy host's worker (every call pickled both ways, as Modal's method calls
-    # are). Generation 2 pulls the weights lever, generation 3 the harness lever.
+    # are). Generation 2 pulls the weights lever, generation 3 the harness lever. Every
+    # evaluation and rollout is spread over two boxes (--parallel 2).
     task, tiny = write_yes_task(tmp_path / "yes"), write_tiny_model(tmp_path / "tiny")
     script = tmp_path / "script"
     for number in (2, 3):
@@ -104,6 +105,8 @@ def test_three_generations_in_the_modal_sandbox_with_the_policy_on_the_host(
         "16",
         "--lora-lr",
         "0.01",
+        "--parallel",
+        "2",
         "--max-gen",
         "3",
         "--run-id",
@@ -121,6 +124,11 @@ def test_three_generations_in_the_modal_sandbox_with_the_policy_on_the_host(
     record = json.loads((runs / "run_p" / "gen_2" / "generation.json").read_text())
     isolation = " ".join(record["agent"]["isolation"])
     assert "stand-in for a Modal sandbox" in isolation and "exec-stream relay" in isolation
+    assert "shards: 2" in isolation
+    rollouts = sorted((runs / "run_p" / "gen_2" / "rollouts").glob("round_*/run_*"))
+    assert len(rollouts) >= 4
+    for split in (runs / "run_p" / "gen_2", *rollouts):
+        assert (split / "shards" / "2" / "predictions.csv").is_file(), split
     calls = (runs / "run_p" / "gen_2" / "calls.jsonl").read_text().splitlines()
     assert calls and {json.loads(line)["status"] for line in calls} == {"ok"}
     adapter = runs / "run_p" / "gen_2" / "adapter"

@@ -164,6 +164,10 @@ def _task_toml(competition: str, recipe: Recipe, grading: Grading) -> str:
         )
     else:
         text += "\n# Several answer columns: no validation split; selection runs on test.\n"
+    text += (
+        "\n# `--parallel N`: test.csv's rows cut into N sandboxes, submission.csv put back.\n"
+        '[parallel]\ninputs = "test.csv"\noutputs = ["submission.csv"]\n'
+    )
     return text
 
 

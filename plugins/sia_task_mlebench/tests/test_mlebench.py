@@ -240,6 +240,7 @@ def test_multiclass_logloss_with_a_label_column(tmp_path: Path) -> None:
         prepare("toy-leaf", zip_path, tmp_path / "leaf", metric="logloss", label_column="species")
     )
     assert task.config.validation is None  # several answer columns: selection runs on test
+    assert task.config.shards is not None and task.config.shards.inputs == "test.csv"
     gold = read(task.private_dir / "test.csv")
     # Unnormalised rows are normalised, as sklearn does: 2:1:1 -> 0.5 for the first class.
     body = [[r["id"], *("2" if c == r["species"] else "1" for c in classes)] for r in gold]

@@ -145,4 +145,14 @@ def is_built(name: str) -> bool:
 
 
 def task_dir(name: str) -> Path:
-    return task_packs.build_once(location(name), lambda tmp: generate(name, tmp))
+    root = task_packs.build_once(location(name), lambda tmp: generate(name, tmp))
+    task_packs.refresh(
+        {
+            FILES / f"{name}.toml": root / "task.toml",
+            FILES / f"{name}_task.md": root / "data" / "public" / "task.md",
+            FILES / "evaluate_exact.py": root / "data" / "public" / "evaluate.py",
+            FILES / f"{name}_agent.py": root / "reference" / "reference_target_agent.py",
+            FILES / f"{name}_samples.md": root / "reference" / "SAMPLE_TASK_DESCRIPTIONS.md",
+        }
+    )
+    return root

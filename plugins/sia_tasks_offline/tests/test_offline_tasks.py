@@ -41,6 +41,15 @@ def test_tasks_resolve_with_fixed_data(name: str, train: int, test: int, tmp_pat
         task.private_dir / "answers.csv"
     )
     assert "answer" not in rows(task.public_dir / "test.csv")[0]
+    assert task.config.shards is not None and task.config.shards.outputs == ("predictions.csv",)
+    # A task built by an older plugin gets the installed plugin's own files on next use.
+    (task.root / "task.toml").write_text("[task]\nname = 'stale'\n")
+    (task.public_dir / "evaluate.py").write_text("raise SystemExit(1)\n")
+    task = resolve_task(RunConfig(task=name))
+    assert task.name == name and task.config.shards is not None
+    assert (task.public_dir / "evaluate.py").read_text() == (
+        build.FILES / "evaluate_exact.py"
+    ).read_text()
 
 
 def test_sentiment_is_mostly_negated_and_balanced() -> None:

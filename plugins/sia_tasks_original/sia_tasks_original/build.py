@@ -46,7 +46,9 @@ def build(name: str, source: Source | None = None, *, force: bool = False) -> Pa
     dest = location(name)
     if force and dest.exists():
         shutil.rmtree(dest)
-    return task_packs.build_once(dest, lambda tmp: assemble(name, source or default_source(), tmp))
+    root = task_packs.build_once(dest, lambda tmp: assemble(name, source or default_source(), tmp))
+    task_packs.refresh({FILES / name / own: root / target for own, target in OWN_FILES.items()})
+    return root
 
 
 task_dir = build  # what the loader calls (sia_core.task_packs.lazy_loader)

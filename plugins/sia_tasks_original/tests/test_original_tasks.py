@@ -252,6 +252,17 @@ def test_selection_never_touches_the_test_cases(
         assert not selected & {r[key] for r in rows(task.public_dir / "test.csv")}
         kept = {r[key] for r in rows(view.public_dir / "train.csv")}
         assert not kept & selected
+        # --parallel: shards of the selection view, each with its own submission template.
+        from sia_core.splits import shard_views
+
+        assert task.config.shards is not None
+        publics = shard_views(view, task.config.shards, 2, tmp_path / f"{name}-shards")
+        parts = [rows(public / "test.csv") for public in publics]
+        assert len(parts) == 2 and {r[key] for p in parts for r in p} == selected
+        sample = rows(publics[1] / "sample_submission.csv")
+        id_column = task.config.validation.id_column
+        assert [r[id_column] for r in sample] == [r[id_column] for r in parts[1]]
+    assert fixture_tasks["gpqa"].config.shards is None  # its submission is one JSON object
 
 
 # --- the real data, fetched from PyPI --------------------------------------------------
