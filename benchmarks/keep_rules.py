@@ -1,10 +1,12 @@
-"""How often does a keep rule keep a generation whose held-out test score is lower than its
-parent's? Runs `sentiment` with the heuristic backend under the raw rule for several
-seeds, then judges every scored generation (2+) against the incumbent it faced with both
-rules, from the per-item selection rewards on disk; a generation's test score is the
-recorded one, or `sia eval --split test` for one that was not kept.
+"""How often does a keep rule keep a generation whose held-out test score is lower than
+its parent's? Runs a task (`sentiment` unless --task says) with the heuristic backend
+under the raw rule for several seeds, then judges every scored generation (2+) against
+the incumbent it faced with both rules, from the per-item selection rewards on disk; a
+generation's test score is the recorded one, or `sia eval --split test` for one that
+was not kept.
 
-Usage: .venv/bin/python benchmarks/keep_rules.py [--seeds 0 1 2] [--max-gen 4] [--runs DIR]
+Usage: .venv/bin/python benchmarks/keep_rules.py [--task sentiment] [--seeds 0 1 2]
+       [--max-gen 4] [--runs DIR]
 """
 
 from __future__ import annotations
@@ -21,15 +23,16 @@ from sia_core.runs import RunDir
 from sia_core.trajectories import item_rewards
 
 
-def run(seed: int, max_gen: int, runs: Path) -> Path:
-    rundir = runs / f"run_keep-{seed}"
+def run(task: str, seed: int, max_gen: int, runs: Path) -> Path:
+    name = f"keep-{seed}" if task == "sentiment" else f"keep-{task}-{seed}"
+    rundir = runs / f"run_{name}"
     if not (rundir / "run.json").is_file():
         started = time.monotonic()
         subprocess.run(
             [
-                str(Path(sys.executable).parent / "sia"), "run", "--task", "sentiment",
+                str(Path(sys.executable).parent / "sia"), "run", "--task", task,
                 "--backend", "heuristic", "--max-gen", str(max_gen), "--seed", str(seed),
-                "--run-id", f"keep-{seed}", "--runs-dir", str(runs),
+                "--run-id", name, "--runs-dir", str(runs),
             ],
             check=False,
             stdout=subprocess.DEVNULL,
@@ -44,13 +47,14 @@ def num(value: float | None) -> str:
 
 def main() -> None:
     parser = argparse.ArgumentParser()
+    parser.add_argument("--task", default="sentiment")
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     parser.add_argument("--max-gen", type=int, default=4)
     parser.add_argument("--runs", type=Path, default=Path("runs-keep-rules"))
     args = parser.parse_args()
     rows = []
     for seed in args.seeds:
-        path = run(seed, args.max_gen, args.runs.resolve())
+        path = run(args.task, seed, args.max_gen, args.runs.resolve())
         rundir = RunDir(path)
         records = rundir.records()
         for i, record in enumerate(records):

@@ -84,6 +84,7 @@ def make_executor(config: RunConfig, run_path: Path) -> Executor:
         run_path / "sia.log",
         host=config.policy_host,
         host_options=config.policy_host_options,
+        exact=config.exact,
     )
     if config.policy_host is not None:
         plugins.policy_host(config.policy_host)  # an unknown name: one line, before any work

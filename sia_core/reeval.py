@@ -55,6 +55,7 @@ def evaluate(
     reporter: Reporter | None = None,
     candidate: int | None = None,
     parallel: int | None = None,
+    exact: bool = False,
 ) -> EvalResult:
     from sia_core.loop import make_executor
 
@@ -62,6 +63,7 @@ def evaluate(
     state = rundir.read()
     config = RunConfig(**state["config"])
     config.parallel = parallel or config.parallel
+    config.exact = exact or config.exact
     records = {r.number: r for r in rundir.records()}
     if generation is None:
         generation = state.get("incumbent")

@@ -34,6 +34,8 @@ class RunConfig:
     budget_cost_usd: float | None = None
     concurrency: int = 32
     parallel: int = 1
+    exact: bool = False
+    """The local policy samples every greedy call alone (`--exact`)."""
     """Sandboxes each run of a harness over a split is spread over (`--parallel`)."""
     reward_classifier: str = "stats"
     sandbox_options: dict[str, str] = field(default_factory=dict)

@@ -42,8 +42,11 @@ class TaskModel:
         log_path: Path,
         host: str | None = None,
         host_options: dict[str, str] | None = None,
+        exact: bool = False,
     ) -> None:
         self.name = name
+        self.exact = exact
+        """Greedy calls sampled alone by the open-weight policy (LocalPolicy.exact)."""
         self.local = name if name and is_local_model(name) else None
         """The open-weight model's name when the policy is local, else None."""
         self.lora = lora
@@ -81,11 +84,12 @@ class TaskModel:
                 f"the open-weight task model {self.local} needs the local extra "
                 f"({exc.name} is missing): install torch, then pip install 'sia-core[local]'"
             ) from None
-        # Seeded, but not bit-reproducible: which calls share a sampling batch depends
-        # on the timing of the agent's threads.
+        # Seeded; without `exact`, which greedy calls share a batch depends on the timing
+        # of the agent's threads, and so may the last bits of their logits.
         torch.manual_seed(self.seed)
         with reporter.phase(f"loading task model {self.local}"), third_party_to(self.log_path):
             self.policy = LocalPolicy.load(self.local, adapter, lora=lora_settings(self.lora))
+        self.policy.exact = self.exact
         self.model = self.policy
 
     def _serve_remote(self, adapter: Path | None, reporter: Reporter) -> None:
@@ -96,6 +100,7 @@ class TaskModel:
             "lora": self.lora,
             "seed": self.seed,
             "run": self.log_path.parent.name,
+            "exact": self.exact,
         }
         with reporter.phase(f"starting task model {self.local} on {self.host}"):
             with third_party_to(self.log_path):

@@ -4,11 +4,13 @@
 from __future__ import annotations
 
 import importlib
+import os
+import shutil
 from collections.abc import Callable
 from pathlib import Path
 
 from sia_core.specs import TaskInfo, TaskLoaderSpec
-from sia_core.store import atomic_dir, atomic_write_text
+from sia_core.store import atomic_dir
 
 
 def is_built(dest: Path) -> bool:
@@ -28,9 +30,11 @@ def refresh(own: dict[Path, Path]) -> None:
     reference harness: source -> copy in the task) in step with the installed plugin,
     so that upgrading a pack changes a task already built without rebuilding its data."""
     for source, copy in own.items():
-        text = source.read_text(encoding="utf-8")
-        if not copy.is_file() or copy.read_text(encoding="utf-8") != text:
-            atomic_write_text(copy, text)
+        if copy.is_file() and copy.read_bytes() == source.read_bytes():
+            continue
+        fresh = copy.with_name(f".{copy.name}.refresh")
+        shutil.copy2(source, fresh)  # with the plugin file's mode, as the build copied it
+        os.replace(fresh, copy)
 
 
 def lazy_loader(

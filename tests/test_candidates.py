@@ -274,7 +274,11 @@ def test_heuristic_candidates_and_eval_reproduce_a_local_model_score(
         assert lines == [f"repeat 1: {score:.4f}", f"repeat 2: {score:.4f}"], (gen, candidate)
         assert f"mean {score:.4f}, sd 0.0000 over 2" in again.stdout
         assert f"recorded in the run: {score:.4f}" in again.stdout
-    assert len(list((run / "evals").glob("gen_2-selection-*/rep_2/results.json"))) == 1
+    # --exact: every greedy call sampled alone, so repeats agree by construction.
+    exact = sia("eval", str(run), "--gen", "2", "--exact", "--repeat", "2")
+    assert exact.returncode == 0, exact.stderr
+    assert "sd 0.0000 over 2" in exact.stdout
+    assert len(list((run / "evals").glob("gen_2-selection-*/rep_2/results.json"))) == 2
     assert len(list((run / "evals").glob("gen_2-candidate_1-selection-*/rep_2"))) == 1
     missing = sia("eval", str(run), "--gen", "9")
     assert missing.returncode == 2 and "no whole generation 9" in missing.stderr

@@ -44,3 +44,39 @@ def test_no_shared_cache_past_a_sliding_window_or_for_one_prompt() -> None:
     assert policy._shared_prefix(prompts, 4) == 0
     policy.model.config.sliding_window = 4096
     assert policy._shared_prefix(prompts, 4) > 0
+
+
+def test_exact_policy_samples_each_greedy_call_alone() -> None:
+    from concurrent.futures import ThreadPoolExecutor
+
+    policy = tiny_policy(seed=3)
+    sizes: list[int] = []
+    sample = policy.sample
+
+    def counted(prompts, params):
+        sizes.append(len(prompts))
+        return sample(prompts, params)
+
+    policy.sample = counted
+    policy.batch_window_s = 0.5  # wide enough that concurrent calls would share a batch
+    messages = [[{"role": "user", "content": HEAD + t}] for t in ["1", "2 3", "D is", "4 4 4"]]
+
+    def ask(m: list[dict]) -> tuple[str, object]:
+        reply = policy.complete({"messages": m, "max_tokens": 6, "temperature": 0})
+        return reply.response["choices"][0]["message"]["content"], reply.completion_tokens
+
+    policy.exact = True
+    alone = [ask(m) for m in messages]
+    with ThreadPoolExecutor(4) as pool:
+        together = list(pool.map(ask, messages))
+    assert together == alone and sizes == [1] * 8
+    # Sampled calls (rollouts) still share batches; so do greedy ones without `exact`.
+    sizes.clear()
+    with ThreadPoolExecutor(4) as pool:
+        list(pool.map(lambda m: policy.complete({"messages": m, "max_tokens": 2}), messages))
+    assert max(sizes) > 1
+    policy.exact = False
+    sizes.clear()
+    with ThreadPoolExecutor(4) as pool:
+        list(pool.map(ask, messages))
+    assert max(sizes) > 1

@@ -22,6 +22,11 @@ import click
     type=click.IntRange(min=1, max=256),
     help="Sandboxes the split is spread over [default: the run's --parallel].",
 )
+@click.option(
+    "--exact",
+    is_flag=True,
+    help="Open-weight task model: sample every greedy call alone [default: the run's].",
+)
 @click.option("--runs-dir", default="runs", show_default=True, type=click.Path(file_okay=False))
 def eval_cmd(
     run: str,
@@ -30,6 +35,7 @@ def eval_cmd(
     repeat: int,
     candidate: int | None,
     parallel: int | None,
+    exact: bool,
     runs_dir: str,
 ) -> None:
     """Run a saved generation again (its harness, requirements and adapter) and report its
@@ -43,7 +49,14 @@ def eval_cmd(
     console = Console()
     with RichReporter(console) as reporter:
         result = evaluate(
-            resolve_run(run, runs_dir), generation, split, repeat, reporter, candidate, parallel
+            resolve_run(run, runs_dir),
+            generation,
+            split,
+            repeat,
+            reporter,
+            candidate,
+            parallel,
+            exact,
         )
 
     def num(value: float | None) -> str:

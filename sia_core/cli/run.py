@@ -172,6 +172,12 @@ def _given_fields() -> set[str]:
     help="Sandboxes each evaluation and rollout is spread over (the task's [parallel] rows).",
 )
 @click.option(
+    "--exact",
+    is_flag=True,
+    help="Open-weight task model: sample every greedy call alone, so a score does not "
+    "depend on which calls shared a batch (slower evaluations).",
+)
+@click.option(
     "--lora-rank",
     type=click.IntRange(min=1),
     default=None,
@@ -238,6 +244,7 @@ def run(
     budget_usd: float | None,
     concurrency: int,
     parallel: int,
+    exact: bool,
     lora_rank: int | None,
     lora_alpha: int | None,
     lora_targets: str | None,
@@ -280,6 +287,7 @@ def run(
         budget_cost_usd=budget_usd,
         concurrency=concurrency,
         parallel=parallel,
+        exact=exact,
         lora=_lora(lora_rank, lora_alpha, lora_targets, lora_lr),
         candidates=candidates,
         keep_rule=keep_rule,

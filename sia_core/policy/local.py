@@ -122,6 +122,10 @@ class LocalPolicy:
         self.trained = False
         """True once training changed the weights since `adapter` was loaded: they are
         then no longer `adapter`'s, and serving it again must reload it."""
+        self.exact = False
+        """Sample every greedy call alone (`--exact`): its reply is then the same whatever
+        else was in flight, since a batch's padding, shared-prefix cache and matrix shapes
+        move the logits in the last bits; sampled calls (rollouts) still share batches."""
         self.sampling_override: dict[str, Any] | None = None
         """Set during rollouts: sampling on, whatever the harness asks."""
         self.lock = threading.Lock()
@@ -300,7 +304,8 @@ class LocalPolicy:
             batch = [first]
             deadline = time.monotonic() + self.batch_window_s
             held = []
-            while len(batch) < self.max_batch:
+            alone = self.exact and first[1].temperature <= 0
+            while len(batch) < self.max_batch and not alone:
                 timeout = deadline - time.monotonic()
                 if timeout <= 0:
                     break

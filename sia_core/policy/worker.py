@@ -32,7 +32,12 @@ def write_files(directory: Path, files: dict[str, bytes]) -> None:
 
 class PolicyWorker:
     def __init__(
-        self, model: str, lora: dict[str, Any], seed: int, store: Path | None = None
+        self,
+        model: str,
+        lora: dict[str, Any],
+        seed: int,
+        store: Path | None = None,
+        exact: bool = False,
     ) -> None:
         import torch
 
@@ -43,6 +48,7 @@ class PolicyWorker:
         self.store = store
         """Where adapters are kept by key (a Modal Volume's mount), if anywhere."""
         self.policy = LocalPolicy.load(model, None, lora=lora_settings(lora))
+        self.policy.exact = exact
 
     def generate(self, request: dict[str, Any], override: dict[str, Any] | None) -> dict:
         """One chat-completions request, sampled as `LocalPolicy.complete` samples it

@@ -169,7 +169,7 @@ def modal_policy(
     class PolicyWorkerOnModal:
         model: str = modal.parameter()
         settings: str = modal.parameter()
-        """JSON: lora, seed, run."""
+        """JSON: lora, seed, run, exact."""
 
         @modal.enter()
         def load(self) -> None:
@@ -179,7 +179,13 @@ def modal_policy(
 
             settings = json.loads(self.settings)
             store = Path("/adapters") / settings["run"]
-            self.worker = PolicyWorker(self.model, settings["lora"], settings["seed"], store)
+            self.worker = PolicyWorker(
+                self.model,
+                settings["lora"],
+                settings["seed"],
+                store,
+                exact=settings.get("exact", False),
+            )
 
         @modal.method()
         def call(self, method: str, args: tuple[Any, ...]) -> Any:
@@ -200,5 +206,5 @@ def modal_policy(
     )(concurrent(PolicyWorkerOnModal))
     running = app.run()
     running.__enter__()
-    settings = {"lora": worker["lora"], "seed": worker["seed"], "run": worker["run"]}
+    settings = {key: worker.get(key) for key in ("lora", "seed", "run", "exact")}
     return ModalPolicyConnection(cls(model=worker["model"], settings=json.dumps(settings)), running)

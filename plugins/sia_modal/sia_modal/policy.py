@@ -28,7 +28,11 @@ class StandInConnection:
         self.kept = volume is not None
         self.volume = Path(volume) if volume else Path(tempfile.mkdtemp(prefix="sia-volume-"))
         self.worker = PolicyWorker(
-            worker["model"], worker["lora"], worker["seed"], store=self.volume / worker["run"]
+            worker["model"],
+            worker["lora"],
+            worker["seed"],
+            store=self.volume / worker["run"],
+            exact=worker.get("exact", False),
         )
 
     def call(self, method: str, *args: Any) -> Any:

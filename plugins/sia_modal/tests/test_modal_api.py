@@ -8,6 +8,7 @@ MODAL_TOKEN_ID and MODAL_TOKEN_SECRET set."""
 from __future__ import annotations
 
 import inspect
+import json
 import os
 import sys
 import types
@@ -269,6 +270,7 @@ def test_the_policy_host_calls_bind_too(monkeypatch) -> None:
     calls: Calls = []
     monkeypatch.setitem(sys.modules, "modal", recording_modal(calls))
     worker = {"model": "gemma-3-270m", "lora": {"rank": 8}, "seed": 1, "run": "run_x"}
+    worker["exact"] = True
     connection = modal_policy(worker, "H100", "sia-test", "3.11", "sia-adapters")
     made = {name for name, _, _ in calls}
     assert {
@@ -287,6 +289,13 @@ def test_the_policy_host_calls_bind_too(monkeypatch) -> None:
     assert options["gpu"] == "H100" and "/adapters" in options["volumes"]
     sources = next(args for name, args, _ in calls if name == "Image.add_local_python_source")
     assert "sia_core" in sources and "sia_rl_entropic" in sources  # trainers ship as source
+    made_with = next(kwargs for name, _, kwargs in calls if name == "Cls.__call__")
+    assert json.loads(made_with["settings"]) == {
+        "lora": {"rank": 8},
+        "seed": 1,
+        "run": "run_x",
+        "exact": True,
+    }  # the worker samples greedy calls alone (--exact) on the GPU too
     connection.close()
     monkeypatch.delitem(sys.modules, "modal")
     for name, args, kwargs in calls:
