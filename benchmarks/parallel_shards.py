@@ -29,6 +29,7 @@ from sia_core.loop import make_executor  # noqa: E402
 from sia_core.run_config import RunConfig  # noqa: E402
 from sia_core.task import load_task_dir  # noqa: E402
 from sia_core.testing.fakes import serve_in_subprocess  # noqa: E402
+from sia_core.testing.yes_task import EVALUATE  # noqa: E402  (exact-match accuracy)
 
 AGENT = """
 import argparse, csv, os
@@ -44,20 +45,6 @@ for row in rows:  # one call at a time, as a simple harness does
         extra_headers={"X-SIA-Item": row["id"]})
     out.append([row["id"], "yes" if int(row["id"]) % 3 else "no"])
 csv.writer(open(os.path.join(a.working_dir, "predictions.csv"), "w", newline="")).writerows(out)
-"""
-
-EVALUATE = """
-import argparse, csv, json
-from pathlib import Path
-p = argparse.ArgumentParser(); p.add_argument("--gen-dir", type=Path); a = p.parse_args()
-gold = Path(__file__).resolve().parent.parent / "private" / "answers.csv"
-gold = {r["id"]: r["answer"] for r in csv.DictReader(open(gold))}
-pred = {r["id"]: r["answer"] for r in csv.DictReader(open(a.gen_dir / "predictions.csv"))}
-items = [{"id": i, "status": "correct" if pred.get(i) == g else "incorrect"}
-         for i, g in gold.items()]
-score = sum(x["status"] == "correct" for x in items) / len(items)
-(a.gen_dir / "results.json").write_text(json.dumps({"summary": {"accuracy": score},
-                                                     "items": items}))
 """
 
 
