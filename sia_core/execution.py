@@ -27,7 +27,7 @@ from sia_core.task import Task
 from sia_core.trajectories import write_agent_execution
 
 if TYPE_CHECKING:
-    from sia_core.weights import SharedRound
+    from sia_core.shared_rollouts import SharedRound
 
 
 @dataclass

@@ -59,7 +59,7 @@ class PolicyHostSpec:
     summary: str
     factory: Callable[[Mapping[str, str], dict[str, Any]], PolicyConnection]
     """Called with the run's `--policy-host-opt KEY=VALUE` pairs and the worker's
-    arguments (`model`, `lora`, `seed`); starts a PolicyWorker and returns the
+    arguments (`model`, `lora`, `seed`, `run`, `exact`); starts a PolicyWorker and returns the
     connection to it. Refuses an unknown option with a SiaError (one line)."""
 
 

@@ -4,11 +4,10 @@ plugin trains the policy's LoRA adapter on it; the adapter is saved with the gen
 
 from __future__ import annotations
 
-import hashlib
 import importlib
 import time
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import asdict, dataclass
+from dataclasses import asdict
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -20,6 +19,7 @@ from sia_core.options import OptionError
 from sia_core.policy.remote import RemotePolicy
 from sia_core.rl import Group, PolicyHandle, RLBatch, Sample
 from sia_core.runs import derived_seed
+from sia_core.shared_rollouts import SharedRound, round_key
 from sia_core.specs import RLAlgorithmSpec
 from sia_core.splits import training_view
 from sia_core.store import atomic_write_json
@@ -31,24 +31,6 @@ if TYPE_CHECKING:
     from sia_core.backend_api import Decision
     from sia_core.execution import Executor
     from sia_core.record import GenerationRecord
-
-
-@dataclass(frozen=True)
-class SharedRound:
-    """A weights candidate's first round of rollouts, for the generation's later weights
-    candidates that would sample the very same thing: same parent adapter, harness,
-    environment, rollout plan and training items. Later rounds sample each candidate's
-    own trained adapter and are never shared."""
-
-    key: tuple[Any, ...]
-    candidate: int
-    batch: RLBatch
-    summary: dict[str, Any]
-
-
-def round_key(record: GenerationRecord, agent: Path, python: str, plan: Any) -> tuple[Any, ...]:
-    digest = hashlib.sha256(agent.read_bytes()).hexdigest()
-    return (record.number, record.adapter_gen, digest, python, plan.k, plan.items, plan.temperature)
 
 
 def build_batch(runs: list[tuple[Path, Evaluation]]) -> RLBatch:

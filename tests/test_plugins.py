@@ -153,7 +153,10 @@ def test_hook_register_policy_hosts(extra, tmp_path: Path) -> None:
     )
     serving.serve(None, QuietReporter())
     assert started == [
-        ({"gpu": "T4"}, {"model": str(model_dir), "lora": {"rank": 4}, "seed": 7, "run": "run"})
+        (
+            {"gpu": "T4"},
+            {"model": str(model_dir), "lora": {"rank": 4}, "seed": 7, "run": "run", "exact": False},
+        )
     ]
     with serving.policy.sampling({"temperature": 1.0}):
         reply = serving.model.complete({"messages": [{"role": "user", "content": "hi"}]})
