@@ -251,6 +251,10 @@ def shard_views(view: Task, spec: ShardSpec, n: int, dest: Path) -> list[Path]:
     count = min(n, len(rows))
     if count <= 1:
         return [view.public_dir]
+    split = view.config.validation
+    if split is not None and split.inputs != spec.inputs:
+        split = None  # other tables list the ids of the validation split's inputs only
+    old_ids = {str(r.get(split.id_column)) for r in _read_rows(source)[1]} if split else set()
     publics = []
     for k in range(count):
         part = rows[len(rows) * k // count : len(rows) * (k + 1) // count]
@@ -263,16 +267,9 @@ def shard_views(view: Task, spec: ShardSpec, n: int, dest: Path) -> list[Path]:
                 csv.writer(fh).writerows([header, *part])
         else:
             target.write_bytes(b"".join(line + b"\n" for line in part))
-        split = view.config.validation
-        if split is not None and split.inputs == spec.inputs:
-            _, old = _read_rows(source)
-            _, new = _read_rows(target)
-            _match_id_lists(
-                split,
-                public,
-                {str(r.get(split.id_column)) for r in old},
-                [str(r.get(split.id_column)) for r in new],
-            )
+        if split is not None:
+            new_ids = [str(r.get(split.id_column)) for r in _read_rows(target)[1]]
+            _match_id_lists(split, public, old_ids, new_ids)
         _restate_counts(public / "task.md", {len(rows): len(part)})
         publics.append(public)
     return publics

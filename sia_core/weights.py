@@ -155,48 +155,43 @@ def improve_weights(
     shared = executor.shared_round
     for round_no in range(plan.rounds):
         seed = derived_seed(executor.seed, number, round_no)
-        label = f"gen {number} · training {spec.name} (round {round_no + 1}/{plan.rounds})"
-        if round_no == 0 and shared is not None and shared.key == key:
-            with reporter.phase(label), third_party_to(executor.serving.log_path):
-                metrics, extra_files = train_adapter(
-                    spec, shared.batch, policy, checked.config, seed
+        reused = shared if round_no == 0 and shared is not None and shared.key == key else None
+        if reused is not None:
+            batch, summary = reused.batch, reused.summary
+        else:
+            base = tmp / "rollouts" / f"round_{round_no}"
+            view = training_view(executor.task, selection, base / "view", plan.items, seed)
+
+            def rollout(j: int, view: Task = view, base: Path = base, r: int = round_no) -> Any:
+                return executor.run_split(
+                    number, f"rollout {r + 1}.{j + 1}", view, agent, base / f"run_{j}", python, None
                 )
-            rounds.append(
-                {
-                    "batch": shared.summary,
-                    "metrics": metrics,
-                    "rollouts_of_candidate": shared.candidate,
-                }
-            )
-            reporter.info(
-                f"gen {number}: {spec.name} round 1: the rollouts of candidate {shared.candidate}"
-            )
-            continue
-        base = tmp / "rollouts" / f"round_{round_no}"
-        view = training_view(executor.task, selection, base / "view", plan.items, seed)
 
-        def rollout(j: int, view: Task = view, base: Path = base, r: int = round_no) -> Any:
-            return executor.run_split(
-                number, f"rollout {r + 1}.{j + 1}", view, agent, base / f"run_{j}", python, None
+            sampling = policy.sampling({"temperature": plan.temperature})
+            with sampling, ThreadPoolExecutor(plan.k) as pool:
+                runs = list(pool.map(rollout, range(plan.k)))
+            batch = build_batch(
+                [(base / f"run_{j}" / "calls.jsonl", run.evaluation) for j, run in enumerate(runs)]
             )
-
-        with policy.sampling({"temperature": plan.temperature}), ThreadPoolExecutor(plan.k) as pool:
-            runs = list(pool.map(rollout, range(plan.k)))
-        batch = build_batch(
-            [(base / f"run_{j}" / "calls.jsonl", run.evaluation) for j, run in enumerate(runs)]
-        )
-        summary = describe(batch)
-        if round_no == 0 and record.candidate is not None:
-            executor.shared_round = SharedRound(key, record.candidate, batch, summary)
+            summary = describe(batch)
+            for run in runs:
+                record.add_usage("rollouts", run.usage)
+            if round_no == 0 and record.candidate is not None:
+                executor.shared_round = SharedRound(key, record.candidate, batch, summary)
+        label = f"gen {number} · training {spec.name} (round {round_no + 1}/{plan.rounds})"
         with reporter.phase(label), third_party_to(executor.serving.log_path):
             metrics, extra_files = train_adapter(spec, batch, policy, checked.config, seed)
         rounds.append({"batch": summary, "metrics": metrics})
-        for run in runs:
-            record.add_usage("rollouts", run.usage)
-        reporter.info(
-            f"gen {number}: {spec.name} round {round_no + 1}: {summary['samples']} samples, "
-            f"rollout mean reward {summary['mean_reward']:.3f}"
-        )
+        if reused is not None:
+            rounds[-1]["rollouts_of_candidate"] = reused.candidate
+            reporter.info(
+                f"gen {number}: {spec.name} round 1: the rollouts of candidate {reused.candidate}"
+            )
+        else:
+            reporter.info(
+                f"gen {number}: {spec.name} round {round_no + 1}: {summary['samples']} samples, "
+                f"rollout mean reward {summary['mean_reward']:.3f}"
+            )
     training = {
         "algorithm": spec.name,
         "plan": asdict(plan),

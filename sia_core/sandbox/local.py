@@ -62,6 +62,14 @@ def tail(path: Path) -> str:
         return fh.read().decode("utf-8", errors="replace")
 
 
+def hand_back_logs(logs: Path, output_dir: Path) -> tuple[str, str]:
+    """Copy the agent's stdout.log and stderr.log (kept by sia, out of its reach) into
+    its outputs as target_agent_*.log; returns their tails."""
+    for name in ("stdout", "stderr"):
+        shutil.copyfile(logs / f"{name}.log", output_dir / f"target_agent_{name}.log")
+    return tail(logs / "stdout.log"), tail(logs / "stderr.log")
+
+
 def agent_env(home: str, job: SandboxJob, base_url: str | None) -> dict[str, str]:
     bin_dir = str(Path(job.python).parent)
     env = {
@@ -131,14 +139,13 @@ def finish(
         dropped = copied.dropped
     except CopyBackError as exc:
         violation = f"{OUTPUTS_REFUSED}{exc}"
-    for name in ("stdout", "stderr"):
-        shutil.copyfile(logs / f"{name}.log", job.output_dir / f"target_agent_{name}.log")
+    stdout_tail, stderr_tail = hand_back_logs(logs, job.output_dir)
     return SandboxResult(
         exit_code=code,
         timed_out=timed_out,
         duration_s=duration,
-        stdout_tail=tail(logs / "stdout.log"),
-        stderr_tail=tail(logs / "stderr.log") or tail(logs / "init.log"),
+        stdout_tail=stdout_tail,
+        stderr_tail=stderr_tail or tail(logs / "init.log"),
         isolation=isolation,
         violation=violation,
         dropped=dropped,

@@ -29,7 +29,7 @@ from sia_core.errors import SiaError
 from sia_core.sandbox.api import OUTPUTS_REFUSED, SandboxJob, SandboxResult
 from sia_core.sandbox.bwrap import SandboxUnavailable
 from sia_core.sandbox.copyback import MAX_BYTES, MAX_FILES, CopyBackError, copy_back
-from sia_core.sandbox.local import TAIL_CHARS, agent_env, tail
+from sia_core.sandbox.local import TAIL_CHARS, agent_env, hand_back_logs
 from sia_core.sandbox.stream_relay import INSIDE_SCRIPT, StreamRelay, gateway_connector
 
 RELAY_PORT = 8642
@@ -210,14 +210,13 @@ class RemoteSandbox:
                     f"{type(exc).__name__}: {exc}"[:400]
                 )
         job.output_dir.mkdir(parents=True, exist_ok=True)
-        for name in ("stdout", "stderr"):
-            shutil.copyfile(stage / f"{name}.log", job.output_dir / f"target_agent_{name}.log")
+        stdout_tail, stderr_tail = hand_back_logs(stage, job.output_dir)
         return SandboxResult(
             exit_code=code,
             timed_out=timed_out,
             duration_s=duration,
-            stdout_tail=tail(stage / "stdout.log"),
-            stderr_tail=tail(stage / "stderr.log"),
+            stdout_tail=stdout_tail,
+            stderr_tail=stderr_tail,
             isolation=[*box.isolation, "outputs: copied back, no links, reserved names dropped"],
             violation=violation,
             dropped=dropped,

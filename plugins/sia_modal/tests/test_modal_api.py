@@ -18,6 +18,7 @@ from typing import Any
 import pytest
 from sia_modal.modal_calls import ModalTransport
 
+from sia_core.sandbox.api import SandboxJob
 from sia_core.sandbox.remote import BoxSpec, RemoteSandbox
 
 Calls = list[tuple[str, tuple[Any, ...], dict[str, Any]]]
@@ -185,13 +186,25 @@ def test_every_modal_call_binds_to_the_installed_signatures(monkeypatch) -> None
     assert all(kwargs["text"] is False for kwargs in execs)  # bytes: tar streams, frames
 
 
+def job_in(tmp_path: Path, **limits: Any) -> SandboxJob:
+    """A job on tmp_path's data/ and agent.py; `limits` override the small defaults."""
+    (tmp_path / "data").mkdir(exist_ok=True)
+    settings = {"timeout_s": 60.0, "memory_mb": 1024, "max_processes": 64, **limits}
+    return SandboxJob(
+        agent_file=tmp_path / "agent.py",
+        dataset_dir=tmp_path / "data",
+        output_dir=tmp_path / "out",
+        python=sys.executable,
+        **settings,
+    )
+
+
 @pytest.mark.skipif(
     not (os.environ.get("MODAL_TOKEN_ID") and os.environ.get("MODAL_TOKEN_SECRET")),
     reason="live Modal test: set MODAL_TOKEN_ID and MODAL_TOKEN_SECRET to run it",
 )
 def test_live_modal_sandbox_reaches_the_gateway(tmp_path: Path) -> None:
     from sia_core.gateway import Gateway
-    from sia_core.sandbox.api import SandboxJob
     from sia_core.testing.sandbox_checks import EchoModel
 
     (tmp_path / "data").mkdir()
@@ -207,18 +220,8 @@ def test_live_modal_sandbox_reaches_the_gateway(tmp_path: Path) -> None:
         "open(os.path.join(a.working_dir, 'out.txt'), 'w').write(model)\n"
     )
     with Gateway(EchoModel(), tmp_path / "calls.jsonl") as gateway:
-        result = RemoteSandbox(ModalTransport()).run(
-            SandboxJob(
-                agent_file=agent,
-                dataset_dir=tmp_path / "data",
-                output_dir=tmp_path / "out",
-                python=sys.executable,
-                timeout_s=300,
-                memory_mb=1024,
-                max_processes=64,
-                gateway=gateway.link(),
-            )
-        )
+        job = job_in(tmp_path, timeout_s=300, gateway=gateway.link())
+        result = RemoteSandbox(ModalTransport()).run(job)
     assert result.ok, result.stderr_tail
     assert (tmp_path / "out" / "out.txt").read_text() == "echo"
 
@@ -239,19 +242,8 @@ class SpecRecorder:
 
 
 def test_the_box_gets_the_jobs_limits_and_the_options_override_them(tmp_path: Path) -> None:
-    from sia_core.sandbox.api import SandboxJob
-
-    (tmp_path / "data").mkdir()
-    job = SandboxJob(
-        agent_file=tmp_path / "agent.py",
-        dataset_dir=tmp_path / "data",
-        output_dir=tmp_path / "out",
-        python=sys.executable,
-        timeout_s=600,
-        memory_mb=3000,
-        max_processes=64,
-        gpu="A100",  # from task.toml's [limits]
-    )
+    # The gpu as task.toml's [limits] gives it.
+    job = job_in(tmp_path, timeout_s=600, memory_mb=3000, gpu="A100")
     from sia_core.sandbox.bwrap import SandboxUnavailable
 
     recorder = SpecRecorder()
@@ -311,19 +303,9 @@ class Unreachable:
 
 
 def test_a_service_that_cannot_start_a_box_is_one_clear_error(tmp_path: Path) -> None:
-    from sia_core.sandbox.api import SandboxJob
     from sia_core.sandbox.bwrap import SandboxUnavailable
 
-    (tmp_path / "data").mkdir()
-    job = SandboxJob(
-        agent_file=tmp_path / "agent.py",
-        dataset_dir=tmp_path / "data",
-        output_dir=tmp_path / "out",
-        python=sys.executable,
-        timeout_s=60,
-        memory_mb=1024,
-        max_processes=64,
-    )
+    job = job_in(tmp_path)
     with pytest.raises(SandboxUnavailable) as error:
         RemoteSandbox(Unreachable(), name="modal").run(job)
     assert str(error.value) == (
