@@ -167,3 +167,52 @@ def test_parallel_on_a_task_without_shards_is_one_line(tmp_path: Path) -> None:
     assert result.returncode != 0
     assert "does not say how to cut its rows into shards" in result.stderr
     assert "Traceback" not in result.stderr
+
+
+# A hostile harness in shards: shard 1 leaves a link to the private answers where its
+# predictions belong; shard 2 writes its own results.json claiming a perfect score.
+HOSTILE = """
+import argparse, csv, os
+from pathlib import Path
+p = argparse.ArgumentParser()
+p.add_argument("--dataset_dir", type=Path); p.add_argument("--working_dir", type=Path)
+a = p.parse_args()
+rows = list(csv.DictReader(open(a.dataset_dir / "test.csv")))
+if os.environ["SIA_SHARD"] == "1/2":
+    os.symlink(ANSWERS, a.working_dir / "predictions.csv")
+else:
+    with open(a.working_dir / "predictions.csv", "w", newline="") as fh:
+        csv.writer(fh).writerows([["id", "label"], *([r["id"], "positive"] for r in rows)])
+    (a.working_dir / "results.json").write_text(
+        '{"summary": {"accuracy": 1.0}, "items": []}')
+"""
+
+
+@pytest.mark.slow
+def test_a_hostile_shard_gains_nothing_from_links_or_reserved_names(tmp_path: Path) -> None:
+    task = make_task(tmp_path / "task", test=40)
+    script = tmp_path / "replay"
+    (script / "gen_2").mkdir(parents=True)
+    answers = task / "data" / "private" / "answers.csv"
+    (script / "gen_2" / "target_agent.py").write_text(f"ANSWERS = {str(answers)!r}\n" + HOSTILE)
+    runs = tmp_path / "runs"
+    result = sia(
+        "run", "--task-dir", str(task), "--backend", "scripted", "--backend-opt",
+        f"script={script}", "--runs-dir", str(runs), "--max-gen", "2", "--run-id", "h",
+        "--parallel", "2",
+    )  # fmt: skip
+    assert result.returncode in (0, 4), result.stderr
+    gen2 = runs / "run_h" / "gen_2"
+    record = json.loads((gen2 / "generation.json").read_text())
+    assert not (gen2 / "shards" / "1" / "predictions.csv").exists()  # the link stayed behind
+    assert "shards/2/results.json" in record["agent"]["dropped_outputs"]
+    selection = rows_of(runs / "run_h" / "views" / "selection" / "data" / "public" / "test.csv")
+    shard1, shard2 = selection[: len(selection) // 2], selection[len(selection) // 2 :]
+    # Only shard 2's own rows were put back, and the score is the evaluator's, not the
+    # agent's: every selection item is judged, shard 1's as missing.
+    assert [r["id"] for r in rows_of(gen2 / "predictions.csv")] == [r["id"] for r in shard2]
+    results = json.loads((gen2 / "results.json").read_text())
+    status = {item["id"]: item["status"] for item in results["items"]}
+    assert len(status) == len(selection)
+    assert {status[r["id"]] for r in shard1} == {"missing"}
+    assert record["score"] == results["summary"]["accuracy"] <= 0.5
