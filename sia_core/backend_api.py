@@ -67,6 +67,10 @@ class GenerationView:
     score: float | None
     error: str | None
     decision: dict[str, Any] | None
+    kept: bool = False
+    """It became the incumbent (beat the one before it under the keep rule)."""
+    adapter_gen: int | None = None
+    """The generation whose adapter it ran with (None: the base weights)."""
 
 
 @dataclass(frozen=True)
@@ -144,6 +148,13 @@ class FeedbackContext:
     siblings: list[Decision] = field(default_factory=list)
     """The decisions of this generation's earlier candidates: a backend proposing several
     children makes this one differ from them."""
+    run_dir: Path | None = None
+    """The run directory: where a backend keeps state across generations (the knob
+    study), read back on `--resume`."""
+    selection: Task | None = None
+    """The selection split's view of the task (the carved validation rows as its items),
+    or the task itself when it has no validation split."""
+    seed: int = 0
 
 
 def start_from_reference(ctx: MetaContext, missing: str) -> Decision:

@@ -252,6 +252,9 @@ class Loop:
             candidate=candidate,
             candidates=self.config.candidates,
             siblings=list(siblings or []),
+            run_dir=self.rundir.path,
+            selection=self.selection,
+            seed=self.config.seed,
         )
         # The evidence the Feedback-Agent decided from, kept with the generation.
         atomic_write_json(

@@ -88,6 +88,23 @@ def notes(records: list[GenerationRecord]) -> list[str]:
     return lines
 
 
+def knob_trials_line(run: Path, direction: str) -> str:
+    """One line on the knob search: trials run, the best one's setting."""
+    from sia_core.knob_search import STUDY_FILE, KnobSearch
+
+    if not (run / STUDY_FILE).is_file():
+        return ""
+    rows = [t for t in KnobSearch(run, direction, 0).table() if t["how"] in ("random", "tpe")]
+    done = [t for t in rows if t["state"] == "complete" and t["score"] is not None]
+    line = f"knob trials: {len(rows)} ({len(done)} scored)"
+    if done:
+        pick = min if direction == "min" else max
+        best = pick(done, key=lambda t: t["score"])
+        values = ", ".join(f"{k}={v!r}" for k, v in (best["values"] or {}).items())
+        line += f"; best selection {best['score']:.4f} (gen {best['gen']}): {values}"
+    return line
+
+
 def print_summary(state: dict[str, Any], rundir: RunDir, console: Console) -> None:
     records = rundir.records()
     console.print(generations_table(state, records))
@@ -109,6 +126,9 @@ def print_summary(state: dict[str, Any], rundir: RunDir, console: Console) -> No
             f"{task.get('metric')} {_num(best.get('test_score'))}"
         )
     console.print(f"selection split: {task.get('selection')}")
+    trials = knob_trials_line(rundir.path, str(task.get("direction", "max")))
+    if trials:
+        console.print(trials, markup=False)
     config = state.get("config") or {}
     if config.get("candidates", 1) > 1 or config.get("keep_rule", "raw") != "raw":
         console.print(

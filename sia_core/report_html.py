@@ -91,6 +91,26 @@ def _table(header: list[str], rows: list[list[str]], row_classes: list[str] | No
     return f"<table><tr>{head}</tr>{''.join(body)}</table>"
 
 
+def _knob_trials(view: RunView) -> str:
+    """The offline harness lever's search: every trial, its setting and its score."""
+    if not view.knob_trials:
+        return ""
+    rows = [
+        [
+            str(t["trial"]),
+            e(t["study"]),
+            "-" if t["gen"] is None else str(t["gen"]),
+            e(t["how"]),
+            e(t["state"]),
+            _num(t["score"]),
+            e(_cut(", ".join(f"{k}={json.dumps(v)}" for k, v in (t["values"] or {}).items()))),
+        ]
+        for t in view.knob_trials
+    ]
+    header = ["trial", "study", "gen", "how", "state", "selection", "knob values"]
+    return f"<h2>Knob trials</h2>{_table(header, rows)}"
+
+
 def _status_banner(view: RunView) -> str:
     status = view.state.get("status", "?")
     if view.live:
@@ -437,6 +457,7 @@ def render(view: RunView, link_base: str | None = None, refresh_s: int | None = 
         "<h2>Tokens and cost</h2>",
         _figure(charts.usage(view), "usage", "task-model tokens per generation, by part"),
         _sessions_table(view),
+        _knob_trials(view),
         *(_generation(g, link_base) for g in reversed(view.generations)),
     ]
     return (

@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from sia_core.knob_search import STUDY_FILE, KnobSearch
 from sia_core.record import GenerationRecord
 from sia_core.runs import RunDir
 from sia_core.store import TMP_PREFIX
@@ -85,6 +86,8 @@ class RunView:
     """The number of the generation being made now, when the run is live."""
     live: bool
     """True when run.json says running and its process is alive."""
+    knob_trials: list[dict[str, Any]] = field(default_factory=list)
+    """The knob study's trials (the offline harness lever), oldest first."""
 
     @property
     def run_id(self) -> str:
@@ -221,4 +224,7 @@ def load(path: Path) -> RunView:
             if (m := re.match(rf"^{re.escape(TMP_PREFIX)}gen_(\d+)-", p.name)) and p.is_dir()
         ]
         in_progress = max(making, default=None)
-    return RunView(path, state, views, in_progress, live)
+    trials: list[dict[str, Any]] = []
+    if (path / STUDY_FILE).is_file():
+        trials = KnobSearch(path, str(state.get("task", {}).get("direction", "max")), 0).table()
+    return RunView(path, state, views, in_progress, live, trials)

@@ -305,6 +305,8 @@ def generation_views(rundir: RunDir, records: list[GenerationRecord]) -> list[Ge
             score=r.score,
             error=r.error,
             decision=r.decision,
+            kept=r.incumbent,
+            adapter_gen=r.adapter_gen,
         )
         for r in records
     ]

@@ -186,6 +186,8 @@ def test_heuristic_backend_says_why_it_stops(task_dir, tmp_path) -> None:
         str(task_dir),
         "--backend",
         "heuristic",
+        "--backend-opt",
+        "levers=weights",
         "--run-id",
         "h",
         "--runs-dir",
@@ -194,7 +196,7 @@ def test_heuristic_backend_says_why_it_stops(task_dir, tmp_path) -> None:
     assert result.returncode == 4, result.stderr  # stopped by the backend
     state = run_json(tmp_path / "runs", "h")
     assert state["status"] == "stopped" and len(state["generations"]) == 1
-    assert "not an open-weight model" in state["stop_reason"]
+    assert "levers=weights, but the task model cannot be trained" in state["stop_reason"]
     record = json.loads((tmp_path / "runs" / "run_h" / "gen_1" / "generation.json").read_text())
     assert record["reward_shape"]["label"] == "binary"
 

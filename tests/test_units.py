@@ -162,9 +162,10 @@ def test_heuristic_follows_the_classifier(task_dir: Path, tmp_path: Path) -> Non
     assert decision.algorithm == "entropic"
     assert decision.hyperparameters == {"rollout": {"rounds": 4}}
     assert "rollout plan for this shape: rounds 4" in decision.rationale
-    with pytest.raises(BackendCannotAct, match="no RL algorithm is installed"):
+    # Neither lever can be pulled: no knobs in the harness, and nothing to train.
+    with pytest.raises(BackendCannotAct, match="no RL algorithm installed"):
         HeuristicBackend().feedback(_feedback(task_dir, tmp_path, [], True))
-    with pytest.raises(BackendCannotAct, match="not an open-weight model"):
+    with pytest.raises(BackendCannotAct, match="no open-weight task model"):
         HeuristicBackend().feedback(_feedback(task_dir, tmp_path, ALL, False))
     saturated = _feedback(task_dir, tmp_path, ALL, True)
     saturated = replace(saturated, reward_report=classify([1.0] * 10, ALL))
@@ -177,8 +178,12 @@ def test_backend_options_are_checked(tmp_path: Path) -> None:
         ScriptedBackend.from_options({"scrpt": "x"})
     with pytest.raises(SiaError, match="does not exist"):
         ScriptedBackend.from_options({"script": str(tmp_path / "missing")})
-    with pytest.raises(SiaError, match="takes no options"):
+    with pytest.raises(SiaError, match="takes only the option 'levers', got 'x'"):
         HeuristicBackend.from_options({"x": "1"})
+    with pytest.raises(SiaError, match="levers=all: use one of harness, weights, both"):
+        HeuristicBackend.from_options({"levers": "all"})
+    assert HeuristicBackend.from_options({"levers": "harness"}).levers == "harness"
+    assert HeuristicBackend.from_options({}).levers == "both"
 
 
 def test_the_core_has_no_import_cycles() -> None:

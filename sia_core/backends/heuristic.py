@@ -1,6 +1,7 @@
-"""No LLM: generation 1 is the reference agent; later generations pull the weights lever
-with the algorithm that the reward-shape classifier ranks first, and a rollout plan for
-the shape of the rewards."""
+"""No LLM, both levers: generation 1 is the reference agent; each later generation
+either tunes the harness's declared knobs (an Optuna study over `# sia-knob:` constants
+and few-shot demo ids) or trains the weights with the algorithm that the reward-shape
+classifier ranks first, chosen from the evidence so far (`lever_choice`)."""
 
 from __future__ import annotations
 
@@ -14,6 +15,8 @@ from sia_core.backend_api import (
     NothingLeftToImprove,
     start_from_reference,
 )
+from sia_core.backends.knob_lever import parent_knobs, propose_knobs, search_for, study_name
+from sia_core.backends.lever_choice import LEVER_SETTINGS, LeverEvidence, choose_lever
 from sia_core.errors import SiaError
 
 # When successes are rare each round of rollouts finds only a few, and training on them
@@ -26,41 +29,65 @@ ROLLOUT_PLANS: dict[str, dict[str, int]] = {"sparse": {"rounds": 4}}
 class HeuristicBackend:
     name = "heuristic"
 
+    def __init__(self, levers: str = "both") -> None:
+        self.levers = levers
+
     @classmethod
     def from_options(cls, options: Mapping[str, str]) -> HeuristicBackend:
-        if options:
-            raise SiaError(f"backend 'heuristic' takes no options, got {sorted(options)[0]!r}")
-        return cls()
+        unknown = sorted(set(options) - {"levers"})
+        if unknown:
+            raise SiaError(
+                f"backend 'heuristic' takes only the option 'levers', got {unknown[0]!r}"
+            )
+        levers = options.get("levers", "both")
+        if levers not in LEVER_SETTINGS:
+            raise SiaError(f"--backend-opt levers={levers}: use one of {', '.join(LEVER_SETTINGS)}")
+        return cls(levers)
 
     def initial(self, ctx: MetaContext) -> Decision:
         return start_from_reference(ctx, "the heuristic backend starts from the reference agent")
 
     def feedback(self, ctx: FeedbackContext) -> Decision:
-        if not ctx.algorithms:
-            raise BackendCannotAct(
-                "the heuristic backend only pulls the weights lever, and no RL algorithm is "
-                "installed; install one (e.g. plugins/sia_rl_grpo) or use another backend"
-            )
-        if not ctx.weights_available:
-            raise BackendCannotAct(
-                "the heuristic backend only pulls the weights lever, and the task model is "
-                "not an open-weight model this engine can train"
-            )
         report = ctx.reward_report
-        if report is None or report.recommended is None:
-            raise BackendCannotAct("no reward-shape report to choose an algorithm from")
-        if report.label == "saturated":
+        if report is not None and report.label == "saturated":
             raise NothingLeftToImprove(
                 "every selection item already gets the full reward: no "
                 "generation can beat the incumbent"
             )
+        parent = parent_knobs(ctx) if self.levers != "weights" else None
+        trainable = bool(ctx.algorithms) and ctx.weights_available
+        trials = 0
+        if parent is not None and parent.knobs:
+            trials = search_for(ctx).completed(study_name(ctx, parent))
+        history = tuple(
+            (str((g.decision or {}).get("lever", "")), g.kept) for g in ctx.history if g.number > 1
+        )
+        lever, why = choose_lever(
+            LeverEvidence(
+                levers=self.levers,
+                knobs=len(parent.knobs) if parent else 0,
+                trainable=trainable,
+                trials=trials,
+                history=history,
+                knob_problem=parent.problem if parent else "",
+            )
+        )
+        if lever == "harness":
+            assert parent is not None
+            return propose_knobs(ctx, parent, why)
+        return self._weights(ctx, why)
+
+    def _weights(self, ctx: FeedbackContext, why: str) -> Decision:
+        report = ctx.reward_report
+        if report is None or report.recommended is None:
+            raise BackendCannotAct("no reward-shape report to choose an algorithm from")
         # With several candidates, the k-th takes the k-th ranked algorithm, so that an
         # offline run does not hang on the classifier ranking the best one first.
         ranking = list(report.ranking) or [report.recommended]
         choice = ranking[(ctx.candidate - 1) % len(ranking)]
         plan = ROLLOUT_PLANS.get(report.label, {})
         rationale = (
-            f"rewards look {report.label} ({report.explanation}); "
+            f"{why}; rewards look {report.label} ({report.explanation}); "
             f"{choice} {report.reasons.get(choice, '')}".strip()
         )
         if plan:

@@ -1,0 +1,431 @@
+"""The offline harness lever: new values for a harness's declared knobs, proposed by
+Optuna's TPE sampler (ask/tell), one trial per candidate harness.
+
+The study lives in the run directory (Optuna's journal file storage: append-only, so a
+`kill -9` loses nothing written). A trial records which generation and candidate it
+became; it is told its score from that candidate's generation.json the next time the
+search runs, and a trial asked for a candidate that was killed before it was whole is
+handed to the same candidate again on `--resume`, so no trial is lost or repeated.
+
+One study per (adapter, harness skeleton): scores measured with another adapter or
+another harness body say little about this one (the best demos and temperature move
+with the adapter), so a weights gain or a code change starts a fresh study, seeded with
+the parent's own setting and score.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import random
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from sia_core.errors import SiaError
+from sia_core.knobs import Knob
+from sia_core.runs import STAGING_PREFIX
+from sia_core.task import Task
+
+if TYPE_CHECKING:
+    import optuna
+
+STUDY_FILE = "knob_study.journal"
+"""RUN/knob_study.journal: every study of the run, in Optuna's journal format."""
+POOL_MAX = 64
+"""Demo ids a study chooses among: a seeded sample of the eligible rows, so the search
+space (one categorical per demo slot) stays small enough for a few trials to inform."""
+STARTUP_TRIALS = 3
+"""Trials drawn at random before TPE models the scores: few, since every trial costs a
+full selection run and a run makes only a handful."""
+MAX_ASKS = 20
+
+
+class KnobSearchError(SiaError):
+    pass
+
+
+def _ids_in(path: Path, column: str | None) -> set[str]:
+    """The values of `column` (or, when it is absent, of the file's first column) in a
+    csv or jsonl file; unreadable files give nothing."""
+    try:
+        if path.suffix == ".csv":
+            with path.open(newline="", encoding="utf-8") as fh:
+                reader = csv.DictReader(fh)
+                names = reader.fieldnames or []
+                key = column if column in names else (names[0] if names else None)
+                return {str(row.get(key)) for row in reader} if key else set()
+        if path.suffix == ".jsonl":
+            out: set[str] = set()
+            for line in path.read_text(encoding="utf-8").splitlines():
+                row = json.loads(line) if line.strip() else None
+                if isinstance(row, dict):
+                    key = column if column in row else next(iter(row), None)
+                    if key is not None:
+                        out.add(str(row[key]))
+            return out
+    except (OSError, ValueError, UnicodeDecodeError, csv.Error):
+        return set()
+    return set()
+
+
+def _answer_ids(task: Task, column: str | None) -> set[str]:
+    """Every id that an answer file of the task lists: the items it scores."""
+    ids: set[str] = set()
+    for path in sorted(task.private_dir.rglob("*")):
+        if path.suffix in (".csv", ".jsonl") and path.is_file():
+            ids |= _ids_in(path, column)
+    return ids
+
+
+def demo_pool(knob: Knob, task: Task, selection: Task, seed: int) -> list[str]:
+    """The ids a demos knob may take: rows of its public file that are neither selection
+    nor test items (no id any answer file lists, nor any id in the inputs the agent
+    predicts on), a seeded sample of at most POOL_MAX of them."""
+    assert knob.kind == "demos" and knob.file
+    source = selection.public_dir / knob.file
+    if not source.is_file():
+        raise KnobSearchError(
+            f"knob {knob.name}: demos file {knob.file!r} is not in the task's public data"
+        )
+    candidates = _ids_in(source, knob.column)
+    id_column = task.config.validation.id_column if task.config.validation else knob.column
+    excluded = _answer_ids(task, id_column) | _answer_ids(selection, id_column)
+    for view in (task, selection):
+        if view.config.validation is not None:
+            excluded |= _ids_in(view.public_dir / view.config.validation.inputs, id_column)
+        if view.config.shards is not None:
+            excluded |= _ids_in(view.public_dir / view.config.shards.inputs, id_column)
+    eligible = sorted(candidates - excluded)
+    random.Random(f"{seed}-{knob.name}").shuffle(eligible)
+    return eligible[:POOL_MAX]
+
+
+def _distributions(knobs: list[Knob], pools: dict[str, list[str]]) -> dict[str, Any]:
+    from optuna.distributions import (
+        CategoricalDistribution,
+        FloatDistribution,
+        IntDistribution,
+    )
+
+    out: dict[str, Any] = {}
+    for knob in knobs:
+        if knob.kind == "int":
+            out[knob.name] = IntDistribution(int(knob.low or 0), int(knob.high or 0))
+        elif knob.kind == "float":
+            out[knob.name] = FloatDistribution(float(knob.low or 0), float(knob.high or 0))
+        elif knob.kind == "choice":
+            out[knob.name] = CategoricalDistribution(knob.choices)
+        else:
+            pool = pools[knob.name]
+            high = min(int(knob.high or 0), len(pool))
+            if high < int(knob.low or 0):
+                raise KnobSearchError(
+                    f"knob {knob.name}: needs at least {int(knob.low or 0)} demo ids, but only "
+                    f"{len(pool)} rows of {knob.file} are neither selection nor test items"
+                )
+            out[f"{knob.name}.n"] = IntDistribution(int(knob.low or 0), high)
+            for slot in range(high):
+                out[f"{knob.name}.{slot}"] = CategoricalDistribution(tuple(pool))
+    return out
+
+
+def _values(
+    knobs: list[Knob], params: dict[str, Any], pools: dict[str, list[str]]
+) -> dict[str, Any]:
+    """Knob values from a trial's params: a demos knob takes the first `n` distinct ids
+    of its slots (topped up from its pool when slots repeat)."""
+    values: dict[str, Any] = {}
+    for knob in knobs:
+        if knob.kind == "float":
+            # Three decimals: finer steps than a selection split can tell apart only
+            # make the harness's diff noisy.
+            values[knob.name] = round(float(params[knob.name]), 3)
+            continue
+        if knob.kind != "demos":
+            values[knob.name] = params[knob.name]
+            continue
+        n = int(params.get(f"{knob.name}.n", 0))
+        ids: list[str] = []
+        for slot in range(n):
+            item = params.get(f"{knob.name}.{slot}")
+            if item is not None and item not in ids:
+                ids.append(item)
+        for item in pools[knob.name]:
+            if len(ids) >= n:
+                break
+            if item not in ids:
+                ids.append(item)
+        values[knob.name] = ids
+    return values
+
+
+def _params(
+    knobs: list[Knob], values: dict[str, Any], pools: dict[str, list[str]]
+) -> dict[str, Any] | None:
+    """A setting as trial params; None when it cannot be one (a demo id outside the pool,
+    a value outside its declaration)."""
+    params: dict[str, Any] = {}
+    for knob in knobs:
+        value = values.get(knob.name)
+        if not knob.accepts(value):
+            return None
+        if knob.kind != "demos":
+            params[knob.name] = value
+            continue
+        ids = [str(v) for v in value]
+        if any(i not in pools[knob.name] for i in ids) or len(ids) > len(pools[knob.name]):
+            return None
+        params[f"{knob.name}.n"] = len(ids)
+        params.update({f"{knob.name}.{slot}": item for slot, item in enumerate(ids)})
+    return params
+
+
+def _same(a: dict[str, Any], b: dict[str, Any]) -> bool:
+    return json.dumps(a, sort_keys=True) == json.dumps(b, sort_keys=True)
+
+
+@dataclass(frozen=True)
+class Proposal:
+    values: dict[str, Any]
+    study: str
+    trial: int
+    """Optuna's trial number within the study."""
+    reused: bool
+    """An unfinished trial of this same candidate, handed to it again after a kill."""
+    how: str
+    """"random" (a startup trial) or "tpe", for improvement.md."""
+    finished: int
+    """Finished trials in the study before this one."""
+    best: dict[str, Any] | None = None
+    """The best finished trial so far: values, score, generation."""
+    repeats: list[int] = field(default_factory=list)
+    """Trials the sampler asked for again that had a known score: told without running."""
+
+
+def generation_outcome(run_dir: Path, number: int, candidate: int | None) -> dict[str, Any] | None:
+    """The record of generation `number` (of its candidate `candidate` when it had
+    several), or None while it is not whole."""
+    gen = run_dir / f"gen_{number}"
+    places = (
+        [gen / "generation.json"]
+        if candidate is None
+        else [
+            gen / "candidates" / str(candidate) / "generation.json",
+            run_dir / f"{STAGING_PREFIX}{number}" / str(candidate) / "generation.json",
+        ]
+    )
+    for path in places:
+        if path.is_file():
+            try:
+                return json.loads(path.read_text(encoding="utf-8"))
+            except ValueError:
+                return None
+    return None
+
+
+class KnobSearch:
+    """The run's knob studies. `direction`: the task metric's ("max" or "min")."""
+
+    def __init__(self, run_dir: Path, direction: str, seed: int) -> None:
+        self.run_dir = run_dir
+        self.direction = direction
+        self.seed = seed
+        self._storage: Any = None
+
+    @property
+    def path(self) -> Path:
+        return self.run_dir / STUDY_FILE
+
+    def storage(self) -> Any:
+        if self._storage is None:
+            from optuna.storages import JournalStorage
+            from optuna.storages.journal import JournalFileBackend
+
+            self.run_dir.mkdir(parents=True, exist_ok=True)
+            self._storage = JournalStorage(JournalFileBackend(str(self.path)))
+        return self._storage
+
+    def study(self, name: str, sampler_seed: int = 0) -> optuna.Study:
+        import optuna
+
+        optuna.logging.set_verbosity(optuna.logging.WARNING)
+        return optuna.create_study(
+            study_name=name,
+            storage=self.storage(),
+            direction="maximize" if self.direction == "max" else "minimize",
+            load_if_exists=True,
+            sampler=optuna.samplers.TPESampler(
+                seed=sampler_seed, n_startup_trials=STARTUP_TRIALS, multivariate=True
+            ),
+        )
+
+    def studies(self) -> list[str]:
+        if not self.path.is_file():
+            return []
+        return [s.study_name for s in self.storage().get_all_studies()]
+
+    def settle(self, current: tuple[int, int | None] | None = None) -> None:
+        """Tell every running trial its candidate's selection score, once that candidate
+        is whole; a failed candidate's trial fails. `current`: the candidate being made
+        now, whose trial (if any) stays open for it."""
+        from optuna.trial import TrialState
+
+        for name in self.studies():
+            study = self.study(name)
+            for trial in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
+                gen, cand = trial.user_attrs.get("gen"), trial.user_attrs.get("candidate")
+                if (gen, cand) == current or gen is None:
+                    continue
+                record = generation_outcome(self.run_dir, int(gen), cand)
+                if record is None:
+                    continue  # not whole yet: its candidate is made again on --resume
+                score = record.get("score")
+                if record.get("status") == "ok" and isinstance(score, (int, float)):
+                    study.tell(trial.number, float(score))
+                else:
+                    study.tell(trial.number, state=TrialState.FAIL)
+
+    def propose(
+        self,
+        name: str,
+        knobs: list[Knob],
+        pools: dict[str, list[str]],
+        number: int,
+        candidate: int | None,
+        baseline: tuple[dict[str, Any], float, int] | None,
+    ) -> Proposal:
+        """Knob values for generation `number`'s candidate. `baseline`: the parent's own
+        setting, score and generation, entered as a finished trial when the study is new,
+        so that the sampler knows what it has to beat and does not propose it again."""
+        import optuna
+        from optuna.trial import TrialState
+
+        self.settle((number, candidate))
+        distributions = _distributions(knobs, pools)
+        study = self.study(name, sampler_seed=hash((self.seed, number, candidate or 1)) % 2**31)
+        trials = study.get_trials(deepcopy=False)
+        for trial in trials:
+            attrs = trial.user_attrs
+            if trial.state == TrialState.RUNNING and (attrs.get("gen"), attrs.get("candidate")) == (
+                number,
+                candidate,
+            ):
+                return Proposal(
+                    values=_values(knobs, trial.params, pools),
+                    study=name,
+                    trial=trial.number,
+                    reused=True,
+                    how=str(attrs.get("how", "tpe")),
+                    finished=sum(t.state == TrialState.COMPLETE for t in trials),
+                    best=self._best(study),
+                )
+        if not trials and baseline is not None:
+            values, score, gen = baseline
+            params = _params(knobs, values, pools)
+            if params is not None:
+                used = {k: v for k, v in distributions.items() if k in params}
+                study.add_trial(
+                    optuna.trial.create_trial(
+                        params=params,
+                        distributions=used,
+                        value=score,
+                        user_attrs={
+                            "gen": gen,
+                            "candidate": None,
+                            "how": "parent",
+                            "values": values,
+                        },
+                    )
+                )
+        repeats: list[int] = []
+        for _ in range(MAX_ASKS):
+            finished = [
+                t for t in study.get_trials(deepcopy=False) if t.state == TrialState.COMPLETE
+            ]
+            how = "random" if len(finished) < STARTUP_TRIALS else "tpe"
+            trial = study.ask(distributions)
+            values = _values(knobs, trial.params, pools)
+            seen = next(
+                (t for t in finished if _same(t.user_attrs.get("values") or {}, values)), None
+            )
+            if seen is not None and seen.value is not None:
+                # The same setting again: its score is known, so tell it and ask anew.
+                trial.set_user_attr("how", "repeat")
+                trial.set_user_attr("values", values)
+                trial.set_user_attr("gen", seen.user_attrs.get("gen"))
+                study.tell(trial, seen.value)
+                repeats.append(trial.number)
+                continue
+            trial.set_user_attr("gen", number)
+            trial.set_user_attr("candidate", candidate)
+            trial.set_user_attr("how", how)
+            trial.set_user_attr("values", values)
+            return Proposal(
+                values, name, trial.number, False, how, len(finished), self._best(study), repeats
+            )
+        raise KnobSearchError(
+            f"the knob search asked {MAX_ASKS} times and got only settings it had tried: "
+            "the knobs' space looks exhausted"
+        )
+
+    @staticmethod
+    def _best(study: optuna.Study) -> dict[str, Any] | None:
+        from optuna.trial import TrialState
+
+        done = [t for t in study.get_trials(deepcopy=False) if t.state == TrialState.COMPLETE]
+        if not done:
+            return None
+        pick = max if study.direction.name == "MAXIMIZE" else min
+        best = pick(done, key=lambda t: t.value)
+        return {"trial": best.number, "score": best.value, "gen": best.user_attrs.get("gen")}
+
+    def completed(self, name: str) -> int:
+        """Finished trials of a study, the parent's baseline included."""
+        from optuna.trial import TrialState
+
+        if name not in self.studies():
+            return 0
+        return sum(
+            t.state == TrialState.COMPLETE and t.user_attrs.get("how") != "repeat"
+            for t in self.study(name).get_trials(deepcopy=False)
+        )
+
+    def table(self) -> list[dict[str, Any]]:
+        """Every trial of every study, for `sia report`. A trial not yet told (the last
+        generation's: it is told when the next one is proposed) shows its candidate's
+        score as the run recorded it, without writing to the study."""
+        rows: list[dict[str, Any]] = []
+        for name in self.studies():
+            for t in self.study(name).get_trials(deepcopy=False):
+                state, score = t.state.name.lower(), t.value
+                gen, cand = t.user_attrs.get("gen"), t.user_attrs.get("candidate")
+                if state == "running" and gen is not None:
+                    record = generation_outcome(self.run_dir, int(gen), cand)
+                    if record is not None:
+                        ok = record.get("status") == "ok"
+                        state = "complete" if ok else "fail"
+                        score = record.get("score") if ok else None
+                rows.append(
+                    {
+                        "study": name,
+                        "trial": t.number,
+                        "state": state,
+                        "score": score,
+                        "gen": t.user_attrs.get("gen"),
+                        "candidate": t.user_attrs.get("candidate"),
+                        "how": t.user_attrs.get("how", "repeat"),
+                        "values": t.user_attrs.get("values"),
+                    }
+                )
+        return rows
+
+
+def changed(old: dict[str, Any], new: dict[str, Any]) -> list[str]:
+    return [name for name in new if not _same({"v": old.get(name)}, {"v": new[name]})]
+
+
+def describe_values(values: dict[str, Any], names: Iterable[str] | None = None) -> str:
+    names = list(values) if names is None else list(names)
+    return ", ".join(f"{n}={json.dumps(values[n])}" for n in names)

@@ -1,0 +1,195 @@
+"""Both levers offline: the lever choice on synthetic histories, the demo pool against
+the carved split, and the knob study's ask/tell bookkeeping."""
+
+from __future__ import annotations
+
+import csv
+import json
+from pathlib import Path
+
+import pytest
+
+from sia_core.backend_api import BackendCannotAct
+from sia_core.backends.lever_choice import LeverEvidence, choose_lever
+from sia_core.knob_search import POOL_MAX, KnobSearch, demo_pool
+from sia_core.knobs import parse_knobs
+from sia_core.splits import selection_view
+from sia_core.task import load_task_dir
+
+
+def evidence(**kw) -> LeverEvidence:
+    base = {"levers": "both", "knobs": 3, "trainable": True, "trials": 0, "history": ()}
+    return LeverEvidence(**{**base, **kw})
+
+
+@pytest.mark.parametrize(
+    ("kw", "lever", "why"),
+    [
+        ({}, "harness", "untried on this adapter and harness (0 of 3"),
+        ({"trials": 3, "history": (("harness", True),)}, "harness", "still paying"),
+        ({"trials": 3, "history": (("harness", False),)}, "harness", "one more trial"),
+        (
+            {"trials": 4, "history": (("harness", True), ("harness", False), ("harness", False))},
+            "weights",
+            "plateaued (2 knob trials in a row not kept",
+        ),
+        (
+            {"trials": 0, "history": (("harness", False), ("weights", True))},
+            "harness",
+            "untried on this adapter and harness after a weights gain",
+        ),
+        ({"trials": 3, "history": (("weights", False),)}, "weights", "the knobs are tried"),
+        (
+            {"trials": 5, "history": (("weights", False), ("weights", False))},
+            "harness",
+            "the last 2 weights generations were not kept",
+        ),
+        (
+            {"trials": 16, "history": (("weights", False), ("weights", False))},
+            "weights",
+            "the knobs are tried",
+        ),
+        ({"levers": "weights"}, "weights", "levers=weights"),
+        ({"levers": "harness", "trials": 9, "history": (("harness", False),) * 5}, "harness", ""),
+        ({"trainable": False, "trials": 9}, "harness", "cannot be trained"),
+        ({"knobs": 0}, "weights", "declares no knobs"),
+        ({"knobs": 0, "knob_problem": "line 3: bad"}, "weights", "cannot be read (line 3: bad)"),
+    ],
+)
+def test_the_lever_follows_the_evidence(kw, lever, why) -> None:
+    chosen, reason = choose_lever(evidence(**kw))
+    assert chosen == lever and why in reason
+
+
+@pytest.mark.parametrize(
+    ("kw", "message"),
+    [
+        ({"knobs": 0, "trainable": False}, "nothing for the heuristic backend to change"),
+        ({"levers": "harness", "knobs": 0}, "levers=harness, but the harness declares no knobs"),
+        ({"levers": "weights", "trainable": False}, "levers=weights, but the task model cannot"),
+    ],
+)
+def test_a_lever_that_cannot_be_pulled_is_one_line(kw, message) -> None:
+    with pytest.raises(BackendCannotAct) as info:
+        choose_lever(evidence(**kw))
+    assert message in str(info.value) and "\n" not in str(info.value)
+
+
+def _ids(path: Path) -> set[str]:
+    with path.open(newline="") as fh:
+        return {row["id"] for row in csv.DictReader(fh)}
+
+
+def test_demo_ids_never_include_selection_or_test_items(task_dir: Path, tmp_path: Path) -> None:
+    # A hostile public file: train.csv also lists two test ids (with labels).
+    train = task_dir / "data" / "public" / "train.csv"
+    test_ids = sorted(_ids(task_dir / "data" / "public" / "test.csv"))
+    with train.open("a", newline="") as fh:
+        csv.writer(fh).writerows(
+            [[test_ids[0], "great", "positive"], [test_ids[1], "bad", "negative"]]
+        )
+    task = load_task_dir(task_dir)
+    selection = selection_view(task, tmp_path / "views")
+    selection_ids = _ids(selection.private_dir / "answers.csv")
+    assert selection_ids and selection_ids <= _ids(train)  # carved from train.csv
+    (knob,) = parse_knobs("DEMO_IDS = []  # sia-knob: demos train.csv:id 0..8\n")
+    pool = demo_pool(knob, task, selection, seed=0)
+    assert len(pool) == POOL_MAX
+    assert not set(pool) & selection_ids
+    assert not set(pool) & set(test_ids)
+    assert set(pool) <= _ids(train) - selection_ids - set(test_ids)
+    everything = set()
+    for seed in range(20):
+        everything |= set(demo_pool(knob, task, selection, seed=seed))
+    assert not everything & (selection_ids | set(test_ids))
+    assert demo_pool(knob, task, selection, seed=3) == demo_pool(knob, task, selection, seed=3)
+
+    # Every proposal of a search draws from that pool only.
+    knobs = parse_knobs('DEMO_IDS = ["x"]  # sia-knob: demos train.csv:id 1..8\n')
+    search = KnobSearch(tmp_path / "run", "max", seed=0)
+    for number in range(2, 12):
+        proposal = search.propose("s", knobs, {"DEMO_IDS": pool}, number, None, None)
+        assert 1 <= len(proposal.values["DEMO_IDS"]) <= 8
+        assert set(proposal.values["DEMO_IDS"]) <= set(pool)
+        _record(tmp_path / "run", number, 0.1 * number)
+
+
+def test_a_demos_file_that_is_not_public_is_one_line(task_dir: Path, tmp_path: Path) -> None:
+    from sia_core.knob_search import KnobSearchError
+
+    task = load_task_dir(task_dir)
+    (knob,) = parse_knobs("IDS = []  # sia-knob: demos answers.csv:id 0..2\n")
+    with pytest.raises(KnobSearchError, match="'answers.csv' is not in the task's public data"):
+        demo_pool(knob, task, task, 0)
+
+
+def _record(run: Path, number: int, score: float | None, candidate: int | None = None) -> None:
+    gen = run / f"gen_{number}"
+    path = (
+        gen / "generation.json"
+        if candidate is None
+        else gen / "candidates" / str(candidate) / "generation.json"
+    )
+    path.parent.mkdir(parents=True, exist_ok=True)
+    status = "ok" if score is not None else "failed"
+    path.write_text(json.dumps({"number": number, "status": status, "score": score}))
+
+
+KNOBS = """
+SHOTS = 4  # sia-knob: int 0..16
+MODE = "a"  # sia-knob: choice a|b|c
+TEMP = 0.0  # sia-knob: float 0.0..1.0
+"""
+
+
+def test_the_study_tells_scores_from_the_records_and_reuses_an_unfinished_trial(
+    tmp_path: Path,
+) -> None:
+    knobs = parse_knobs(KNOBS)
+    run = tmp_path / "run"
+    search = KnobSearch(run, "max", seed=1)
+    parent = ({"SHOTS": 4, "MODE": "a", "TEMP": 0.0}, 0.25, 1)
+    first = search.propose("s", knobs, {}, 2, None, parent)
+    assert first.how == "random" and first.finished == 1 and not first.reused
+    assert first.values != parent[0]
+    # Killed before generation 2 was whole: the same trial comes back, not a new one.
+    again = KnobSearch(run, "max", seed=1).propose("s", knobs, {}, 2, None, parent)
+    assert again.reused and (again.trial, again.values) == (first.trial, first.values)
+    _record(run, 2, 0.5)
+    second = KnobSearch(run, "max", seed=1).propose("s", knobs, {}, 3, None, parent)
+    assert second.trial == first.trial + 1 and second.best == {"trial": 1, "score": 0.5, "gen": 2}
+    _record(run, 3, None)  # a failed generation: its trial fails
+    third = KnobSearch(run, "max", seed=1).propose("s", knobs, {}, 4, None, parent)
+    rows = {r["trial"]: r for r in search.table()}
+    assert [rows[n]["state"] for n in sorted(rows)] == ["complete", "complete", "fail", "running"]
+    assert rows[0]["how"] == "parent" and rows[0]["gen"] == 1 and rows[0]["score"] == 0.25
+    assert rows[1]["values"] == first.values and rows[1]["gen"] == 2
+    assert rows[third.trial]["gen"] == 4
+    assert search.completed("s") == 2 and search.completed("other") == 0
+
+
+def test_candidates_are_trials_of_their_own(tmp_path: Path) -> None:
+    knobs = parse_knobs(KNOBS)
+    run = tmp_path / "run"
+    search = KnobSearch(run, "min", seed=0)
+    one = search.propose("s", knobs, {}, 2, 1, None)
+    two = search.propose("s", knobs, {}, 2, 2, None)
+    assert one.trial != two.trial
+    _record(run, 2, 0.9, candidate=1)
+    _record(run, 2, 0.3, candidate=2)
+    search.propose("s", knobs, {}, 3, 1, None)
+    best = KnobSearch._best(search.study("s"))
+    assert best == {"trial": two.trial, "score": 0.3, "gen": 2}  # direction min
+
+
+def test_a_setting_already_scored_is_told_not_run(tmp_path: Path) -> None:
+    knobs = parse_knobs('MODE = "a"  # sia-knob: choice a|b\n')
+    run = tmp_path / "run"
+    search = KnobSearch(run, "max", seed=0)
+    first = search.propose("s", knobs, {}, 2, None, ({"MODE": "a"}, 0.1, 1))
+    assert first.values == {"MODE": "b"}  # "a" is the parent's, already scored
+    _record(run, 2, 0.2)
+    from sia_core.knob_search import KnobSearchError
+
+    with pytest.raises(KnobSearchError, match="space looks exhausted"):
+        search.propose("s", knobs, {}, 3, None, None)

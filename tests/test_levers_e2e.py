@@ -1,0 +1,152 @@
+"""The offline harness lever end to end: knob generations through the real loop,
+sandbox and gateway; a kept one's diff is its knob lines; the study survives kill -9."""
+
+from __future__ import annotations
+
+import difflib
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from sia_core.knob_search import KnobSearch
+from tests.conftest import sia
+from tests.test_loop import run_json
+
+pytestmark = pytest.mark.slow
+
+
+def _changed_lines(old: Path, new: Path) -> list[str]:
+    return [
+        line
+        for line in difflib.unified_diff(
+            old.read_text().splitlines(), new.read_text().splitlines(), lineterm="", n=0
+        )
+        if line[:1] in "+-" and line[:3] not in ("+++", "---")
+    ]
+
+
+def test_tiny_model_run_keeps_a_harness_generation_whose_diff_is_the_knob(
+    yes_task: Path, tiny_dir: Path, tmp_path: Path
+) -> None:
+    # The yes task's harness with one real harness choice: take the model's word as it
+    # is, or project it onto the labels seen in train.csv (a closed answer set).
+    agent = yes_task / "reference" / "reference_target_agent.py"
+    source = agent.read_text()
+    source = source.replace(
+        "rows = list(",
+        'LABELS = "free"  # sia-knob: choice free|closed\n'
+        'train_labels = sorted({r["answer"] for r in csv.DictReader(open(os.path.join('
+        'a.dataset_dir, "train.csv")))})\nrows = list(',
+        1,
+    ).replace(
+        'return [row["id"], reply.choices[0].message.content.strip()]',
+        "word = reply.choices[0].message.content.strip()\n"
+        '    if LABELS == "closed" and word not in train_labels:\n'
+        "        word = train_labels[0]\n"
+        '    return [row["id"], word]',
+    )
+    agent.write_text(source)
+    runs = tmp_path / "runs"
+    result = sia(
+        "run", "--task-dir", str(yes_task), "--backend", "heuristic", "--task-model",
+        str(tiny_dir), "--max-gen", "3", "--run-id", "t", "--runs-dir", str(runs),
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr + result.stdout
+    state = run_json(runs, "t")
+    gens = state["generations"]
+    assert gens[0]["score"] < 0.5  # the tiny model rarely says yes
+    assert gens[1]["lever"] == "harness" and gens[1]["incumbent"]
+    assert gens[1]["score"] == 1.0 and gens[1]["test_score"] == 1.0
+    run = runs / "run_t"
+    assert _changed_lines(run / "gen_1" / "target_agent.py", run / "gen_2" / "target_agent.py") == [
+        '-LABELS = "free"  # sia-knob: choice free|closed',
+        '+LABELS = "closed"  # sia-knob: choice free|closed',
+    ]
+    improvement = (run / "gen_2" / "improvement.md").read_text()
+    assert '- `LABELS`: "free" → "closed"' in improvement
+    decision = json.loads((run / "gen_2" / "decision.json").read_text())
+    assert decision["hyperparameters"]["knobs"] == {"LABELS": "closed"}
+    assert "untried" in decision["rationale"]
+    # Every selection item then succeeds: nothing is left to improve.
+    assert state["status"] == "finished" and "full reward" in state["stop_reason"]
+    assert (run / "gen_2" / "calls.jsonl").read_text().count("\n") >= 4  # the model was called
+    trials = [t for t in KnobSearch(run, "max", 0).table() if t["how"] != "repeat"]
+    assert [(t["how"], t["gen"], t["state"], t["score"]) for t in trials] == [
+        ("parent", 1, "complete", gens[0]["score"]),
+        ("random", 2, "complete", 1.0),
+    ]
+    assert "knob trials: 1 (1 scored); best selection 1.0000 (gen 2): LABELS='closed'" in (
+        result.stdout.replace("\n", " ")
+    )
+    report = sia("report", "t", "--runs-dir", str(runs))
+    assert report.returncode == 0, report.stderr
+    page = (run / "report.html").read_text()
+    assert "<h2>Knob trials</h2>" in page and "LABELS=&quot;closed&quot;" in page
+
+
+PAUSING_KNOBS = """
+METHOD = "majority"
+PAUSE = 2.0  # sia-knob: float 2.0..2.5
+PURITY = 0.8  # sia-knob: float 0.5..1.0
+MIN_COUNT = 1
+DEMO_IDS = []
+time.sleep(PAUSE)  # long enough to be killed in
+"""
+
+
+def test_the_knob_study_resumes_after_kill_9_with_no_lost_or_repeated_trial(
+    task_dir: Path, tmp_path: Path
+) -> None:
+    agent = task_dir / "reference" / "reference_target_agent.py"
+    source = agent.read_text()
+    head, _, rest = source.partition('METHOD = "majority"')
+    rest = rest.split("\n", 4)[4]  # drop the reference's knob lines
+    agent.write_text(
+        head.replace("import argparse", "import argparse\nimport time") + PAUSING_KNOBS + rest
+    )
+    runs = tmp_path / "runs"
+    args = [
+        "run", "--task-dir", str(task_dir), "--backend", "heuristic", "--run-id", "k",
+        "--runs-dir", str(runs), "--max-gen", "4",
+    ]  # fmt: skip
+    proc = subprocess.Popen(
+        [str(Path(sys.executable).parent / "sia"), *args],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    run = runs / "run_k"
+    deadline = time.monotonic() + 120
+    while not list(run.glob(".tmp-gen_3-*/target_agent.py")):
+        assert time.monotonic() < deadline and proc.poll() is None
+        time.sleep(0.05)
+    time.sleep(0.8)  # generation 3's agent sleeps at least 2 s: kill while it runs
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.wait()
+    assert not (run / "gen_3").exists()
+    before = {(t["trial"], t["gen"], t["state"]) for t in KnobSearch(run, "max", 0).table()}
+    asked = [t for t in KnobSearch(run, "max", 0).table() if t["gen"] == 3]
+    assert [t["state"] for t in asked] == ["running"]
+
+    result = sia(*args[:-2], "--resume", "--max-gen", "4")
+    assert result.returncode == 0, result.stderr + result.stdout
+    trials = KnobSearch(run, "max", 0).table()
+    evaluated = [t for t in trials if t["how"] in ("random", "tpe")]
+    # One trial per generation 2..4, none lost, none asked twice; gen 3's is the one
+    # asked before the kill, told the score gen 3 got after the resume.
+    assert [t["gen"] for t in evaluated] == [2, 3, 4]
+    assert {t["state"] for t in evaluated} <= {"complete", "running"}
+    gen3 = json.loads((run / "gen_3" / "generation.json").read_text())
+    decision = gen3["decision"]
+    assert decision["hyperparameters"]["trial"] == asked[0]["trial"]
+    assert decision["hyperparameters"]["knobs"] == asked[0]["values"]
+    told = next(t for t in trials if t["trial"] == asked[0]["trial"])
+    assert told["state"] == "complete" and told["score"] == gen3["score"]
+    assert "asked for before a kill" in (run / "gen_3" / "improvement.md").read_text()
+    assert {(t["trial"], t["gen"]) for t in trials} >= {(n, g) for n, g, _ in before}
+    assert [g["number"] for g in run_json(runs, "k")["generations"]] == [1, 2, 3, 4]
