@@ -37,8 +37,10 @@ POOL_MAX = 64
 """Demo ids a study chooses among: a seeded sample of the eligible rows, so the search
 space (one categorical per demo slot) stays small enough for a few trials to inform."""
 STARTUP_TRIALS = 3
-"""Trials drawn at random before TPE models the scores: few, since every trial costs a
-full selection run and a run makes only a handful."""
+"""Finished trials (the parent's setting included) before TPE models the scores: few,
+since every trial costs a full selection run and a run makes only a handful. Until then
+each trial is a one-knob edit of the parent's setting (`_edit`), or a random draw when
+the study has no parent setting."""
 MAX_ASKS = 20
 
 
@@ -180,6 +182,41 @@ def _params(
         params[f"{knob.name}.n"] = len(ids)
         params.update({f"{knob.name}.{slot}": item for slot, item in enumerate(ids)})
     return params
+
+
+EDIT_ORDER = ("choice", "demos", "int", "float")
+"""Which knobs the startup edits change first: a choice is a structural alternative
+(another prompt format), demos decide what the model imitates; numbers fine-tune."""
+
+
+def _edit(
+    knobs: list[Knob], base: dict[str, Any], pools: dict[str, list[str]], study: str, index: int
+) -> dict[str, Any] | None:
+    """A startup trial as one knob changed from the parent's setting (GrIPS-style edit
+    search): in a handful of trials, one change at a time finds more than fully random
+    settings, which move every knob at once, and each trial's diff says what it tried.
+    The `index`-th edit changes the next knob in EDIT_ORDER, to a seeded random value."""
+    order = sorted(knobs, key=lambda k: EDIT_ORDER.index(k.kind))
+    knob = order[index % len(order)]
+    rng = random.Random(f"{study}-{index}")
+    new = dict(base)
+    old = base.get(knob.name)
+    if knob.kind == "choice":
+        new[knob.name] = rng.choice([c for c in knob.choices if c != old])
+    elif knob.kind == "int":
+        options = [v for v in range(int(knob.low or 0), int(knob.high or 0) + 1) if v != old]
+        if not options:
+            return None
+        new[knob.name] = rng.choice(options)
+    elif knob.kind == "float":
+        new[knob.name] = round(rng.uniform(float(knob.low or 0), float(knob.high or 0)), 3)
+    else:
+        pool = pools[knob.name]
+        high = min(int(knob.high or 0), len(pool))
+        if high < 1:
+            return None
+        new[knob.name] = rng.sample(pool, rng.randint(max(int(knob.low or 0), 1), high))
+    return _params(knobs, new, pools)
 
 
 def _same(a: dict[str, Any], b: dict[str, Any]) -> bool:
@@ -345,6 +382,15 @@ class KnobSearch:
                 t for t in study.get_trials(deepcopy=False) if t.state == TrialState.COMPLETE
             ]
             how = "random" if len(finished) < STARTUP_TRIALS else "tpe"
+            parent = next((t for t in finished if t.user_attrs.get("how") == "parent"), None)
+            asked = sum(
+                t.user_attrs.get("how") != "parent" for t in study.get_trials(deepcopy=False)
+            )
+            if how == "random" and parent is not None:
+                edit = _edit(knobs, parent.user_attrs.get("values") or {}, pools, name, asked)
+                if edit is not None:
+                    study.enqueue_trial(edit, skip_if_exists=False)
+                    how = "edit"
             trial = study.ask(distributions)
             values = _values(knobs, trial.params, pools)
             seen = next(

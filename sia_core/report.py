@@ -94,7 +94,9 @@ def knob_trials_line(run: Path, direction: str) -> str:
 
     if not (run / STUDY_FILE).is_file():
         return ""
-    rows = [t for t in KnobSearch(run, direction, 0).table() if t["how"] in ("random", "tpe")]
+    rows = [
+        t for t in KnobSearch(run, direction, 0).table() if t["how"] not in ("parent", "repeat")
+    ]
     done = [t for t in rows if t["state"] == "complete" and t["score"] is not None]
     line = f"knob trials: {len(rows)} ({len(done)} scored)"
     if done:

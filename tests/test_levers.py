@@ -150,16 +150,20 @@ def test_the_study_tells_scores_from_the_records_and_reuses_an_unfinished_trial(
     search = KnobSearch(run, "max", seed=1)
     parent = ({"SHOTS": 4, "MODE": "a", "TEMP": 0.0}, 0.25, 1)
     first = search.propose("s", knobs, {}, 2, None, parent)
-    assert first.how == "random" and first.finished == 1 and not first.reused
-    assert first.values != parent[0]
+    assert first.how == "edit" and first.finished == 1 and not first.reused
+    # The first startup trials edit one knob of the parent's setting, choices first.
+    assert [k for k in parent[0] if first.values[k] != parent[0][k]] == ["MODE"]
     # Killed before generation 2 was whole: the same trial comes back, not a new one.
     again = KnobSearch(run, "max", seed=1).propose("s", knobs, {}, 2, None, parent)
     assert again.reused and (again.trial, again.values) == (first.trial, first.values)
     _record(run, 2, 0.5)
     second = KnobSearch(run, "max", seed=1).propose("s", knobs, {}, 3, None, parent)
     assert second.trial == first.trial + 1 and second.best == {"trial": 1, "score": 0.5, "gen": 2}
+    assert [k for k in parent[0] if second.values[k] != parent[0][k]] == ["SHOTS"]
     _record(run, 3, None)  # a failed generation: its trial fails
     third = KnobSearch(run, "max", seed=1).propose("s", knobs, {}, 4, None, parent)
+    assert third.how == "edit"  # the failed trial did not count as finished
+    assert [k for k in parent[0] if third.values[k] != parent[0][k]] == ["TEMP"]
     rows = {r["trial"]: r for r in search.table()}
     assert [rows[n]["state"] for n in sorted(rows)] == ["complete", "complete", "fail", "running"]
     assert rows[0]["how"] == "parent" and rows[0]["gen"] == 1 and rows[0]["score"] == 0.25
@@ -193,3 +197,31 @@ def test_a_setting_already_scored_is_told_not_run(tmp_path: Path) -> None:
 
     with pytest.raises(KnobSearchError, match="space looks exhausted"):
         search.propose("s", knobs, {}, 3, None, None)
+
+
+def test_coding_agents_see_the_knobs_and_the_trials(tmp_path: Path) -> None:
+    import dataclasses
+
+    from sia_core.agent_session.briefing import evidence_files
+    from tests.test_agent_session import feedback_ctx
+
+    task = load_task_dir(Path(__file__).parent.parent / "examples" / "review-sentiment")
+    ctx = feedback_ctx(task, tmp_path)
+    (ctx.out_dir / "target_agent.py").write_text(KNOBS)
+    run = ctx.out_dir.parent
+    search = KnobSearch(run, "max", 0)
+    search.propose(
+        "s", parse_knobs(KNOBS), {}, 2, None, ({"SHOTS": 4, "MODE": "a", "TEMP": 0.0}, 0.5, 1)
+    )
+    knobs_md = evidence_files(dataclasses.replace(ctx, run_dir=run), 2000)["knobs.md"]
+    assert "- `SHOTS = 4` (int 0..16; line 2)" in knobs_md
+    assert "- `MODE = 'a'` (choice a|b|c; line 3)" in knobs_md
+    assert "`demos FILE:COLUMN MIN..MAX`" in knobs_md
+    assert (
+        "- trial 0 (generation 1, parent, complete): 0.5000: SHOTS=4, MODE='a', TEMP=0.0"
+        in knobs_md
+    )
+    assert "- trial 1 (generation 2, edit, running): -: SHOTS=4, MODE=" in knobs_md
+    (ctx.out_dir / "target_agent.py").write_text("X = 1  # sia-knob: int 5..3\n")
+    bad = evidence_files(ctx, 2000)["knobs.md"]
+    assert "knobs cannot be read: target_agent.py line 1: range 5..3 is empty" in bad

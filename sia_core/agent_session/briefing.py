@@ -13,6 +13,8 @@ from string import Template
 from sia_core.agent_session import evidence
 from sia_core.agent_session.settings import Settings
 from sia_core.backend_api import FeedbackContext, MetaContext
+from sia_core.knob_search import STUDY_FILE, KnobSearch
+from sia_core.knobs import FORMS, KnobError, read_knobs
 from sia_core.store import read_json_object
 from sia_core.weights_plan import options_text, rollout_text
 
@@ -127,7 +129,45 @@ def evidence_files(ctx: FeedbackContext, budget_tokens: int) -> dict[str, str]:
             f"algorithm):\n{rollout_text()}"
         )
     return {
+        "knobs.md": knobs_text(ctx),
         "trajectories.md": f"# Trajectories of generation {ctx.parent.number}\n\n{trajectories}\n",
         "reward_shape.md": shape,
         "algorithms.md": "# Installed RL algorithms\n\n" + (algorithms or "(none)") + "\n",
     }
+
+
+def knobs_text(ctx: FeedbackContext) -> str:
+    """The knobs the parent harness declares and the knob trials so far."""
+    lines = ["# Harness knobs", ""]
+    harness = ctx.out_dir / "target_agent.py"
+    try:
+        knobs = read_knobs(harness) if harness.is_file() else []
+    except KnobError as exc:
+        lines.append(f"target_agent.py's knobs cannot be read: {exc}")
+        knobs = []
+    else:
+        if knobs:
+            lines.append(f"target_agent.py (generation {ctx.parent.number}) declares:")
+            lines += [f"- `{k.name} = {k.value!r}` ({k.spec}; line {k.line})" for k in knobs]
+        else:
+            lines.append("target_agent.py declares no knobs.")
+    lines += [
+        "",
+        "A knob is a module-level constant with a trailing comment `# sia-knob: KIND SPEC`, "
+        f"one of {FORMS}. A demos knob holds ids of rows of a public file that the harness "
+        "uses as few-shot examples; sia only ever proposes ids that are neither selection "
+        "nor test items. sia's offline backend tunes declared knobs without an LLM (one "
+        "trial per generation, Optuna TPE). You may change knob values, declare new knobs "
+        "for choices you are unsure of, or remove knobs; keep the syntax exact.",
+    ]
+    if ctx.run_dir is not None and (ctx.run_dir / STUDY_FILE).is_file():
+        trials = KnobSearch(ctx.run_dir, ctx.task.config.direction, ctx.seed).table()
+        lines += ["", "## Knob trials so far", ""]
+        for t in trials:
+            score = "-" if t["score"] is None else f"{t['score']:.4f}"
+            values = ", ".join(f"{k}={v!r}" for k, v in (t["values"] or {}).items())
+            lines.append(
+                f"- trial {t['trial']} (generation {t['gen']}, {t['how']}, {t['state']}): "
+                f"{score}: {values}"
+            )
+    return "\n".join(lines) + "\n"

@@ -69,10 +69,12 @@ def _improvement(ctx: FeedbackContext, parent: ParentKnobs, proposal: Proposal, 
     same = [n for n in proposal.values if n not in moved]
     if same:
         lines += ["", f"Unchanged: {describe_values(proposal.values, same)}."]
-    source = (
-        "drawn at random (one of the study's first trials, before TPE models the scores)"
-        if proposal.how == "random"
-        else f"proposed by Optuna's TPE sampler from {proposal.finished} finished trials"
+    source = {
+        "edit": "a one-knob edit of the parent's setting (one of the study's first trials, "
+        "before TPE models the scores)",
+        "random": "drawn at random (one of the study's first trials, before TPE models the scores)",
+    }.get(
+        proposal.how, f"proposed by Optuna's TPE sampler from {proposal.finished} finished trials"
     )
     lines += ["", "## Why", "", f"Lever: {why}.", "", f"The setting was {source}."]
     if proposal.best:
