@@ -79,7 +79,7 @@ def test_tiny_model_run_keeps_a_harness_generation_whose_diff_is_the_knob(
     trials = [t for t in KnobSearch(run, "max", 0).table() if t["how"] != "repeat"]
     assert [(t["how"], t["gen"], t["state"], t["score"]) for t in trials] == [
         ("parent", 1, "complete", gens[0]["score"]),
-        ("random", 2, "complete", 1.0),
+        ("edit", 2, "complete", 1.0),
     ]
     assert "knob trials: 1 (1 scored); best selection 1.0000 (gen 2): LABELS='closed'" in (
         result.stdout.replace("\n", " ")
