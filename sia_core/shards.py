@@ -8,8 +8,8 @@ How the rows are cut is in sia_core.splits.shard_views.
 from __future__ import annotations
 
 import csv
-import io
 from pathlib import Path
+from typing import BinaryIO
 
 from sia_core.sandbox.api import OUTPUTS_REFUSED, SandboxResult
 from sia_core.task import ShardSpec
@@ -18,10 +18,19 @@ SHARDS_DIR = "shards"
 """Where each shard's outputs land in the split's output directory (shards/K/)."""
 
 
+MAX_COLUMNS = 10_000
+"""Columns a shard's CSV header may have: a header is agent-written, and a row of the
+merged file has one field per column of the union."""
+COPY_CHUNK = 1 << 20
+
+
 def merge_outputs(spec: ShardSpec, shard_outs: list[Path], out: Path) -> list[str]:
     """Write each of `spec.outputs` into `out`, the shards' rows in shard order; a shard
     that wrote no such file adds no rows (its items count as missing). Returns what was
-    wrong with a shard's file, one line each."""
+    wrong with a shard's file, one line each.
+
+    The files are agent-written: they are streamed (memory does not grow with their
+    size) and the column union is linear in the header sizes."""
     problems = []
     for name in spec.outputs:
         parts = [(k, shard / name) for k, shard in enumerate(shard_outs, 1)]
@@ -33,34 +42,68 @@ def merge_outputs(spec: ShardSpec, shard_outs: list[Path], out: Path) -> list[st
         if target.suffix == ".jsonl":
             with target.open("wb") as fh:
                 for _, path in present:
-                    data = path.read_bytes()
-                    fh.write(data if not data or data.endswith(b"\n") else data + b"\n")
+                    _append(path, fh)
             continue
         problems += _merge_csv(present, target, len(shard_outs))
     return problems
 
 
+def _append(path: Path, fh: BinaryIO) -> None:
+    """Copy a file's bytes in chunks, ending it with a newline if it has none."""
+    last = b"\n"
+    with path.open("rb") as src:
+        while chunk := src.read(COPY_CHUNK):
+            fh.write(chunk)
+            last = chunk[-1:]
+    if last != b"\n":
+        fh.write(b"\n")
+
+
+def _header(path: Path) -> list[str]:
+    with path.open(newline="", encoding="utf-8") as fh:
+        return next(csv.reader(fh), [])
+
+
 def _merge_csv(present: list[tuple[int, Path]], target: Path, total: int) -> list[str]:
     columns: list[str] = []
-    tables = []
+    known: set[str] = set()
+    readable: list[tuple[int, Path, list[str]]] = []
     problems = []
     for k, path in present:
         try:
-            with path.open(newline="", encoding="utf-8") as fh:
-                reader = csv.DictReader(fh)
-                rows = list(reader)
-                header = list(reader.fieldnames or [])
+            header = _header(path)
         except (csv.Error, UnicodeDecodeError) as exc:
             problems.append(f"shard {k}/{total}: {path.name} is not readable CSV ({exc})")
             continue
-        columns += [c for c in header if c not in columns]
-        tables.append(rows)
-    buffer = io.StringIO()
-    writer = csv.DictWriter(buffer, fieldnames=columns, extrasaction="ignore")
-    writer.writeheader()
-    for rows in tables:
-        writer.writerows(rows)
-    target.write_text(buffer.getvalue(), encoding="utf-8", newline="")
+        if len(header) > MAX_COLUMNS:
+            problems.append(
+                f"shard {k}/{total}: {path.name} has {len(header)} columns; at most "
+                f"{MAX_COLUMNS} are merged, so its rows are left out"
+            )
+            continue
+        for column in header:
+            if column not in known:
+                known.add(column)
+                columns.append(column)
+        readable.append((k, path, header))
+    position = {column: i for i, column in enumerate(columns)}
+    with target.open("w", newline="", encoding="utf-8") as fh:
+        writer = csv.writer(fh)
+        writer.writerow(columns)
+        for k, path, header in readable:
+            # A column named twice in one header keeps its last value, as DictReader does.
+            slots = [position[c] for c in header]
+            try:
+                with path.open(newline="", encoding="utf-8") as src:
+                    reader = csv.reader(src)
+                    next(reader, None)
+                    for row in reader:
+                        merged = [""] * len(columns)
+                        for slot, value in zip(slots, row, strict=False):
+                            merged[slot] = value
+                        writer.writerow(merged)
+            except (csv.Error, UnicodeDecodeError) as exc:
+                problems.append(f"shard {k}/{total}: {path.name} is not readable CSV ({exc})")
     return problems
 
 
@@ -74,7 +117,7 @@ def merge_logs(shard_outs: list[Path], out: Path) -> None:
                 fh.write(f"=== shard {k}/{len(shard_outs)} ===\n".encode())
                 log = shard / name
                 if log.is_file() and not log.is_symlink():
-                    fh.write(log.read_bytes())
+                    _append(log, fh)
 
 
 def merge_results(results: list[SandboxResult], problems: list[str]) -> SandboxResult:
