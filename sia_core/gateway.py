@@ -48,6 +48,12 @@ if TYPE_CHECKING:
 
 ITEM_HEADER = "X-SIA-Item"
 MAX_BODY = 32 * 1024 * 1024
+MAX_BUFFERED = 4 * MAX_BODY
+"""Request bytes the gateway holds at once, across connections (a body without a
+Content-Length counts as MAX_BODY until read)."""
+READERS = 8
+"""Request bodies read at once."""
+READ_TIMEOUT_S = 30.0
 # Connections beyond the backlog are dropped by the kernel: 256 agents' calls at once
 # must all be queued, then served under the concurrency cap.
 BACKLOG = 4096
@@ -119,6 +125,8 @@ class Gateway:
         self._session: Any = None
         self._pool: ThreadPoolExecutor | None = None
         self._slots: asyncio.Semaphore | None = None
+        self._readers: asyncio.Semaphore | None = None
+        self._buffered = 0
         self._idle: asyncio.Event | None = None
         self._log = None
 
@@ -169,6 +177,7 @@ class Gateway:
         await self._runner.setup()
         await web.SockSite(self._runner, self._tcp, backlog=BACKLOG).start()
         self._slots = asyncio.Semaphore(self.concurrency)
+        self._readers = asyncio.Semaphore(READERS)
         self._idle = asyncio.Event()
         self._idle.set()
         if self.forwarding:
@@ -267,14 +276,36 @@ class Gateway:
         from aiohttp import web
 
         too_large = (HTTPStatus.REQUEST_ENTITY_TOO_LARGE, "request too large", "too_large")
-        if (request.content_length or 0) > MAX_BODY:
-            return self._error(*too_large)
-        try:
-            raw = await request.read()
-        except web.HTTPRequestEntityTooLarge:
-            return self._error(*too_large)
+        # Nothing of the body is read before the token (a header) checks out, and what is
+        # read is bounded: a few readers at a time, MAX_BUFFERED bytes in all, each
+        # reader timed. The agent holds a valid token, so the bounds hold for it too.
         if not self._authorized(request):
             return self._unauthorized()
+        length = request.content_length
+        if (length or 0) > MAX_BODY:
+            return self._error(*too_large)
+        reserve = MAX_BODY if length is None else length
+        assert self._readers is not None
+        async with self._readers:
+            if self._buffered + reserve > MAX_BUFFERED:
+                return self._error(
+                    HTTPStatus.SERVICE_UNAVAILABLE,
+                    "sia gateway: too many request bytes in flight; retry shortly",
+                    "busy",
+                )
+            self._buffered += reserve
+            try:
+                raw = await asyncio.wait_for(request.read(), READ_TIMEOUT_S)
+            except web.HTTPRequestEntityTooLarge:
+                return self._error(*too_large)
+            except TimeoutError:
+                return self._error(
+                    HTTPStatus.REQUEST_TIMEOUT,
+                    f"sia gateway: request body not received within {READ_TIMEOUT_S:.0f} s",
+                    "timeout",
+                )
+            finally:
+                self._buffered -= reserve
         try:
             body = json.loads(raw)
             if not isinstance(body, dict) or not isinstance(body.get("messages"), list):
@@ -318,12 +349,14 @@ class Gateway:
     def _worst_case(self, request: dict[str, Any]) -> tuple[int, float]:
         if self.budget.max_tokens is None and self.budget.max_cost_usd is None:
             return 0, 0.0
-        if not (request.get("max_tokens") or request.get("max_completion_tokens")):
-            # The worst case must hold: with a budget, a call names its cap or gets ours.
-            request["max_tokens"] = DEFAULT_COMPLETION_CAP
+        # The worst case must hold: with a budget, a call gets one cap, the larger it asked
+        # for under either name (or ours), forwarded under both names, since a server
+        # may read only one of them (llama.cpp's reads max_tokens).
+        asked = [request.get("max_tokens"), request.get("max_completion_tokens")]
+        cap = max((int(v) for v in asked if v), default=DEFAULT_COMPLETION_CAP)
+        request["max_tokens"] = request["max_completion_tokens"] = cap
         tokens = worst_case_tokens(request)
-        completion = int(request.get("max_completion_tokens") or request["max_tokens"])
-        completion *= int(request.get("n") or 1)
+        completion = cap * int(request.get("n") or 1)
         price = getattr(self.model, "price", None)
         usd = price(tokens - completion, completion) if price else None
         return tokens, usd or 0.0
@@ -428,6 +461,14 @@ class Gateway:
         )
         if reply.extra:
             record["extra"] = reply.extra
+        asked = record["request"]
+        cap = max(
+            (int(asked[k]) for k in ("max_tokens", "max_completion_tokens") if asked.get(k)),
+            default=0,
+        )
+        if cap and reply.completion_tokens > cap * int(asked.get("n") or 1):
+            # Counted against the budget as served; the next calls see it as spent.
+            record["over_cap"] = True
         # Logged before the reply is finished: an agent that has its answer can rely on
         # the call being in calls.jsonl.
         self._write(record)

@@ -121,3 +121,178 @@ def test_jsonl_pieces_are_joined_on_line_boundaries(tmp_path: Path, ending: byte
         shards.append(shard)
     merge_outputs(ShardSpec("t.csv", ("p.jsonl",)), shards, tmp_path / "out")
     assert (tmp_path / "out" / "p.jsonl").read_bytes() == b'{"id": 1}\n{"id": 2}\n'
+
+
+def _words(body: dict) -> str:
+    """An upstream that reads only `max_tokens`, as llama.cpp's server does."""
+    return " ".join(["w"] * int(body.get("max_tokens") or 16))
+
+
+@pytest.mark.parametrize("path", ["passthrough", "litellm"])
+def test_the_budget_holds_whichever_cap_name_the_upstream_reads(tmp_path: Path, path) -> None:
+    """Before: the gateway reserved max_completion_tokens but forwarded both names, and
+    an upstream reading max_tokens served 20,696 tokens against a 3,000 budget."""
+    import openai
+
+    from sia_core.gateway import Budget, Gateway
+    from sia_core.gateway_upstream import passthrough_model
+    from sia_core.models import LiteLLMModel
+    from sia_core.testing.fakes import FakeOpenAI
+
+    with FakeOpenAI(agent=_words) as provider:
+        model = (
+            passthrough_model("openai/fake", provider.url, max_retries=0)
+            if path == "passthrough"
+            else LiteLLMModel("openai/fake", api_base=provider.url, api_key="sk-test")
+        )
+        with Gateway(model, tmp_path / "calls.jsonl", budget=Budget(max_tokens=3000)) as gw:
+            client = openai.OpenAI(base_url=gw.url, api_key=gw.token, max_retries=0)
+            outcomes = []
+            for _ in range(5):
+                try:
+                    client.chat.completions.create(
+                        model="m",
+                        messages=[{"role": "user", "content": "hi"}],
+                        max_completion_tokens=10,
+                        extra_body={"max_tokens": 5000},
+                    )
+                    outcomes.append("ok")
+                except openai.APIStatusError as exc:
+                    outcomes.append(exc.status_code)
+            served = gw.usage.completion_tokens
+            # The larger cap is reserved and forwarded under both names.
+            small = client.chat.completions.create(
+                model="m", messages=[{"role": "user", "content": "hi"}], max_tokens=7
+            )
+    assert outcomes == [402] * 5 and served == 0
+    assert small.usage.completion_tokens == 7
+    sent = provider.requests[-1]
+    assert sent.get("max_tokens") == 7
+    assert sent.get("max_completion_tokens") in (7, None)  # litellm may drop one name
+
+
+def test_an_upstream_that_ignores_the_cap_is_counted_and_stopped(tmp_path: Path) -> None:
+    import openai
+
+    from sia_core.gateway import Budget, Gateway
+    from sia_core.gateway_upstream import passthrough_model
+    from sia_core.testing.fakes import FakeOpenAI
+
+    with FakeOpenAI(agent=lambda body: " ".join(["w"] * 2000)) as provider:
+        model = passthrough_model("openai/fake", provider.url, max_retries=0)
+        with Gateway(model, tmp_path / "calls.jsonl", budget=Budget(max_tokens=3000)) as gw:
+            client = openai.OpenAI(base_url=gw.url, api_key=gw.token, max_retries=0)
+            statuses = []
+            for _ in range(4):
+                try:
+                    client.chat.completions.create(
+                        model="m", messages=[{"role": "user", "content": "hi"}], max_tokens=100
+                    )
+                    statuses.append(200)
+                except openai.APIStatusError as exc:
+                    statuses.append(exc.status_code)
+            served = gw.usage.completion_tokens
+    assert statuses == [200, 200, 402, 402]  # 2000 served, then 4000: over, nothing more
+    assert served == 4000
+    calls = [json.loads(line) for line in (tmp_path / "calls.jsonl").read_text().splitlines()]
+    assert [c.get("over_cap") for c in calls[:2]] == [True, True]
+
+
+GATEWAY = """
+import json, resource, sys
+import sia_core.gateway as g
+g.READ_TIMEOUT_S = 2.0
+gw = g.Gateway(None, __import__("pathlib").Path(sys.argv[1]) / "calls.jsonl").start()
+print(json.dumps({"url": gw.url, "token": gw.token}), flush=True)
+sys.stdin.readline()
+usage = resource.getrusage(resource.RUSAGE_SELF)
+print(json.dumps({"peak_mib": usage.ru_maxrss / 1024}), flush=True)
+"""
+
+
+def _flood(url: str, token: str | None, connections: int, size: int) -> list[int]:
+    """`connections` requests at once, each declaring and sending `size` body bytes;
+    the HTTP status each got (0: the connection was closed on it)."""
+    import socket
+    import threading
+    from urllib.parse import urlparse
+
+    where = urlparse(url)
+    statuses = [0] * connections
+    chunk = b"x" * (1 << 20)
+
+    def one(i: int) -> None:
+        with socket.create_connection((where.hostname, where.port), timeout=60) as sock:
+            auth = f"Authorization: Bearer {token}\r\n" if token else ""
+            sock.sendall(
+                (
+                    f"POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\n{auth}"
+                    f"Content-Type: application/json\r\nContent-Length: {size}\r\n\r\n"
+                ).encode()
+            )
+            try:
+                for _ in range(size // len(chunk)):
+                    sock.sendall(chunk)
+            except OSError:
+                pass
+            try:
+                statuses[i] = int(sock.recv(64).split()[1])
+            except (OSError, IndexError, ValueError):
+                statuses[i] = 0
+
+    threads = [threading.Thread(target=one, args=(i,)) for i in range(connections)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    return statuses
+
+
+def _gateway_peak(tmp_path: Path, attack) -> tuple[float, object]:
+    proc = subprocess.Popen(
+        [sys.executable, "-c", GATEWAY, str(tmp_path)],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        hello = json.loads(proc.stdout.readline())
+        outcome = attack(hello["url"], hello["token"])
+        proc.stdin.write("\n")
+        proc.stdin.flush()
+        return json.loads(proc.stdout.readline())["peak_mib"], outcome
+    finally:
+        proc.kill()
+        proc.wait()
+
+
+@pytest.mark.slow
+def test_request_bodies_are_bounded_before_and_after_the_token(tmp_path: Path) -> None:
+    """Before: 100 connections without a token, each sending a large body, grew sia by
+    3.2 GiB: the body was read whole before the token was checked."""
+    quiet, _ = _gateway_peak(tmp_path, lambda url, token: None)
+    size = 30 << 20
+    no_token, statuses = _gateway_peak(tmp_path, lambda url, token: _flood(url, None, 40, size))
+    assert set(statuses) <= {401, 0} and 401 in statuses
+    assert no_token - quiet < 64, (quiet, no_token)
+    # The agent's own token: at most MAX_BUFFERED bytes are held; the rest wait or get 503.
+    valid, statuses = _gateway_peak(tmp_path, lambda url, token: _flood(url, token, 40, size))
+    assert 503 in statuses
+    assert valid - quiet < 400, (quiet, valid)
+
+
+def test_a_slow_reader_is_timed_out(tmp_path: Path) -> None:
+    import socket
+    from urllib.parse import urlparse
+
+    def slow(url: str, token: str) -> bytes:
+        where = urlparse(url)
+        with socket.create_connection((where.hostname, where.port), timeout=30) as sock:
+            sock.sendall(
+                f"POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer "
+                f"{token}\r\nContent-Length: 1000\r\n\r\n{{".encode()
+            )
+            return sock.recv(200)
+
+    _, answer = _gateway_peak(tmp_path, slow)
+    assert answer.startswith(b"HTTP/1.1 408")
