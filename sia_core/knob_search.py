@@ -38,10 +38,12 @@ POOL_MAX = 64
 space (one categorical per demo slot) stays small enough for a few trials to inform."""
 STARTUP_TRIALS = 3
 """Finished trials (the parent's setting included) before TPE models the scores: few,
-since every trial costs a full selection run and a run makes only a handful. Until then
-each trial is a one-knob edit of the parent's setting (`_edit`), or a random draw when
-the study has no parent setting."""
+since every trial costs a full selection run and a run makes only a handful. The first
+trials are one-knob edits of the incumbent's setting (`_edit`), or random draws when the
+study has no parent setting."""
 MAX_ASKS = 20
+MAX_EDITS = 6
+"""One-knob edits before TPE takes over: one per knob, at most this many."""
 
 
 class KnobSearchError(SiaError):
@@ -382,12 +384,17 @@ class KnobSearch:
                 t for t in study.get_trials(deepcopy=False) if t.state == TrialState.COMPLETE
             ]
             how = "random" if len(finished) < STARTUP_TRIALS else "tpe"
+            # The first trials walk one knob at a time from the setting this generation
+            # builds on (the incumbent's), each knob once; then TPE models the scores.
             parent = next((t for t in finished if t.user_attrs.get("how") == "parent"), None)
+            base = baseline[0] if baseline else None
+            base = base or (parent.user_attrs.get("values") if parent else None)
             asked = sum(
-                t.user_attrs.get("how") != "parent" for t in study.get_trials(deepcopy=False)
+                t.user_attrs.get("how") not in ("parent", "repeat")
+                for t in study.get_trials(deepcopy=False)
             )
-            if how == "random" and parent is not None:
-                edit = _edit(knobs, parent.user_attrs.get("values") or {}, pools, name, asked)
+            if base and asked < min(len(knobs), MAX_EDITS):
+                edit = _edit(knobs, base, pools, name, asked)
                 if edit is not None:
                     study.enqueue_trial(edit, skip_if_exists=False)
                     how = "edit"

@@ -225,3 +225,19 @@ def test_coding_agents_see_the_knobs_and_the_trials(tmp_path: Path) -> None:
     (ctx.out_dir / "target_agent.py").write_text("X = 1  # sia-knob: int 5..3\n")
     bad = evidence_files(ctx, 2000)["knobs.md"]
     assert "knobs cannot be read: target_agent.py line 1: range 5..3 is empty" in bad
+
+
+def test_edits_walk_from_the_incumbent_one_knob_each_then_tpe(tmp_path: Path) -> None:
+    knobs = parse_knobs(KNOBS)
+    run = tmp_path / "run"
+    search = KnobSearch(run, "max", seed=0)
+    incumbent = ({"SHOTS": 4, "MODE": "a", "TEMP": 0.0}, 0.2, 1)
+    edited = []
+    for number in range(2, 7):
+        proposal = search.propose("s", knobs, {}, number, None, incumbent)
+        moved = [k for k in incumbent[0] if proposal.values[k] != incumbent[0][k]]
+        edited.append((proposal.how, moved))
+        _record(run, number, 0.3 + number / 100)  # each trial is kept: the next builds on it
+        incumbent = (proposal.values, 0.3 + number / 100, number)
+    assert edited[:3] == [("edit", ["MODE"]), ("edit", ["SHOTS"]), ("edit", ["TEMP"])]
+    assert [how for how, _ in edited[3:]] == ["tpe", "tpe"]
