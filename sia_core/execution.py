@@ -22,7 +22,7 @@ from sia_core.runs import RESERVED_NAMES
 from sia_core.sandbox.api import Sandbox, SandboxJob, SandboxResult
 from sia_core.serving import TaskModel
 from sia_core.shards import SHARDS_DIR, merge_logs, merge_outputs, merge_results
-from sia_core.splits import shard_views
+from sia_core.splits import shard_views, split_items
 from sia_core.task import Task
 from sia_core.trajectories import write_agent_execution
 
@@ -121,6 +121,7 @@ class Executor:
             out / "calls.jsonl",
             budget=self.budget,
             concurrency=self.concurrency,
+            known_items=split_items(self.task, datasets),
         ) as gateway:
             jobs = [
                 SandboxJob(

@@ -54,6 +54,7 @@ Content-Length counts as MAX_BODY until read)."""
 READERS = 8
 """Request bodies read at once."""
 READ_TIMEOUT_S = 30.0
+MAX_UNKNOWN_ITEMS = 10_000
 # Connections beyond the backlog are dropped by the kernel: 256 agents' calls at once
 # must all be queued, then served under the concurrency cap.
 BACKLOG = 4096
@@ -75,10 +76,13 @@ class Usage:
     cost_usd: float = 0.0
     calls_without_price: int = 0
     items: set[str] = field(default_factory=set)
+    unknown_items: set[str] = field(default_factory=set)
+    """Item ids not in the split (at most MAX_UNKNOWN_ITEMS kept: agent-written)."""
 
     def as_dict(self) -> dict[str, Any]:
         data = asdict(self)
         data["items"] = len(self.items)
+        data["unknown_items"] = len(self.unknown_items)
         data["cost_usd"] = round(self.cost_usd, 6)
         return data
 
@@ -102,8 +106,12 @@ class Gateway:
         budget: Budget | None = None,
         concurrency: int = 32,
         model_name: str | None = None,
+        known_items: set[str] | None = None,
     ) -> None:
         self.model = model
+        self.known_items = known_items
+        """The split's item ids, when known: a call tagged with another id is logged, but
+        counted apart (`unknown_items`), so invented ids do not inflate the item count."""
         self.model_name = model_name or (model.name if model else "none")
         self.log_path = log_path
         self.budget = budget or Budget()
@@ -445,8 +453,14 @@ class Gateway:
                 self.usage.calls_without_price += 1
             else:
                 self.usage.cost_usd += reply.cost_usd
-            if item_id is not None:
+            if item_id is None:
+                pass
+            elif self.known_items is None or item_id in self.known_items:
                 self.usage.items.add(item_id)
+            else:
+                record["unknown_item"] = True
+                if len(self.usage.unknown_items) < MAX_UNKNOWN_ITEMS:
+                    self.usage.unknown_items.add(item_id)
         choices = reply.response.get("choices") or []
         record.update(
             status="ok",

@@ -273,3 +273,27 @@ def shard_views(view: Task, spec: ShardSpec, n: int, dest: Path) -> list[Path]:
         _restate_counts(public / "task.md", {len(rows): len(part)})
         publics.append(public)
     return publics
+
+
+def split_items(task: Task, public_dirs: list[Path]) -> set[str] | None:
+    """The ids of the items the agent predicts on in these public directories (a split's
+    view, or its shards), from the inputs file task.toml names; None when it names none
+    or the file cannot be read."""
+    config = task.config
+    inputs = (config.validation.inputs if config.validation else None) or (
+        config.shards.inputs if config.shards else None
+    )
+    if inputs is None:
+        return None
+    column = config.validation.id_column if config.validation else None
+    ids: set[str] = set()
+    for public in public_dirs:
+        try:
+            columns, rows = _read_rows(public / inputs)
+        except (OSError, ValueError, UnicodeDecodeError, csv.Error):
+            return None
+        key = column if column in columns else (columns[0] if columns else None)
+        if key is None:
+            return None
+        ids |= {str(row.get(key)) for row in rows}
+    return ids

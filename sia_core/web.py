@@ -7,6 +7,7 @@ is answered 404, and agent-written files go out as plain text, never as HTML.
 from __future__ import annotations
 
 import html
+import ipaddress
 import mimetypes
 import os
 import shutil
@@ -21,6 +22,7 @@ from sia_core.errors import SiaError
 from sia_core.report_html import CSP, STYLE
 from sia_core.runs import RunDir, list_runs
 
+LOOPBACK_NAMES = frozenset({"localhost", "127.0.0.1", "::1"})
 REFRESH_S = 5
 """How often a page about a live run reloads itself."""
 PLAIN = frozenset({".py", ".md", ".log", ".csv", ".txt", ".toml", ".html", ".svg"})
@@ -113,6 +115,7 @@ def content_type(path: Path) -> str:
 class Handler(BaseHTTPRequestHandler):
     server_version = "sia-web"
     runs_dir: Path
+    bound_host: str = "127.0.0.1"
 
     def log_message(self, format: str, *args: object) -> None:
         pass  # the terminal shows the URL; a line per request would bury it
@@ -152,7 +155,29 @@ class Handler(BaseHTTPRequestHandler):
 
     do_POST = do_PUT = do_DELETE = do_PATCH = _refuse
 
+    def _host_allowed(self) -> bool:
+        """A loopback name, an address literal, or the name the server was bound to: a
+        page on another site that rebinds its own name to 127.0.0.1 sends its own name
+        as Host, and is refused, so it cannot read runs through the user's browser."""
+        host = self.headers.get("Host", "")
+        name = urlsplit(f"//{host}").hostname or ""
+        if name in LOOPBACK_NAMES or name == self.bound_host:
+            return True
+        try:
+            ipaddress.ip_address(name)
+        except ValueError:
+            return False
+        return True
+
     def _serve(self, head_only: bool) -> None:
+        if not self._host_allowed():
+            self._send(
+                HTTPStatus.MISDIRECTED_REQUEST,
+                b"unknown Host: sia web answers loopback names and addresses only\n",
+                "text/plain; charset=utf-8",
+                head_only,
+            )
+            return
         raw = urlsplit(self.path).path
         if raw in ("", "/"):
             page, _ = _runs_page(self.runs_dir)
@@ -167,6 +192,9 @@ class Handler(BaseHTTPRequestHandler):
             self._not_found(head_only)
             return
         rest = parts[2:]
+        if any(a == "data" and b == "private" for a, b in zip(rest, rest[1:], strict=False)):
+            self._not_found(head_only)  # a selection view's answers
+            return
         if rest == [""]:
             self._report(run, head_only)
             return
@@ -203,7 +231,7 @@ def make_server(runs_dir: Path, host: str, port: int) -> ThreadingHTTPServer:
     root = runs_dir.expanduser().resolve()
     if not root.is_dir():
         raise SiaError(f"{runs_dir}: no such directory; give the one `sia run` wrote to")
-    handler = type("SiaHandler", (Handler,), {"runs_dir": root})
+    handler = type("SiaHandler", (Handler,), {"runs_dir": root, "bound_host": host})
     try:
         server = ThreadingHTTPServer((host, port), handler)
     except OSError as exc:

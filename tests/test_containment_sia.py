@@ -14,6 +14,7 @@ import pytest
 
 from sia_core.shards import MAX_COLUMNS, merge_outputs
 from sia_core.task import ShardSpec
+from sia_core.testing.fakes import FakeOpenAI
 
 
 def measured(script: str, *args: str) -> dict:
@@ -39,6 +40,7 @@ import sys
 from pathlib import Path
 from sia_core.shards import merge_outputs
 from sia_core.task import ShardSpec
+from sia_core.testing.fakes import FakeOpenAI
 root = Path(sys.argv[1])
 shards = sorted(p for p in root.glob("shard*") if p.is_dir())
 spec = ShardSpec("test.csv", ("predictions.csv", "p.jsonl"))
@@ -296,3 +298,76 @@ def test_a_slow_reader_is_timed_out(tmp_path: Path) -> None:
 
     _, answer = _gateway_peak(tmp_path, slow)
     assert answer.startswith(b"HTTP/1.1 408")
+
+
+def test_invented_item_ids_do_not_inflate_the_count(tmp_path: Path) -> None:
+    """Before: every distinct X-SIA-Item counted, so a report could say 15 of 10 items."""
+    import openai
+
+    from sia_core.gateway import MAX_UNKNOWN_ITEMS, Gateway
+    from sia_core.gateway_upstream import passthrough_model
+    from sia_core.splits import split_items
+    from sia_core.task import load_task_dir
+    from tests.conftest import make_task
+
+    task = load_task_dir(make_task(tmp_path / "task", train=20, test=10))
+    known = split_items(task, [task.public_dir])
+    assert known is not None and len(known) == 10
+    with FakeOpenAI() as provider:
+        model = passthrough_model("openai/fake", provider.url, max_retries=0)
+        with Gateway(model, tmp_path / "calls.jsonl", known_items=known) as gw:
+            client = openai.OpenAI(base_url=gw.url, api_key=gw.token, max_retries=0)
+            for item in [*sorted(known), "made-up-1", "made-up-2", "made-up-1"]:
+                client.chat.completions.create(
+                    model="m",
+                    messages=[{"role": "user", "content": "x"}],
+                    extra_headers={"X-SIA-Item": item},
+                )
+            usage = gw.usage.as_dict()
+    assert usage["items"] == 10 and usage["unknown_items"] == 2 and usage["calls"] == 13
+    calls = [json.loads(line) for line in (tmp_path / "calls.jsonl").read_text().splitlines()]
+    assert [c["item_id"] for c in calls if c.get("unknown_item")] == [
+        "made-up-1",
+        "made-up-2",
+        "made-up-1",
+    ]
+    assert MAX_UNKNOWN_ITEMS == 10_000  # the set of invented ids is bounded
+
+
+def test_sia_web_answers_loopback_hosts_only_and_hides_private_views(tmp_path: Path) -> None:
+    """Before: any Host header was answered (a DNS-rebinding page could read runs), and
+    a selection view's data/private/ was served."""
+    import http.client
+    import threading
+
+    from sia_core.web import make_server
+
+    run = tmp_path / "runs" / "run_a"
+    (run / "views" / "selection" / "data" / "private").mkdir(parents=True)
+    (run / "views" / "selection" / "data" / "public").mkdir(parents=True)
+    (run / "run.json").write_text(json.dumps({"run_id": "a", "status": "finished"}))
+    (run / "views" / "selection" / "data" / "private" / "answers.csv").write_text("id,a\n1,x\n")
+    (run / "views" / "selection" / "data" / "public" / "test.csv").write_text("id\n1\n")
+    server = make_server(tmp_path / "runs", "127.0.0.1", 0)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    port = server.server_address[1]
+
+    def get(path: str, host: str) -> int:
+        conn = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+        conn.request("GET", path, headers={"Host": host})
+        status = conn.getresponse().status
+        conn.close()
+        return status
+
+    try:
+        public = "/runs/run_a/views/selection/data/public/test.csv"
+        private = "/runs/run_a/views/selection/data/private/answers.csv"
+        assert get(public, f"127.0.0.1:{port}") == 200
+        assert get(public, f"localhost:{port}") == 200
+        assert get(public, f"[::1]:{port}") == 200
+        assert get("/", f"rebind.attacker.example:{port}") == 421
+        assert get(public, "rebind.attacker.example") == 421
+        assert get(private, f"127.0.0.1:{port}") == 404
+        assert get("/runs/run_a/views/selection/data/private/", f"127.0.0.1:{port}") == 404
+    finally:
+        server.shutdown()
