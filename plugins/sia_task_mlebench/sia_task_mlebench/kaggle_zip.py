@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import io
+import os
 import re
 import zipfile
 from dataclasses import dataclass
@@ -45,14 +46,49 @@ def _parse(data: bytes, name: str) -> Table:
     return Table(header, rows)
 
 
+MAX_MEMBER_MB = 256
+"""A member is read into memory and parsed whole: one larger than this (from its
+declared size, and again while reading, since a header may lie) is refused.
+SIA_MLEBENCH_MAX_MEMBER_MB raises it."""
+
+
+def _limit() -> int:
+    return int(os.environ.get("SIA_MLEBENCH_MAX_MEMBER_MB", MAX_MEMBER_MB)) * 2**20
+
+
+def _read_capped(archive: zipfile.ZipFile, member: str, where: str) -> bytes:
+    limit = _limit()
+    declared = archive.getinfo(member).file_size
+    too_big = (
+        f"{where} is over {limit // 2**20} MiB uncompressed; sia reads competition files "
+        "into memory: set SIA_MLEBENCH_MAX_MEMBER_MB to allow more"
+    )
+    if declared > limit:
+        raise CompetitionError(too_big.replace("is over", f"declares {declared:,} bytes, over"))
+    parts, size = [], 0
+    try:
+        with archive.open(member) as fh:
+            while chunk := fh.read(1 << 20):
+                size += len(chunk)
+                if size > limit:
+                    raise CompetitionError(too_big)
+                parts.append(chunk)
+    except (zipfile.BadZipFile, EOFError, OSError, ValueError) as exc:
+        raise CompetitionError(f"{where} cannot be read from the zip ({exc})") from None
+    return b"".join(parts)
+
+
 def _member_bytes(archive: zipfile.ZipFile, member: str) -> bytes:
-    data = archive.read(member)
+    data = _read_capped(archive, member, member)
     if member.endswith(".zip"):  # some competitions zip each file inside the zip
-        with zipfile.ZipFile(io.BytesIO(data)) as inner:
-            csvs = [n for n in inner.namelist() if n.endswith(".csv")]
-            if len(csvs) != 1:
-                raise CompetitionError(f"{member} should hold exactly one csv file")
-            return inner.read(csvs[0])
+        try:
+            with zipfile.ZipFile(io.BytesIO(data)) as inner:
+                csvs = [n for n in inner.namelist() if n.endswith(".csv")]
+                if len(csvs) != 1:
+                    raise CompetitionError(f"{member} should hold exactly one csv file")
+                return _read_capped(inner, csvs[0], f"{member}/{csvs[0]}")
+        except zipfile.BadZipFile as exc:
+            raise CompetitionError(f"{member} is not a readable zip ({exc})") from None
     return data
 
 

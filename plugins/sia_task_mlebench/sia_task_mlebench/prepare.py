@@ -147,11 +147,17 @@ def _task_md(
     return "\n".join(lines) + "\n"
 
 
+def _toml(value: str) -> str:
+    """A TOML basic string: column names and competition ids come from the archive, and
+    a quote or backslash in one must not break (or add to) task.toml."""
+    return json.dumps(value)
+
+
 def _task_toml(competition: str, recipe: Recipe, grading: Grading) -> str:
     text = (
-        f'[task]\nname = "{competition}"\n'
-        f'description = "Kaggle {competition}, MLE-bench split, {recipe.metric}"\n\n'
-        f'[metric]\nkey = "{recipe.metric}"\ndirection = "{recipe.direction}"\n\n'
+        f"[task]\nname = {_toml(competition)}\n"
+        f"description = {_toml(f'Kaggle {competition}, MLE-bench split, {recipe.metric}')}\n\n"
+        f"[metric]\nkey = {_toml(recipe.metric)}\ndirection = {_toml(recipe.direction)}\n\n"
         "[limits]\nagent_timeout_s = 3600\neval_timeout_s = 300\nmemory_mb = 8192\n"
         "max_processes = 128\n"
     )
@@ -159,7 +165,7 @@ def _task_toml(competition: str, recipe: Recipe, grading: Grading) -> str:
         text += (
             "\n# Selection on 10% of train.csv: the test score is held out.\n"
             '[validation]\nsource = "train.csv"\ninputs = "test.csv"\nanswers = "test.csv"\n'
-            f'id_column = "{grading.id_column}"\nlabel_column = "{grading.targets[0]}"\n'
+            f"id_column = {_toml(grading.id_column)}\nlabel_column = {_toml(grading.targets[0])}\n"
             "fraction = 0.1\nseed = 0\n"
         )
     else:

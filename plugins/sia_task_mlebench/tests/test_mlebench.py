@@ -391,3 +391,63 @@ def test_spaceship_split_equals_the_one_the_original_sia_ships(tmp_path: Path, c
     assert ours == test
     ours_train = list(csv.reader((task.public_dir / "train.csv").open(newline="")))
     assert ours_train == train
+
+
+def _bomb(path: Path, megabytes: int, inner_zip: bool = False) -> Path:
+    """A zip whose train.csv declares `megabytes` MiB (zeros compress ~1000:1)."""
+    with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED, compresslevel=9) as zf:
+        with zf.open("train.csv.zip" if inner_zip else "train.csv", "w") as fh:
+            if inner_zip:
+                inner = io.BytesIO()
+                with (
+                    zipfile.ZipFile(inner, "w", zipfile.ZIP_DEFLATED, compresslevel=9) as iz,
+                    iz.open("train.csv", "w") as ifh,
+                ):
+                    _zeros(ifh, megabytes)
+                fh.write(inner.getvalue())
+            else:
+                _zeros(fh, megabytes)
+        zf.writestr("sample_submission.csv", "id,y\n1,2\n")
+    return path
+
+
+def _zeros(fh, megabytes: int) -> None:
+    fh.write(b"id,y\n")
+    block = b"0" * (1 << 20)
+    for _ in range(megabytes):
+        fh.write(block)
+
+
+def test_a_hostile_archive_is_refused_before_it_is_read(tmp_path: Path, cache: Path) -> None:
+    """Before: a small zip declaring a 3 GiB train.csv was read into memory whole."""
+    env = {"SIA_CACHE_DIR": str(cache), "SIA_MLEBENCH_MAX_MEMBER_MB": "64"}
+    for inner in (False, True):
+        bomb = _bomb(tmp_path / f"bomb-{inner}.zip", 200, inner)
+        assert bomb.stat().st_size < 2 * 2**20
+        done = subprocess.run(
+            [
+                sys.executable, "-c",
+                "import resource, sys\n"
+                "from sia_core.cli.main import main\n"
+                "sys.argv = ['sia', 'mlebench', 'prepare', '-c', 'x', '--zip', sys.argv[1],"
+                " '--metric', 'rmse']\n"
+                "try:\n    main()\nexcept SystemExit as exc:\n    code = exc.code\n"
+                "print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss // 1024, code)\n",
+                str(bomb),
+            ],
+            capture_output=True, text=True, timeout=120, env={**__import__("os").environ, **env},
+        )  # fmt: skip
+        peak_mib, code = done.stdout.split()
+        assert code == "2", done.stderr
+        assert "over 64 MiB uncompressed" in done.stderr and done.stderr.count("\n") == 1
+        assert int(peak_mib) < 400  # 200 MiB would have been read (and parsed) whole
+
+
+def test_column_names_are_escaped_into_task_toml(tmp_path: Path, cache: Path) -> None:
+    odd = 'y"] = 1\nx\\'
+    train = csv_text(["id", odd], [[str(i), str(i % 3)] for i in range(40)])
+    zip_path = kaggle_zip(tmp_path / "q.zip", train, csv_text(["id", odd], [["99", "0"]]))
+    task_dir = prepare("quoted", zip_path, tmp_path / "quoted", metric="rmse")
+    task = load_task_dir(task_dir)
+    assert task.config.validation is not None
+    assert task.config.validation.label_column == odd and task.name == "quoted"
