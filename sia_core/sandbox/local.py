@@ -36,7 +36,7 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 
 from sia_core.errors import SiaError
-from sia_core.sandbox import inside
+from sia_core.sandbox import inside, seccomp
 from sia_core.sandbox.api import OUTPUTS_REFUSED, SandboxJob, SandboxResult
 from sia_core.sandbox.bwrap import MountPlan, namespace_flags, require_bwrap
 from sia_core.sandbox.copyback import CopyBackError, copy_back
@@ -221,16 +221,22 @@ class LocalSandbox:
         plan.rw[f"{root}/work"] = str(stage / "work")
         plan.rw[f"{root}/home"] = str(stage / "home")
         plan.hide.update(str(p) for p in job.hidden_paths)
+        filtered = seccomp.supported()
+        if filtered:
+            (logs / "seccomp.bpf").write_bytes(seccomp.program())
         with contextlib.ExitStack() as stack:
             files = [
                 stack.enter_context(open(logs / name, "wb"))
                 for name in ("stdout.log", "stderr.log", "violation.txt")
             ]
+            if filtered:
+                files.append(stack.enter_context(open(logs / "seccomp.bpf", "rb")))
             init_log = stack.enter_context((logs / "init.log").open("wb"))
             return subprocess.Popen(
                 [
                     self.bwrap,
                     *namespace_flags(),
+                    *(["--seccomp", str(SECCOMP_FD)] if filtered else []),
                     *plan.args(),
                     "--chdir",
                     f"{root}/work",
@@ -247,7 +253,7 @@ class LocalSandbox:
                 stdin=subprocess.DEVNULL,
                 stdout=init_log,
                 stderr=subprocess.STDOUT,
-                pass_fds=FIXED_FDS,
+                pass_fds=FIXED_FDS[: len(files)],
                 start_new_session=True,
                 preexec_fn=lambda: _place_fds([fh.fileno() for fh in files]),
             )
@@ -268,19 +274,27 @@ class LocalSandbox:
             f"address space {job.memory_mb} MiB",
             f"processes {job.max_processes} (namespace ended past the cap)",
             "environment: no provider keys; no host process visible",
+            (
+                f"seccomp: {len(seccomp.denied_names())} syscalls denied (kernel keyring, "
+                "mounts and namespaces, modules, ptrace, bpf, perf, io_uring, …) and "
+                "foreign ABIs"
+                if seccomp.supported()
+                else f"seccomp: none on {seccomp.machine()} (no syscall table for it)"
+            ),
         ]
 
 
-FIXED_FDS = (inside.STDOUT_FD, inside.STDERR_FD, inside.VIOLATION_FD)
+SECCOMP_FD = 6
+FIXED_FDS = (inside.STDOUT_FD, inside.STDERR_FD, inside.VIOLATION_FD, SECCOMP_FD)
 
 
 def _place_fds(sources: list[int]) -> None:
     """In the child before exec: the init finds the agent's stdout, stderr and the
-    violation note at 3, 4 and 5 (moved out of the way first, as a source may sit on
-    one of those numbers)."""
+    violation note at 3, 4 and 5, bwrap the seccomp program at 6 (moved out of the way
+    first, as a source may sit on one of those numbers)."""
     die_with_parent()
     high = [fcntl.fcntl(fd, fcntl.F_DUPFD, 100) for fd in sources]
-    for fd, target in zip(high, FIXED_FDS, strict=True):
+    for fd, target in zip(high, FIXED_FDS, strict=False):
         os.dup2(fd, target)
         os.close(fd)
 

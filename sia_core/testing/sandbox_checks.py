@@ -453,6 +453,29 @@ def check_relay_serves_256_connections(sandbox: Sandbox, tmp: Path) -> None:
     assert {c["item_id"] for c in calls} == {f"i{i}" for i in range(256)}
 
 
+def check_kernel_keyring_is_closed(sandbox: Sandbox, tmp: Path) -> None:
+    """A key added to a kernel keyring outlives the sandbox: a later agent could read
+    it. add_key, keyctl and request_key must fail inside."""
+    scene = make_scene(tmp)
+    result = run(
+        sandbox,
+        scene,
+        "import ctypes, platform\n"
+        "libc = ctypes.CDLL(None, use_errno=True)\n"
+        "calls = {'x86_64': (248, 250), 'aarch64': (217, 219)}[platform.machine()]\n"
+        "libc.syscall.restype = ctypes.c_long\n"
+        "# add_key('user', desc, payload, len, KEY_SPEC_USER_KEYRING)\n"
+        "added = libc.syscall(calls[0], b'user', b'sia-check', b'left-behind', 11, -4)\n"
+        "# keyctl(KEYCTL_GET_KEYRING_ID, KEY_SPEC_SESSION_KEYRING, 0)\n"
+        "ring = libc.syscall(calls[1], 0, -3, 0)\n"
+        "print('keyring', added, ring)\n",
+    )
+    assert result.exit_code == 0, result.stderr_tail
+    words = result.stdout_tail.split()
+    assert words[-3:-2] == ["keyring"], result.stdout_tail
+    assert words[-2:] == ["-1", "-1"], f"the kernel keyring is open inside: {result.stdout_tail}"
+
+
 CHECKS: list[Check] = [
     check_private_data_is_unreachable,
     check_sia_environment_is_unreachable,
@@ -464,6 +487,7 @@ CHECKS: list[Check] = [
     check_memory_cap_holds,
     check_process_cap_holds,
     check_relay_serves_256_connections,
+    check_kernel_keyring_is_closed,
 ]
 """Every check; a shielded sandbox passes all of them."""
 

@@ -23,6 +23,7 @@ import sys
 import tempfile
 from pathlib import Path
 
+from sia_core.sandbox import seccomp
 from sia_core.sandbox.bwrap import MountPlan, namespace_flags, require_bwrap
 from sia_core.sandbox.local import die_with_parent
 from sia_core.sandbox.remote import BoxSpec
@@ -100,10 +101,20 @@ class StandInBox:
         listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
         listener.bind(str(self._socket))
         listener.listen(1024)
+        # Modal's gVisor filters syscalls itself; here bwrap loads sia's seccomp filter.
+        fds = [listener.fileno()]
+        filter_args: list[str] = []
+        if seccomp.supported():
+            program_r, program_w = os.pipe()
+            os.write(program_w, seccomp.program())
+            os.close(program_w)
+            fds.append(program_r)
+            filter_args = ["--seccomp", str(program_r)]
         self._proc = subprocess.Popen(
             [
                 require_bwrap(),
                 *namespace_flags(),
+                *filter_args,
                 "--cap-drop",
                 "ALL",
                 *plan.args(),
@@ -124,9 +135,11 @@ class StandInBox:
             stderr=subprocess.PIPE,
             start_new_session=True,
             preexec_fn=die_with_parent,
-            pass_fds=(listener.fileno(),),
+            pass_fds=tuple(fds),
         )
         listener.close()
+        for fd in fds[1:]:
+            os.close(fd)
         assert self._proc.stdout is not None
         if self._proc.stdout.readline().strip() != b"ready":
             error = self._proc.stderr.read().decode(errors="replace") if self._proc.stderr else ""
@@ -136,6 +149,7 @@ class StandInBox:
             "stand-in for a Modal sandbox: bubblewrap on this machine (pid, net, ipc, uts "
             "namespaces; no capabilities; read-only system; writable /sia and /tmp only)",
             "network: none inside; the gateway through the exec-stream relay",
+            "seccomp: sia's filter (kernel keyring, mounts, namespaces, ptrace, bpf, …)",
             f"memory: {spec.memory_mb} MiB of address space per process, /tmp as much",
         ]
 
