@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import contextlib
 import ctypes
+import dataclasses
 import fcntl
 import itertools
 import json
@@ -39,6 +40,7 @@ from sia_core.errors import SiaError
 from sia_core.sandbox import inside, seccomp
 from sia_core.sandbox.api import OUTPUTS_REFUSED, SandboxJob, SandboxResult
 from sia_core.sandbox.bwrap import MountPlan, namespace_flags, require_bwrap
+from sia_core.sandbox.cgroup import SandboxCgroup
 from sia_core.sandbox.copyback import CopyBackError, copy_back
 
 PR_SET_PDEATHSIG = 1
@@ -169,25 +171,50 @@ class LocalSandbox:
         return cls(options.get("bwrap"))
 
     def run(self, job: SandboxJob) -> SandboxResult:
-        stage = Path(tempfile.mkdtemp(prefix="sia-sandbox-"))
+        sweep_stale_stages()
+        stage = Path(tempfile.mkdtemp(prefix=f"sia-sandbox-{os.getpid()}-"))
         stop_unix = None
         uid = next(_AGENT_UIDS) if os.geteuid() == 0 else None
+        group, no_group = SandboxCgroup.create(job.memory_mb, job.max_processes)
+        work_cap = None
         try:
             # The logs directory is never mounted inside.
-            logs = prepare_stage(job, stage, ("work", "home", "agent", "gateway"))
+            logs = prepare_stage(job, stage, ("work", "agent", "gateway"))
+            work_cap = cap_work_dir(stage / "work", uid)
             if job.gateway is not None:
                 stop_unix = job.gateway.listen_unix(stage / "gateway" / "gateway.sock")
                 os.chmod(stage / "gateway" / "gateway.sock", 0o666)
             _open_up(stage, uid)
-            proc = self._start(job, stage, logs, uid)
-            return finish(job, proc, stage / "work", logs, self._isolation(job, uid))
+            proc = self._start(job, stage, logs, uid, group)
+            isolation = self._isolation(job, uid)
+            isolation.append(group.line if group else f"cgroup: none ({no_group}); {NO_CGROUP}")
+            isolation.append(
+                f"disk: work dir a {WORK_MB} MiB tmpfs, home a {HOME_MB} MiB tmpfs"
+                if work_cap
+                else f"disk: home a {HOME_MB} MiB tmpfs; work dir NOT size-capped "
+                "(mounting a tmpfs for it needs root)"
+            )
+            result = finish(job, proc, stage / "work", logs, isolation)
+            over = group.violation() if group else None
+            if over and not result.violation:
+                result = dataclasses.replace(result, violation=over)
+            return result
         finally:
             if stop_unix is not None:
                 stop_unix()
+            if group is not None:
+                group.remove()
+            if work_cap:
+                unmount(stage / "work")
             shutil.rmtree(stage, ignore_errors=True)
 
     def _start(
-        self, job: SandboxJob, stage: Path, logs: Path, uid: int | None
+        self,
+        job: SandboxJob,
+        stage: Path,
+        logs: Path,
+        uid: int | None,
+        group: SandboxCgroup | None = None,
     ) -> subprocess.Popen[bytes]:
         root = inside.INSIDE_ROOT
         port = job.gateway.port if job.gateway else 0
@@ -219,7 +246,8 @@ class LocalSandbox:
         plan.ro[f"{root}/spec.json"] = str(stage / "spec.json")
         plan.ro[f"{root}/inside.py"] = inside.__file__
         plan.rw[f"{root}/work"] = str(stage / "work")
-        plan.rw[f"{root}/home"] = str(stage / "home")
+        # Home is the agent's scratch space: a tmpfs (its pages count in the cgroup).
+        plan.tmpfs[f"{root}/home"] = ("1777", HOME_MB * 1024 * 1024)
         plan.hide.update(str(p) for p in job.hidden_paths)
         filtered = seccomp.supported()
         if filtered:
@@ -255,7 +283,7 @@ class LocalSandbox:
                 stderr=subprocess.STDOUT,
                 pass_fds=FIXED_FDS[: len(files)],
                 start_new_session=True,
-                preexec_fn=lambda: _place_fds([fh.fileno() for fh in files]),
+                preexec_fn=lambda: _enter(group, [fh.fileno() for fh in files]),
             )
 
     def _isolation(self, job: SandboxJob, uid: int | None) -> list[str]:
@@ -285,7 +313,65 @@ class LocalSandbox:
 
 
 SECCOMP_FD = 6
+WORK_MB = 2048
+"""The work dir's size cap: what copy_back takes at most (copyback.MAX_BYTES)."""
+HOME_MB = 512
+NO_CGROUP = "memfd, shared memory and /tmp are bounded per process only"
+MS_NOSUID, MS_NODEV = 2, 4
+MNT_DETACH = 2
+
+
+def cap_work_dir(work: Path, uid: int | None, mode: str = "0700") -> bool:
+    """Mount a size-capped tmpfs on the work dir (root only): an agent then cannot fill
+    the host's disk through it. False where it cannot be mounted."""
+    if os.geteuid() != 0:
+        return False
+    owner = "" if uid is None else f",uid={uid},gid={uid}"
+    options = f"size={WORK_MB}m,mode={mode}{owner}".encode()
+    libc = ctypes.CDLL(None, use_errno=True)
+    done = libc.mount(b"tmpfs", str(work).encode(), b"tmpfs", MS_NOSUID | MS_NODEV, options)
+    return done == 0
+
+
+def unmount(path: Path) -> None:
+    ctypes.CDLL(None, use_errno=True).umount2(str(path).encode(), MNT_DETACH)
+
+
+def sweep_stale_stages() -> None:
+    """A sia killed with -9 leaves its sandboxes' work tmpfs mounted: unmount and remove
+    the stages of processes that no longer run (the pid is in the stage's name)."""
+    if os.geteuid() != 0:
+        return
+    try:
+        mounts = Path("/proc/self/mounts").read_text().splitlines()
+    except OSError:
+        return
+    base = tempfile.gettempdir()
+    for line in mounts:
+        fields = line.split()
+        if len(fields) < 3 or fields[2] != "tmpfs":
+            continue
+        point = Path(fields[1])
+        name = point.parent.name
+        if point.name != "work" or str(point.parent.parent) != base:
+            continue
+        if not name.startswith("sia-sandbox-"):
+            continue
+        pid = name.removeprefix("sia-sandbox-").split("-")[0]
+        if pid.isdigit() and not Path(f"/proc/{pid}").exists():
+            unmount(point)
+            shutil.rmtree(point.parent, ignore_errors=True)
+
+
 FIXED_FDS = (inside.STDOUT_FD, inside.STDERR_FD, inside.VIOLATION_FD, SECCOMP_FD)
+
+
+def _enter(group: SandboxCgroup | None, sources: list[int]) -> None:
+    """In bwrap's child before exec: into the sandbox's cgroup (everything it starts
+    follows), and its descriptors in place."""
+    if group is not None:
+        group.join()
+    _place_fds(sources)
 
 
 def _place_fds(sources: list[int]) -> None:
@@ -311,5 +397,4 @@ def _open_up(stage: Path, uid: int | None) -> None:
                 if not os.path.islink(target) and name != "gateway.sock":
                     os.chmod(target, 0o644)
     if uid is not None:
-        for sub in ("work", "home"):
-            os.chown(stage / sub, uid, uid)
+        os.chown(stage / "work", uid, uid)

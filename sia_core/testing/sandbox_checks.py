@@ -453,6 +453,66 @@ def check_relay_serves_256_connections(sandbox: Sandbox, tmp: Path) -> None:
     assert {c["item_id"] for c in calls} == {f"i{i}" for i in range(256)}
 
 
+def check_memory_outside_the_address_space_is_capped(sandbox: Sandbox, tmp: Path) -> None:
+    """RLIMIT_AS does not bound memfd contents or SysV shared memory: each is filled
+    past the sandbox's memory cap, which must stop it (a process killed, or an error)."""
+    scene = make_scene(tmp)
+    for how in ("memfd", "shm"):
+        result = run(
+            sandbox,
+            scene,
+            "import ctypes, mmap\n"
+            "libc = ctypes.CDLL(None, use_errno=True)\n"
+            "chunk, held = b'x' * 2**20, 0\n"
+            f"if {how!r} == 'memfd':\n"
+            "    fd = os.memfd_create('hold')\n"
+            "    try:\n"
+            "        for _ in range(768):\n"
+            "            os.write(fd, chunk); held += 1\n"
+            "    except OSError as exc: print('stopped', exc)\n"
+            "else:\n"
+            "    libc.shmget.restype = ctypes.c_int\n"
+            "    libc.shmat.restype = ctypes.c_void_p\n"
+            "    shm = libc.shmget(0, 768 * 2**20, 0o1600)  # IPC_PRIVATE, IPC_CREAT\n"
+            "    addr = libc.shmat(shm, None, 0)\n"
+            "    if addr in (None, ctypes.c_void_p(-1).value):\n"
+            "        print('stopped shmat'); sys.exit(0)\n"
+            "    libc.shmdt.argtypes = [ctypes.c_void_p]\n"
+            "    for i in range(768):\n"
+            "        ctypes.memset(addr + i * 2**20, 1, 2**20); held += 1\n"
+            "    libc.shmdt(ctypes.c_void_p(addr))  # detached: no process maps it now\n"
+            "print('held', held, 'MiB')\n",
+            memory_mb=256,
+        )
+        assert "held 768 MiB" not in result.stdout_tail, (
+            f"{how}: 768 MiB held under a 256 MiB cap ({result.stdout_tail[-200:]})"
+        )
+
+
+def check_disk_writes_are_capped(sandbox: Sandbox, tmp: Path) -> None:
+    """The work dir and home are writable: filling them must stop well before the
+    host's disk does (here at the sandbox's memory or size cap)."""
+    scene = make_scene(tmp)
+    result = run(
+        sandbox,
+        scene,
+        "chunk, written = b'x' * 2**20, {}\n"
+        "for name, where in (('work', a.working_dir), ('home', os.environ['HOME'])):\n"
+        "    written[name] = 0\n"
+        "    try:\n"
+        "        with open(os.path.join(where, 'fill.bin'), 'wb') as fh:\n"
+        "            for _ in range(3 * 1024):\n"
+        "                fh.write(chunk); fh.flush(); written[name] += 1\n"
+        "    except OSError as exc: pass\n"
+        "    print(name, written[name], flush=True)\n",
+        memory_mb=256,
+    )
+    numbers = [int(w) for w in result.stdout_tail.split() if w.isdigit()]
+    assert all(n < 3 * 1024 for n in numbers), f"3 GiB written: {result.stdout_tail[-200:]}"
+    fill = scene.out / "fill.bin"
+    assert not fill.exists() or fill.stat().st_size < 3 * 2**30
+
+
 def check_kernel_keyring_is_closed(sandbox: Sandbox, tmp: Path) -> None:
     """A key added to a kernel keyring outlives the sandbox: a later agent could read
     it. add_key, keyctl and request_key must fail inside."""
@@ -488,6 +548,8 @@ CHECKS: list[Check] = [
     check_process_cap_holds,
     check_relay_serves_256_connections,
     check_kernel_keyring_is_closed,
+    check_memory_outside_the_address_space_is_capped,
+    check_disk_writes_are_capped,
 ]
 """Every check; a shielded sandbox passes all of them."""
 

@@ -25,10 +25,13 @@ from pathlib import Path
 
 from sia_core.sandbox import seccomp
 from sia_core.sandbox.bwrap import MountPlan, namespace_flags, require_bwrap
-from sia_core.sandbox.local import die_with_parent
+from sia_core.sandbox.cgroup import SandboxCgroup
+from sia_core.sandbox.local import WORK_MB, cap_work_dir, die_with_parent, unmount
 from sia_core.sandbox.remote import BoxSpec
 
 INIT = Path(__file__).with_name("box_init.py")
+STANDIN_TASKS = 4096
+"""The box's pids cap: a box runs many execs (relay, transfers, the agent)."""
 
 
 class StandInProcess:
@@ -90,6 +93,10 @@ class StandInBox:
         self._dir = Path(tempfile.mkdtemp(prefix="sia-box-"))
         (self._dir / "root").mkdir()
         (self._dir / "control").mkdir()
+        # A Modal sandbox has a memory limit for the whole container and its own disk;
+        # here a cgroup and a size-capped tmpfs play those parts where sia may make them.
+        self._group, no_group = SandboxCgroup.create(spec.memory_mb, STANDIN_TASKS)
+        self._capped = cap_work_dir(self._dir / "root", None, mode="0755")
         plan = MountPlan().system(self.python).system(sys.executable)
         plan.tmpfs["/tmp"] = ("1777", spec.memory_mb * 1024 * 1024)
         plan.rw["/sia"] = str(self._dir / "root")
@@ -134,7 +141,7 @@ class StandInBox:
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
             start_new_session=True,
-            preexec_fn=die_with_parent,
+            preexec_fn=self._enter,
             pass_fds=tuple(fds),
         )
         listener.close()
@@ -151,7 +158,14 @@ class StandInBox:
             "network: none inside; the gateway through the exec-stream relay",
             "seccomp: sia's filter (kernel keyring, mounts, namespaces, ptrace, bpf, …)",
             f"memory: {spec.memory_mb} MiB of address space per process, /tmp as much",
+            self._group.line if self._group else f"cgroup: none ({no_group})",
+            f"disk: /sia a {WORK_MB} MiB tmpfs" if self._capped else "disk: /sia not capped",
         ]
+
+    def _enter(self) -> None:
+        if self._group is not None:
+            self._group.join()
+        die_with_parent()
 
     def exec(self, argv: list[str], env: dict[str, str] | None = None) -> StandInProcess:
         control = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
@@ -173,6 +187,10 @@ class StandInBox:
         for stream in (self._proc.stdout, self._proc.stderr):
             if stream is not None:
                 stream.close()
+        if self._group is not None:
+            self._group.remove()
+        if self._capped:
+            unmount(self._dir / "root")
         shutil.rmtree(self._dir, ignore_errors=True)
 
 
