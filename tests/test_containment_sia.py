@@ -18,14 +18,18 @@ from sia_core.testing.fakes import FakeOpenAI
 
 
 def measured(script: str, *args: str) -> dict:
-    """Run `script` in a fresh Python; its CPU seconds and peak RSS (MiB) as it reports
-    them, plus whatever JSON it printed last."""
+    """Run `script` in a fresh Python; its CPU seconds and peak RSS (MiB, VmHWM) as it
+    reports them, plus whatever JSON it printed last."""
     code = textwrap.dedent(script) + textwrap.dedent(
         """
         import json as _json, resource as _resource
         _usage = _resource.getrusage(_resource.RUSAGE_SELF)
+        # VmHWM, not ru_maxrss: Linux carries the forking parent's RSS into ru_maxrss
+        # across exec, so a child of a large pytest would report pytest's size.
+        _hwm = next(l for l in open("/proc/self/status") if l.startswith("VmHWM:"))
         print(_json.dumps({"cpu_s": _usage.ru_utime + _usage.ru_stime,
-                           "peak_mib": _usage.ru_maxrss / 1024, **globals().get("RESULT", {})}))
+                           "peak_mib": int(_hwm.split()[1]) / 1024,
+                           **globals().get("RESULT", {})}))
         """
     )
     done = subprocess.run(
@@ -201,14 +205,14 @@ def test_an_upstream_that_ignores_the_cap_is_counted_and_stopped(tmp_path: Path)
 
 
 GATEWAY = """
-import json, resource, sys
+import json, sys
 import sia_core.gateway as g
 g.READ_TIMEOUT_S = 2.0
 gw = g.Gateway(None, __import__("pathlib").Path(sys.argv[1]) / "calls.jsonl").start()
 print(json.dumps({"url": gw.url, "token": gw.token}), flush=True)
 sys.stdin.readline()
-usage = resource.getrusage(resource.RUSAGE_SELF)
-print(json.dumps({"peak_mib": usage.ru_maxrss / 1024}), flush=True)
+hwm = next(line for line in open("/proc/self/status") if line.startswith("VmHWM:"))
+print(json.dumps({"peak_mib": int(hwm.split()[1]) / 1024}), flush=True)
 """
 
 
