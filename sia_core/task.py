@@ -112,7 +112,11 @@ _SECTIONS: dict[str, dict[str, type | tuple[type, ...]]] = {
         "seed": int,
     },
     "parallel": {"inputs": str, "outputs": list},
+    # Options for the task's own evaluator, which reads them from task.toml itself:
+    # any key, scalar values only (sia does not interpret them).
+    "evaluator": {},
 }
+_FREE_SECTIONS = {"evaluator"}
 
 
 def _check_table(path: Path, section: str, table: Any) -> dict[str, Any]:
@@ -120,6 +124,13 @@ def _check_table(path: Path, section: str, table: Any) -> dict[str, Any]:
         raise TaskError(f"{path}: [{section}] must be a table")
     allowed = _SECTIONS[section]
     for key, value in table.items():
+        if section in _FREE_SECTIONS:
+            if not isinstance(value, (str, int, float, bool)):
+                raise TaskError(
+                    f"{path}: [{section}] {key} must be a string, number or boolean, got "
+                    f"{value!r}"
+                )
+            continue
         if key not in allowed:
             raise TaskError(
                 f"{path}: unknown key {key!r} in [{section}]; known keys: "

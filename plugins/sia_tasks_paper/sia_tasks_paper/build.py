@@ -64,4 +64,16 @@ def is_built(name: str) -> bool:
 
 
 def task_dir(name: str) -> Path:
-    return task_packs.build_once(location(name), BUILDERS[name])
+    root = task_packs.build_once(location(name), BUILDERS[name])
+    source = FILES / ("scrna" if name == "scrna-denoise" else name)
+    # The pack's own files follow the installed plugin (a fixed metric, a new task.md)
+    # without rebuilding the data.
+    task_packs.refresh(
+        {
+            source / "task.toml": root / "task.toml",
+            source / "task.md": root / "data" / "public" / "task.md",
+            source / "evaluate.py": root / "data" / "public" / "evaluate.py",
+            source / "agent.py": root / "reference" / "reference_target_agent.py",
+        }
+    )
+    return root

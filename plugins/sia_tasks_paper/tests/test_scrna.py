@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import math
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -14,11 +15,12 @@ import pytest
 from sia_tasks_paper.build import FILES, task_dir
 from sia_tasks_paper.scrna_data import h5ad_bytes, read_counts, thin
 
+from sia_core.task import load_task_dir
 from sia_core.testing.cli import run_sia
 
 REPLAY = Path(__file__).resolve().parents[3] / "examples" / "scrna-denoise-replay"
 sys.path.insert(0, str(FILES / "scrna"))
-from evaluate import cell_mse, poisson  # noqa: E402
+from evaluate import cell_mse, controls, normalised, poisson, poisson_textbook  # noqa: E402
 
 
 @pytest.fixture(scope="module")
@@ -51,9 +53,27 @@ def test_the_metrics_by_hand_on_a_tiny_matrix() -> None:
     a, b = math.log1p(1e4), math.log1p(5e3)
     expected = [((a - b) ** 2 + b**2) / 2, (b**2 + (b - a) ** 2) / 2]
     assert cell_mse(test, train) == pytest.approx(expected)
-    # rate = train * (test total 4 / train total 4)
+    # rate = train * (test total 4 / train total 4) = [[2, 0], [1, 1]]
+    # textbook: mean(rate - test * log(rate + 1e-6))
     cells = [2 - math.log(2 + 1e-6), 0 - math.log(1e-6), 1 - 0.0, 1 - 2 * math.log(1 + 1e-6)]
-    assert poisson(train, test, train) == pytest.approx(sum(cells) / 4)
+    assert poisson_textbook(train, test, train) == pytest.approx(sum(cells) / 4)
+    # official (OpenProblems' argument order): mean(test - rate * log(test + 1e-6))
+    official = [
+        1 - 2 * math.log(1 + 1e-6),
+        1 - 0.0,
+        0 - 1 * math.log(1e-6),
+        2 - 1 * math.log(2 + 1e-6),
+    ]
+    assert poisson(train, test, train) == pytest.approx(sum(official) / 4)
+    # The controls: no denoising scores 0, perfect 1, on both normalised metrics.
+    base = controls(train, test)
+    for metric in (poisson, lambda tr, te, d: float(cell_mse(te, d).mean())):
+        none = metric(train, test, base["no_denoising"])
+        best = metric(train, test, base["perfect"])
+        assert normalised(none, none, best) == 0.0
+        assert normalised(best, none, best) == pytest.approx(1.0)
+        halfway = (none + best) / 2
+        assert normalised(halfway, none, best) == pytest.approx(0.5)
 
 
 def evaluate(task: Path, gen_dir: Path) -> tuple[int, str]:
@@ -70,6 +90,26 @@ def test_perfect_empty_and_malformed_submissions(task: Path, tmp_path: Path) -> 
     assert evaluate(task, tmp_path)[0] == 0
     results = json.loads((tmp_path / "results.json").read_text())
     assert results["summary"]["mse"] == 0.0 and len(results["items"]) == 700
+    assert results["summary"]["mse_norm"] == pytest.approx(1.0)
+    # poisson is not scale-free: the perfect control is the test counts at the train total.
+    train = np.load(task / "data" / "public" / "train_counts.npz")["counts"]
+    np.save(tmp_path / "denoised.npy", test * (train.sum() / test.sum()))
+    assert evaluate(task, tmp_path)[0] == 0
+    results = json.loads((tmp_path / "results.json").read_text())
+    assert results["summary"]["poisson_norm"] == pytest.approx(1.0, abs=1e-9)
+    np.save(tmp_path / "denoised.npy", train.astype(np.float32))
+    assert evaluate(task, tmp_path)[0] == 0
+    summary = json.loads((tmp_path / "results.json").read_text())["summary"]
+    assert summary["mse_norm"] == 0.0 and summary["poisson_norm"] == 0.0
+    # The TTT-Discover gate, as a task option: no denoising (poisson_norm 0) is rejected.
+    gated = tmp_path / "gated"
+    shutil.copytree(task, gated)
+    toml = gated / "task.toml"
+    toml.write_text(toml.read_text() + "\n[evaluator]\npoisson_norm_gate = 0.97\n")
+    assert load_task_dir(gated).name == "scrna-denoise"
+    code, line = evaluate(gated, tmp_path)
+    assert code != 0 and "rejected: poisson_norm 0.0000 is below the task's gate 0.97" in line
+    np.save(tmp_path / "denoised.npy", test.astype(np.float32))
     assert {i["group"] for i in results["items"]} >= {"CD14+ Monocyte", "CD19+ B"}
     (tmp_path / "denoised.npy").unlink()
     assert "no denoised.npy" in evaluate(task, tmp_path)[1]

@@ -6,15 +6,27 @@ Usage: python evaluate.py --gen-dir DIR   (writes DIR/results.json)
 The agent saw train counts (binomial thinning of the real counts); the held-out test
 counts are the molecules it never saw. Primary metric `mse` (lower is better): each
 cell of the test counts and of the denoised matrix normalised to 10,000 in total,
-log1p, then the mean squared difference over all values. Also `poisson`: the Poisson
-negative log-likelihood of the test counts at rate = denoised x (test total / train
-total), mean over all values (constant log(y!) left out). Items are cells, each with
-its own MSE (reward = -MSE), grouped by cell type.
+log1p, then the mean squared difference over all values; OpenProblems' value.
+
+`poisson` is OpenProblems' official value, which calls poisson_nll_loss(test, denoised)
+with the arguments in that order: mean(test - rate * log(test + 1e-6)), where rate =
+denoised x (test total / train total). `poisson_textbook` is the likelihood of the test
+counts at that rate: mean(rate - test * log(rate + 1e-6)) (constant log(y!) left out).
+The two rank methods differently; only `poisson` compares with OpenProblems.
+
+`mse_norm` and `poisson_norm` (the SIA paper reports mse_norm): (no_denoising - score) /
+(no_denoising - perfect_denoising), from the two control methods on the same split
+(OpenProblems v1's normalize_scores): 0 for the train counts as they are, 1 for the test
+counts themselves; not clipped. task.toml `[evaluator] poisson_norm_gate = 0.97`
+rejects a solution whose poisson_norm is below it, as TTT-Discover does.
+
+Items are cells, each with its own MSE (reward = -MSE), grouped by cell type.
 """
 
 import argparse
 import csv
 import json
+import tomllib
 from pathlib import Path
 
 import numpy as np
@@ -35,9 +47,43 @@ def cell_mse(test: np.ndarray, denoised: np.ndarray) -> np.ndarray:
     return ((normalise_log(test) - normalise_log(denoised)) ** 2).mean(axis=1)
 
 
+def _rate(train: np.ndarray, test: np.ndarray, denoised: np.ndarray) -> np.ndarray:
+    return denoised * (test.sum() / train.sum())
+
+
 def poisson(train: np.ndarray, test: np.ndarray, denoised: np.ndarray) -> float:
-    rate = denoised * (test.sum() / train.sum())
+    """OpenProblems' official value: poisson_nll_loss(test, rate), arguments as it
+    passes them (the test counts in the predicted-rate slot)."""
+    rate = _rate(train, test, denoised)
+    return float((test - rate * np.log(test + 1e-6)).mean())
+
+
+def poisson_textbook(train: np.ndarray, test: np.ndarray, denoised: np.ndarray) -> float:
+    """The negative log-likelihood of the test counts at the denoised rate."""
+    rate = _rate(train, test, denoised)
     return float((rate - test * np.log(rate + 1e-6)).mean())
+
+
+def normalised(score: float, no_denoising: float, perfect: float) -> float:
+    """(no_denoising - score) / (no_denoising - perfect): 0 for no denoising, 1 for
+    perfect; None-safe when the controls tie."""
+    span = no_denoising - perfect
+    return float((no_denoising - score) / span) if span else 0.0
+
+
+def controls(train: np.ndarray, test: np.ndarray) -> dict[str, np.ndarray]:
+    """OpenProblems' two control methods: the train counts as they are, and the test
+    counts scaled to the train total (rate = test: the perfect denoiser)."""
+    return {"no_denoising": train, "perfect": test * (train.sum() / test.sum())}
+
+
+def gate() -> float | None:
+    toml = PUBLIC.parent.parent / "task.toml"
+    if not toml.is_file():
+        return None
+    with toml.open("rb") as fh:
+        value = tomllib.load(fh).get("evaluator", {}).get("poisson_norm_gate")
+    return float(value) if isinstance(value, (int, float)) else None
 
 
 def main() -> None:
@@ -68,9 +114,31 @@ def main() -> None:
         for c, e in zip(cells, per_cell, strict=True)
     ]
     summary = {"mse": float(per_cell.mean()), "poisson": poisson(train, test, denoised),
+               "poisson_textbook": poisson_textbook(train, test, denoised),
                "cells": len(cells)}  # fmt: skip
+    base = controls(train, test)
+    summary["mse_norm"] = normalised(
+        summary["mse"],
+        float(cell_mse(test, base["no_denoising"]).mean()),
+        float(cell_mse(test, base["perfect"]).mean()),
+    )
+    summary["poisson_norm"] = normalised(
+        summary["poisson"],
+        poisson(train, test, base["no_denoising"]),
+        poisson(train, test, base["perfect"]),
+    )
+    threshold = gate()
+    if threshold is not None and summary["poisson_norm"] < threshold:
+        raise SystemExit(
+            f"rejected: poisson_norm {summary['poisson_norm']:.4f} is below the task's gate "
+            f"{threshold} ([evaluator] poisson_norm_gate)"
+        )
     (args.gen_dir / "results.json").write_text(json.dumps({"summary": summary, "items": items}))
-    print(f"mse {summary['mse']:.5f}, poisson {summary['poisson']:.5f} over {len(cells)} cells")
+    print(
+        f"mse {summary['mse']:.5f} (mse_norm {summary['mse_norm']:.4f}), poisson "
+        f"{summary['poisson']:.5f} (poisson_norm {summary['poisson_norm']:.4f}) over "
+        f"{len(cells)} cells"
+    )
 
 
 if __name__ == "__main__":
