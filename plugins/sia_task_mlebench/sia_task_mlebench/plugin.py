@@ -96,6 +96,12 @@ def mlebench_group() -> None:
     help="A file with the competition's overview, appended to task.md.",
 )
 @click.option("--force", is_flag=True, help="Replace an existing task directory.")
+@click.option(
+    "--lenient",
+    is_flag=True,
+    help="Count a missing row as wrong instead of MLE-bench's rule (an incomplete "
+    "submission is invalid and gets no score).",
+)
 def prepare_cmd(
     competition: str,
     zip_path: Path | None,
@@ -104,6 +110,7 @@ def prepare_cmd(
     label_column: str | None,
     description: Path | None,
     force: bool,
+    lenient: bool,
 ) -> None:
     """Split a competition as MLE-bench does and write a task directory for it."""
     from sia_core.envs import cache_dir
@@ -124,6 +131,7 @@ def prepare_cmd(
         label_column=label_column,
         description=description.read_text("utf-8") if description else "",
         force=force,
+        mlebench_rule=not lenient,
     )
     click.echo(f"task directory: {path}")
     if out is None:

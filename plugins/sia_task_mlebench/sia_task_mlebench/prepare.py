@@ -7,7 +7,7 @@ import hashlib
 import json
 import math
 import shutil
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from importlib.resources import files
 from pathlib import Path
 
@@ -50,6 +50,9 @@ class Grading:
     """Submission columns that are scored."""
     label_column: str | None = None
     """Multiclass log-loss: the answers column whose value names the right target column."""
+    mlebench_rule: bool = True
+    """MLE-bench's grader: a submission missing a test row is invalid (no score, with the
+    reason) and the score is rounded to 5 decimals; False counts missing rows as wrong."""
 
 
 def _grading(recipe: Recipe, train: Table, sample: Table) -> Grading:
@@ -130,7 +133,11 @@ def _task_md(
         "",
         f"`{recipe.metric}` ({recipe.direction}imise): {METRICS[recipe.metric][1]}.",
     ]
-    if recipe.metric == "accuracy":
+    if recipe.metric == "accuracy" and grading.mlebench_rule:
+        lines.append(
+            "A submission missing any test row is invalid and gets no score (MLE-bench's rule)."
+        )
+    elif recipe.metric == "accuracy":
         lines.append("A missing row counts as wrong.")
     else:
         lines.append("Every test id needs a numeric prediction, or the submission is refused.")
@@ -186,6 +193,7 @@ def prepare(
     label_column: str | None = None,
     description: str = "",
     force: bool = False,
+    mlebench_rule: bool = True,
 ) -> Path:
     """Write the task directory for `competition` from its zip; return its path."""
     recipe = KNOWN.get(competition)
@@ -205,7 +213,7 @@ def prepare(
         shutil.rmtree(dest)
     found = read_competition_zip(zip_path)
     train, sample = found.train, found.sample_submission
-    grading = _grading(recipe, train, sample)
+    grading = replace(_grading(recipe, train, sample), mlebench_rule=mlebench_rule)
     train_idx, test_idx = holdout_indices(len(train.rows), recipe.test_fraction, recipe.seed)
     answer_columns = [grading.label_column] if grading.label_column else grading.targets
     inputs = [c for c in train.header if c not in answer_columns]

@@ -149,7 +149,7 @@ def test_prepare_spaceship_zip_splits_scores_and_runs(tmp_path: Path, cache: Pat
     gen1 = next(g for g in record["generations"] if g["number"] == 1)
     majority = max(("True", "False"), key=lambda v: sum(r["Transported"] == v for r in public))
     expected = sum(r["Transported"] == majority for r in private) / len(private)
-    assert gen1["test_score"] == pytest.approx(expected)
+    assert gen1["test_score"] == pytest.approx(expected, abs=5e-6)
 
 
 def regression_task(tmp_path: Path) -> Task:
@@ -212,7 +212,7 @@ def test_auc_and_binary_logloss(tmp_path: Path) -> None:
     )
     labels = [int(r["target"]) for r in gold]
     rounded = [float(f"{s:.3f}") for s in scores]
-    assert results["summary"]["auc"] == pytest.approx(pairwise_auc(labels, rounded))
+    assert results["summary"]["auc"] == pytest.approx(pairwise_auc(labels, rounded), abs=5e-6)
 
     ll_task = load_task_dir(
         prepare(
@@ -225,7 +225,9 @@ def test_auc_and_binary_logloss(tmp_path: Path) -> None:
     gold = read(ll_task.private_dir / "test.csv")
     results = submit(ll_task, tmp_path / "g2", ["id", "target"], [[r["id"], "0.8"] for r in gold])
     expected = -sum(math.log(0.8 if r["target"] == "1" else 0.2) for r in gold) / len(gold)
-    assert results["summary"]["logloss"] == pytest.approx(expected)
+    assert results["summary"]["logloss"] == pytest.approx(
+        expected, abs=5e-6
+    )  # rounded to 5 decimals
 
 
 def test_multiclass_logloss_with_a_label_column(tmp_path: Path) -> None:
@@ -245,7 +247,7 @@ def test_multiclass_logloss_with_a_label_column(tmp_path: Path) -> None:
     # Unnormalised rows are normalised, as sklearn does: 2:1:1 -> 0.5 for the first class.
     body = [[r["id"], *("2" if c == r["species"] else "1" for c in classes)] for r in gold]
     results = submit(task, tmp_path / "g", ["id", *classes], body)
-    assert results["summary"]["logloss"] == pytest.approx(-math.log(0.5))
+    assert results["summary"]["logloss"] == round(-math.log(0.5), 5)  # MLE-bench rounds
 
 
 def test_prepare_errors_are_one_clear_line(tmp_path: Path, cache: Path) -> None:
@@ -452,3 +454,34 @@ def test_column_names_are_escaped_into_task_toml(tmp_path: Path, cache: Path) ->
     task = load_task_dir(task_dir)
     assert task.config.validation is not None
     assert task.config.validation.label_column == odd and task.name == "quoted"
+
+
+def test_mlebench_rule_refuses_a_submission_missing_a_row(tmp_path: Path, cache: Path) -> None:
+    """MLE-bench's grader: a submission missing a row is invalid (no score, with the
+    reason), and the score is rounded to 5 decimals; --lenient counts it as wrong."""
+    zip_path = ship_zip(tmp_path / "spaceship-titanic.zip", n=230)
+    strict = load_task_dir(prepare("spaceship-titanic", zip_path, tmp_path / "strict"))
+    lenient = load_task_dir(
+        prepare("spaceship-titanic", zip_path, tmp_path / "lenient", mlebench_rule=False)
+    )
+    gold = [[r["PassengerId"], r["Transported"]] for r in read(strict.private_dir / "test.csv")]
+    assert len(gold) == 23
+    short = tmp_path / "short"
+    short.mkdir()
+    (short / "submission.csv").write_text(csv_text(["PassengerId", "Transported"], gold[1:]))
+    done = evaluate(strict, short)
+    assert done.returncode != 0 and "Traceback" not in done.stderr
+    assert (
+        "invalid submission (MLE-bench's rule): submission.csv lacks 1 of 23 test ids "
+        f"(first: {gold[0][0]})" in done.stderr
+    )
+    assert "invalid and gets no score" in (strict.public_dir / "task.md").read_text()
+    scored = submit(lenient, tmp_path / "lenient-run", ["PassengerId", "Transported"], gold[1:])
+    assert scored["summary"]["accuracy"] == pytest.approx(22 / 23)  # not rounded
+    full = submit(
+        strict,
+        tmp_path / "full",
+        ["PassengerId", "Transported"],
+        gold[:-1] + [[gold[-1][0], "False" if gold[-1][1] == "True" else "True"]],
+    )
+    assert full["summary"]["accuracy"] == round(22 / 23, 5)
