@@ -150,3 +150,22 @@ def test_the_knob_study_resumes_after_kill_9_with_no_lost_or_repeated_trial(
     assert "asked for before a kill" in (run / "gen_3" / "improvement.md").read_text()
     assert {(t["trial"], t["gen"]) for t in trials} >= {(n, g) for n, g, _ in before}
     assert [g["number"] for g in run_json(runs, "k")["generations"]] == [1, 2, 3, 4]
+
+
+def test_with_candidates_each_candidate_is_a_trial(task_dir: Path, tmp_path: Path) -> None:
+    runs = tmp_path / "runs"
+    result = sia(
+        "run", "--task-dir", str(task_dir), "--backend", "heuristic", "--max-gen", "3",
+        "--candidates", "2", "--run-id", "c", "--runs-dir", str(runs),
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr + result.stdout
+    run = runs / "run_c"
+    trials = [t for t in KnobSearch(run, "max", 0).table() if t["how"] not in ("parent", "repeat")]
+    assert sorted((t["gen"], t["candidate"]) for t in trials) == [(2, 1), (2, 2), (3, 1), (3, 2)]
+    assert {t["state"] for t in trials} == {"complete"}
+    for t in trials:
+        candidate = run / f"gen_{t['gen']}" / "candidates" / str(t["candidate"])
+        decision = json.loads((candidate / "decision.json").read_text())
+        assert decision["hyperparameters"]["trial"] == t["trial"]
+        record = json.loads((candidate / "generation.json").read_text())
+        assert record["score"] == t["score"]
