@@ -99,3 +99,31 @@ def test_the_reference_harness_runs_through_sia(tmp_path: Path) -> None:
     record = json.loads((tmp_path / "run_t" / "gen_1" / "generation.json").read_text())
     assert record["score"] == 1.0
     assert (tmp_path / "run_t" / "gen_1" / "submission.py").is_file()
+
+
+def test_the_generator_draws_gpu_modes_distributions() -> None:
+    """GPU MODE's inputs: N(0, 1) LayerNorm weights and biases, projections / sqrt(hidden),
+    the output projection / sqrt(dim), Cauchy scale 2, an int mask; seeded."""
+    import torch
+
+    sys.path.insert(0, str(FILES / "trimul"))
+    from reference import generate_input
+
+    x, mask, weights, config = generate_input(64, 2, 128, 64, 7, False, "normal")
+    assert config == {"dim": 128, "hidden_dim": 64}
+    assert x.dtype == torch.float32 and mask.dtype == torch.int64
+    assert set(mask.unique().tolist()) == {0, 1} and 0.45 < mask.float().mean() < 0.55
+    assert abs(x.mean()) < 0.01 and 0.98 < x.std() < 1.02
+    for name in ("norm.weight", "norm.bias", "to_out_norm.weight", "to_out_norm.bias"):
+        w = weights[name]
+        assert w.dtype == torch.float32 and 0.6 < w.std() < 1.4, name  # N(0, 1), not 1 + 0.1 N
+    for name in ("left_proj.weight", "right_gate.weight", "out_gate.weight"):
+        assert weights[name].std() * 64**0.5 == pytest.approx(1.0, abs=0.05), name
+    assert weights["to_out.weight"].std() * 128**0.5 == pytest.approx(1.0, abs=0.05)
+    cauchy, ones, _, _ = generate_input(64, 2, 128, 64, 7, True, "cauchy")
+    assert ones.dtype == torch.float32 and bool((ones == 1).all())
+    # Cauchy(0, 2): median |x| is the scale, 2.
+    assert cauchy.abs().median() == pytest.approx(2.0, rel=0.03)
+    again = generate_input(64, 2, 128, 64, 7, False, "normal")
+    assert torch.equal(again[0], x) and torch.equal(again[1], mask)
+    assert torch.equal(again[2]["to_out.weight"], weights["to_out.weight"])

@@ -2,7 +2,7 @@
 its supplement; the GPU MODE TriMul problem), as plain PyTorch.
 
     x     [bs, n, n, dim]   pair representation
-    mask  [bs, n, n]        1 keeps a pair, 0 drops it
+    mask  [bs, n, n]        1 keeps a pair, 0 drops it (int64, or float ones with nomask)
     out   [bs, n, n, dim]
 
     x      = LayerNorm(x)
@@ -66,27 +66,33 @@ def generate_input(
     distribution: str,
     device: str = "cpu",
 ) -> tuple[torch.Tensor, torch.Tensor, dict[str, torch.Tensor], dict[str, int]]:
+    """GPU MODE's TriMul inputs: x ~ N(0, 1), or Cauchy(0, 2) for "cauchy"; an int mask of
+    0s and 1s (all ones with nomask); LayerNorm weights and biases ~ N(0, 1); projections
+    and gates ~ N(0, 1) / sqrt(hidden); the output projection ~ N(0, 1) / sqrt(dim).
+    Everything is drawn from generators seeded with `seed`, so a shape's inputs are the
+    same on every run (GPU MODE draws the Cauchy input and the weights from torch's global
+    generator, which its harness seeds; here one seed fixes all of it)."""
     gen = torch.Generator(device=device).manual_seed(seed)
     shape = (bs, seqlen, seqlen, dim)
     if distribution == "cauchy":
-        # heavy tails: LayerNorm must not overflow on them
-        x = torch.empty(shape, device=device).cauchy_(generator=gen) * 0.5
+        x = torch.empty(shape, device=device, dtype=torch.float32).cauchy_(0.0, 2.0, generator=gen)
     else:
-        x = torch.randn(shape, device=device, generator=gen)
+        x = torch.randn(shape, device=device, dtype=torch.float32, generator=gen)
     if nomask:
         mask = torch.ones((bs, seqlen, seqlen), device=device)
     else:
-        mask = torch.randint(0, 2, (bs, seqlen, seqlen), device=device, generator=gen).float()
+        mask = torch.randint(0, 2, (bs, seqlen, seqlen), device=device, generator=gen)
     sizes = {"dim": dim, "hidden": hiddendim}
     weights = {}
     for name, dims in WEIGHT_SHAPES.items():
         size = tuple(sizes[d] for d in dims)
-        if name.endswith(".bias"):
-            weights[name] = torch.randn(size, device=device, generator=gen) * 0.1
-        elif len(size) == 1:
-            weights[name] = 1.0 + torch.randn(size, device=device, generator=gen) * 0.1
+        draw = torch.randn(size, device=device, dtype=torch.float32, generator=gen)
+        if len(size) == 1:  # the two LayerNorms' weights and biases
+            weights[name] = draw
+        elif name == "to_out.weight":
+            weights[name] = draw / dim**0.5
         else:
-            weights[name] = torch.randn(size, device=device, generator=gen) / size[1] ** 0.5
+            weights[name] = draw / hiddendim**0.5
     return x, mask, weights, {"dim": dim, "hidden_dim": hiddendim}
 
 
