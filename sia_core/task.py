@@ -127,8 +127,7 @@ def _check_table(path: Path, section: str, table: Any) -> dict[str, Any]:
         if section in _FREE_SECTIONS:
             if not isinstance(value, (str, int, float, bool)):
                 raise TaskError(
-                    f"{path}: [{section}] {key} must be a string, number or boolean, got "
-                    f"{value!r}"
+                    f"{path}: [{section}] {key} must be a string, number or boolean, got {value!r}"
                 )
             continue
         if key not in allowed:

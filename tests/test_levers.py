@@ -26,17 +26,32 @@ def evidence(**kw) -> LeverEvidence:
     ("kw", "lever", "why"),
     [
         ({}, "harness", "untried on this adapter and harness (0 of 3"),
-        ({"trials": 3, "history": (("harness", True),)}, "harness", "still paying"),
-        ({"trials": 3, "history": (("harness", False),)}, "harness", "one more trial"),
+        ({"trials": 2, "history": (("harness", True),)}, "harness", "(2 of 3 finished"),
         (
-            {"trials": 4, "history": (("harness", True), ("harness", False), ("harness", False))},
+            {"trials": 3, "history": (("harness", True), ("harness", True))},
             "weights",
-            "plateaued (2 knob trials in a row not kept",
+            "the knobs are tried on this adapter (3 trials)",
         ),
         (
-            {"trials": 0, "history": (("harness", False), ("weights", True))},
+            {"trials": 3, "history": (("harness", True), ("harness", False))},
+            "weights",
+            "the last knob trial was not kept: the harness has plateaued",
+        ),
+        (
+            {"trials": 0, "history": (("harness", True), ("weights", True))},
             "harness",
-            "untried on this adapter and harness after a weights gain",
+            "re-tune the harness after a weights gain: the knobs are untried on the new "
+            "adapter (0 of 2",
+        ),
+        (
+            {"trials": 1, "history": (("weights", True),)},
+            "harness",
+            "re-tune the harness after a weights gain",
+        ),
+        (
+            {"trials": 2, "history": (("weights", True), ("harness", True))},
+            "weights",
+            "the knobs are tried",
         ),
         ({"trials": 3, "history": (("weights", False),)}, "weights", "the knobs are tried"),
         (
