@@ -435,11 +435,14 @@ class KnobSearch:
         return {"trial": best.number, "score": best.value, "gen": best.user_attrs.get("gen")}
 
     def completed(self, name: str) -> int:
-        """Finished trials of a study, the parent's baseline included."""
+        """Finished trials of a study, the parent's baseline included. Trials whose
+        candidates are whole are told their scores first: the latest generation's trial
+        is otherwise still open when the next one is being chosen."""
         from optuna.trial import TrialState
 
         if name not in self.studies():
             return 0
+        self.settle()
         return sum(
             t.state == TrialState.COMPLETE and t.user_attrs.get("how") != "repeat"
             for t in self.study(name).get_trials(deepcopy=False)

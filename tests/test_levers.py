@@ -185,6 +185,9 @@ def test_the_study_tells_scores_from_the_records_and_reuses_an_unfinished_trial(
     assert rows[1]["values"] == first.values and rows[1]["gen"] == 2
     assert rows[third.trial]["gen"] == 4
     assert search.completed("s") == 2 and search.completed("other") == 0
+    # The latest generation's trial counts as soon as its record is whole.
+    _record(run, 4, 0.7)
+    assert search.completed("s") == 3
 
 
 def test_candidates_are_trials_of_their_own(tmp_path: Path) -> None:
