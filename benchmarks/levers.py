@@ -27,7 +27,8 @@ def run(task: str, seed: int, levers: str, max_gen: int, runs: Path) -> dict:
     name = f"levers-{task}-{levers}-{seed}"
     state_file = runs / f"run_{name}" / "run.json"
     timing = runs / f"run_{name}" / "benchmark_seconds.txt"
-    if not state_file.is_file() or json.loads(state_file.read_text())["status"] == "running":
+    done = ("finished", "stopped", "failed")
+    if not state_file.is_file() or json.loads(state_file.read_text())["status"] not in done:
         started = time.monotonic()
         resume = ["--resume"] if state_file.is_file() else []
         subprocess.run(
@@ -40,7 +41,8 @@ def run(task: str, seed: int, levers: str, max_gen: int, runs: Path) -> dict:
             check=False,
             stdout=subprocess.DEVNULL,
         )  # fmt: skip
-        timing.write_text(f"{time.monotonic() - started:.0f}\n")
+        earlier = float(timing.read_text()) if resume and timing.is_file() else 0.0
+        timing.write_text(f"{earlier + time.monotonic() - started:.0f}\n")
     state = json.loads(state_file.read_text())
     gens = state["generations"]
     best = state.get("best") or {}
