@@ -115,7 +115,11 @@ def test_kill_9_in_generation_3_then_resume(task_dir, replay_dir, tmp_path) -> N
     time.sleep(0.3)
     deadline = time.monotonic() + 10  # a namespace's teardown is asynchronous
     while True:
-        leftovers = subprocess.run(["pgrep", "-f", "sia-sandbox-"], capture_output=True, text=True)
+        # This run's sandboxes only (their stage names carry its pid): another sia on the
+        # machine may be running sandboxes of its own.
+        leftovers = subprocess.run(
+            ["pgrep", "-f", f"sia-sandbox-{proc.pid}-"], capture_output=True, text=True
+        )
         if not leftovers.stdout or time.monotonic() > deadline:
             break
         time.sleep(0.1)
