@@ -4,6 +4,7 @@ says what changed and why."""
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -60,10 +61,8 @@ def _improvement(ctx: FeedbackContext, parent: ParentKnobs, proposal: Proposal, 
         "",
     ]
     for name in moved:
-        lines.append(
-            f"- `{name}`: {describe_values(parent.values, [name]).split('=', 1)[1]} → "
-            f"{describe_values(proposal.values, [name]).split('=', 1)[1]}"
-        )
+        old, new = json.dumps(parent.values.get(name)), json.dumps(proposal.values[name])
+        lines.append(f"- `{name}`: {old} → {new}")
     if not moved:
         lines.append("- nothing: the trial re-runs the parent's setting")
     same = [n for n in proposal.values if n not in moved]
