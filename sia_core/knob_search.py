@@ -15,7 +15,6 @@ the parent's own setting and score.
 
 from __future__ import annotations
 
-import csv
 import json
 import random
 from collections.abc import Iterable
@@ -26,6 +25,7 @@ from typing import TYPE_CHECKING, Any
 from sia_core.errors import SiaError
 from sia_core.knobs import Knob
 from sia_core.runs import STAGING_PREFIX
+from sia_core.splits import ids_in
 from sia_core.task import Task
 
 if TYPE_CHECKING:
@@ -51,27 +51,8 @@ class KnobSearchError(SiaError):
 
 
 def _ids_in(path: Path, column: str | None) -> set[str]:
-    """The values of `column` (or, when it is absent, of the file's first column) in a
-    csv or jsonl file; unreadable files give nothing."""
-    try:
-        if path.suffix == ".csv":
-            with path.open(newline="", encoding="utf-8") as fh:
-                reader = csv.DictReader(fh)
-                names = reader.fieldnames or []
-                key = column if column in names else (names[0] if names else None)
-                return {str(row.get(key)) for row in reader} if key else set()
-        if path.suffix == ".jsonl":
-            out: set[str] = set()
-            for line in path.read_text(encoding="utf-8").splitlines():
-                row = json.loads(line) if line.strip() else None
-                if isinstance(row, dict):
-                    key = column if column in row else next(iter(row), None)
-                    if key is not None:
-                        out.add(str(row[key]))
-            return out
-    except (OSError, ValueError, UnicodeDecodeError, csv.Error):
-        return set()
-    return set()
+    """`splits.ids_in`, an unreadable file giving no ids."""
+    return ids_in(path, column) or set()
 
 
 def _answer_ids(task: Task, column: str | None) -> set[str]:

@@ -275,6 +275,17 @@ def shard_views(view: Task, spec: ShardSpec, n: int, dest: Path) -> list[Path]:
     return publics
 
 
+def ids_in(path: Path, column: str | None) -> set[str] | None:
+    """The values of `column` (or, when the file has no such column, of its first) in a
+    csv or jsonl file; None when it cannot be read as one or has no columns."""
+    try:
+        columns, rows = _read_rows(path)
+    except (OSError, ValueError, UnicodeDecodeError, csv.Error):
+        return None
+    key = column if column in columns else (columns[0] if columns else None)
+    return None if key is None else {str(row.get(key)) for row in rows}
+
+
 def split_items(task: Task, public_dirs: list[Path]) -> set[str] | None:
     """The ids of the items the agent predicts on in these public directories (a split's
     view, or its shards), from the inputs file task.toml names; None when it names none
@@ -288,12 +299,8 @@ def split_items(task: Task, public_dirs: list[Path]) -> set[str] | None:
     column = config.validation.id_column if config.validation else None
     ids: set[str] = set()
     for public in public_dirs:
-        try:
-            columns, rows = _read_rows(public / inputs)
-        except (OSError, ValueError, UnicodeDecodeError, csv.Error):
+        found = ids_in(public / inputs, column)
+        if found is None:
             return None
-        key = column if column in columns else (columns[0] if columns else None)
-        if key is None:
-            return None
-        ids |= {str(row.get(key)) for row in rows}
+        ids |= found
     return ids
