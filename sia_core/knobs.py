@@ -251,9 +251,9 @@ def literal(value: Any) -> str:
     return repr(value)
 
 
-def _value_span(source: str, name: str) -> tuple[int, int]:
-    """Character offsets of `name`'s value in its module-level assignment."""
-    tree = ast.parse(source)
+def _value_spans(source: str) -> dict[str, tuple[int, int]]:
+    """Character offsets of each module-level assignment's value, by name (one parse;
+    ast gives UTF-8 byte columns, turned into character offsets here)."""
     lines = source.splitlines(keepends=True)
     starts = [0]
     for text in lines:
@@ -263,15 +263,29 @@ def _value_span(source: str, name: str) -> tuple[int, int]:
         text = lines[line - 1]
         return starts[line - 1] + len(text.encode("utf-8")[:col_bytes].decode("utf-8"))
 
-    for stmt in tree.body:
+    spans: dict[str, tuple[int, int]] = {}
+    for stmt in ast.parse(source).body:
         target = _target(stmt)
-        if target and target[0] == name:
+        if target and target[0] not in spans:
             node = target[1]
-            return (
+            spans[target[0]] = (
                 offset(node.lineno, node.col_offset),
                 offset(node.end_lineno or node.lineno, node.end_col_offset or 0),
             )
-    raise KnobError(f"no knob {name!r} to rewrite")
+    return spans
+
+
+def _replace_values(source: str, texts: dict[str, str]) -> str:
+    """The source with each named assignment's value replaced by its text, bottom up so
+    that earlier offsets stay valid."""
+    spans = _value_spans(source)
+    missing = [name for name in texts if name not in spans]
+    if missing:
+        raise KnobError(f"no knob {missing[0]!r} to rewrite")
+    for name in sorted(texts, key=lambda n: spans[n], reverse=True):
+        start, end = spans[name]
+        source = source[:start] + texts[name] + source[end:]
+    return source
 
 
 def rewrite(source: str, values: dict[str, Any]) -> str:
@@ -284,21 +298,12 @@ def rewrite(source: str, values: dict[str, Any]) -> str:
             raise KnobError(f"no knob {name!r} in the harness")
         if not knob.accepts(value):
             raise KnobError(f"{name} = {value!r} is outside its declaration `{knob.spec}`")
-    spans = sorted(((_value_span(source, n), v) for n, v in values.items()), reverse=True)
-    for (start, end), value in spans:
-        source = source[:start] + literal(value) + source[end:]
-    return source
+    return _replace_values(source, {name: literal(value) for name, value in values.items()})
 
 
 def skeleton_digest(source: str, knobs: list[Knob]) -> str:
     """A digest of the harness with its knob values blanked: two harnesses that differ
     only in knob values have the same skeleton, so trials of one inform the other."""
-    blank = rewrite_blank(source, [k.name for k in knobs])
+    blank = _replace_values(source, {k.name: "..." for k in knobs})
     specs = "\n".join(f"{k.name}:{k.spec}" for k in knobs)
     return hashlib.sha256((blank + "\0" + specs).encode()).hexdigest()[:16]
-
-
-def rewrite_blank(source: str, names: list[str]) -> str:
-    for start, end in sorted((_value_span(source, n) for n in names), reverse=True):
-        source = source[:start] + "..." + source[end:]
-    return source
