@@ -269,7 +269,12 @@ def name_final_dir(record: GenerationRecord, tmp: Path, final: Path) -> Generati
 def initial_state(run_id: str, task: Task, seed: int, serving: TaskModel) -> dict[str, Any]:
     """run.json of a new run: what it runs on, and how it selects and reports."""
     split = task.config.validation
-    if split is None:
+    if task.config.selection_data is not None:
+        selection = (
+            f"validation: the task's own selection split ({task.config.selection_data}/); "
+            "the reported score is held out"
+        )
+    elif split is None:
         selection = (
             "test: this task has no validation split, so selection and the "
             "reported score use the same items (as the original SIA does)"

@@ -153,13 +153,20 @@ def _as_view(root: Path, task: Task) -> Task:
 def selection_view(task: Task, views_dir: Path) -> Task:
     """The task to select generations on: a carved copy, or the task itself."""
     split = task.config.validation
-    if split is None:
+    prepared = task.config.selection_data
+    if split is None and prepared is None:
         return task
     dest = views_dir / "selection"
     if not dest.is_dir():
         with atomic_dir(dest) as tmp:
             _copy_task_data(task, tmp)
-            carve(split, task.public_dir, task.private_dir, tmp)
+            if split is not None:
+                carve(split, task.public_dir, task.private_dir, tmp)
+            else:
+                for part in ("public", "private"):
+                    overlay = task.root / str(prepared) / part
+                    if overlay.is_dir():
+                        shutil.copytree(overlay, tmp / "data" / part, dirs_exist_ok=True)
     return _as_view(dest, task)
 
 

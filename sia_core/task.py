@@ -69,6 +69,11 @@ class TaskConfig:
     the local sandbox has none to give and runs without one."""
     task_model: str | None = None
     validation: ValidationSplit | None = None
+    selection_data: str | None = None
+    """`[validation] view`: a directory under the task root whose `public/` and
+    `private/` files replace those of data/ in the selection view, for a task whose
+    selection split is not rows carved from a labelled file (scrna-denoise scores other
+    cells)."""
     shards: ShardSpec | None = None
 
 
@@ -110,6 +115,7 @@ _SECTIONS: dict[str, dict[str, type | tuple[type, ...]]] = {
         "answer_label_column": str,
         "fraction": (int, float),
         "seed": int,
+        "view": str,
     },
     "parallel": {"inputs": str, "outputs": list},
     # Options for the task's own evaluator, which reads them from task.toml itself:
@@ -168,7 +174,10 @@ def read_task_toml(path: Path, public_dir: Path, private_dir: Path) -> TaskConfi
         elif value <= 0:
             raise TaskError(f"{path}: [limits] {key} must be positive, got {value}")
     validation = None
-    if tables["validation"]:
+    selection_data = None
+    if "view" in tables["validation"]:
+        selection_data = _selection_data(path, tables["validation"])
+    elif tables["validation"]:
         validation = _validation(path, tables["validation"], public_dir, private_dir)
     shards = None
     if tables["parallel"]:
@@ -181,6 +190,7 @@ def read_task_toml(path: Path, public_dir: Path, private_dir: Path) -> TaskConfi
         direction=direction,
         task_model=tables["model"].get("task_model"),
         validation=validation,
+        selection_data=selection_data,
         shards=shards,
         **{k: v for k, v in limits.items() if k in known},
     )
@@ -203,6 +213,26 @@ def _validation(
         if target.suffix not in (".csv", ".jsonl"):
             raise TaskError(f"{path}: [validation] {name} must be a .csv or .jsonl file")
     return split
+
+
+def _selection_data(path: Path, table: dict[str, Any]) -> str:
+    view = table["view"]
+    others = sorted(set(table) - {"view"})
+    if others:
+        raise TaskError(
+            f"{path}: [validation] view names a ready selection split; drop "
+            f"{', '.join(others)}, which describe carving one from rows"
+        )
+    root = path.parent.resolve()
+    target = (root / view).resolve()
+    if Path(view).is_absolute() or not target.is_relative_to(root) or target == root:
+        raise TaskError(f"{path}: [validation] view must be a directory inside the task")
+    if not target.is_dir() or not any((target / d).is_dir() for d in ("public", "private")):
+        raise TaskError(
+            f"{path}: [validation] view = {view!r} needs a directory there holding public/ "
+            "and/or private/ (the files that differ in the selection split)"
+        )
+    return view
 
 
 def _shards(

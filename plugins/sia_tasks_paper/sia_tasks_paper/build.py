@@ -11,9 +11,12 @@ from pathlib import Path
 from sia_core import task_packs
 from sia_core.envs import cache_dir
 
-VERSION = 1
+VERSION = 2
 FILES = Path(str(files("sia_tasks_paper") / "files"))
 THINNING_SEED = 0
+VALIDATION_FRACTION = 0.2
+"""Cells whose held-out molecules score selection; the rest score the reported test."""
+VALIDATION_SEED = 0
 
 
 def _common(source: Path, root: Path) -> tuple[Path, Path]:
@@ -33,6 +36,7 @@ def build_trimul(root: Path) -> None:
     public, _ = _common(source, root)
     shutil.copy2(source / "reference.py", public / "reference.py")
     shutil.copy2(source / "test.csv", public / "test.csv")
+    shutil.copy2(source / "test_cuda.csv", public / "test_cuda.csv")
 
 
 def build_scrna(root: Path) -> None:
@@ -50,6 +54,15 @@ def build_scrna(root: Path) -> None:
         writer.writerow(["id", "cell_type"])
         writer.writerows(zip(data.cells, data.cell_types, strict=True))
     (public / "genes.txt").write_text("\n".join(data.genes) + "\n", encoding="utf-8")
+    order = np.random.default_rng(VALIDATION_SEED).permutation(len(data.cells))
+    n_validation = round(len(data.cells) * VALIDATION_FRACTION)
+    validation = sorted(order[:n_validation].tolist())
+    test_cells = sorted(order[n_validation:].tolist())
+    selection = root / "selection" / "private"
+    selection.mkdir(parents=True)
+    for dest, rows in ((private, test_cells), (selection, validation)):
+        lines = "".join(data.cells[i] + "\n" for i in rows)
+        (dest / "scored_cells.txt").write_text(lines, encoding="utf-8")
 
 
 BUILDERS = {"trimul": build_trimul, "scrna-denoise": build_scrna}
@@ -68,12 +81,14 @@ def task_dir(name: str) -> Path:
     source = FILES / ("scrna" if name == "scrna-denoise" else name)
     # The pack's own files follow the installed plugin (a fixed metric, a new task.md)
     # without rebuilding the data.
-    task_packs.refresh(
-        {
-            source / "task.toml": root / "task.toml",
-            source / "task.md": root / "data" / "public" / "task.md",
-            source / "evaluate.py": root / "data" / "public" / "evaluate.py",
-            source / "agent.py": root / "reference" / "reference_target_agent.py",
-        }
-    )
+    refreshed = {
+        source / "task.toml": root / "task.toml",
+        source / "task.md": root / "data" / "public" / "task.md",
+        source / "evaluate.py": root / "data" / "public" / "evaluate.py",
+        source / "agent.py": root / "reference" / "reference_target_agent.py",
+    }
+    if name == "trimul":
+        for data_file in ("reference.py", "test.csv", "test_cuda.csv"):
+            refreshed[source / data_file] = root / "data" / "public" / data_file
+    task_packs.refresh(refreshed)
     return root

@@ -89,11 +89,15 @@ def test_perfect_empty_and_malformed_submissions(task: Path, tmp_path: Path) -> 
     np.save(tmp_path / "denoised.npy", test.astype(np.float32))
     assert evaluate(task, tmp_path)[0] == 0
     results = json.loads((tmp_path / "results.json").read_text())
-    assert results["summary"]["mse"] == 0.0 and len(results["items"]) == 700
+    assert results["summary"]["mse"] == 0.0 and len(results["items"]) == 560
     assert results["summary"]["mse_norm"] == pytest.approx(1.0)
-    # poisson is not scale-free: the perfect control is the test counts at the train total.
+    # poisson is not scale-free: the perfect control is the test counts at the train
+    # total of the scored (test-split) cells.
     train = np.load(task / "data" / "public" / "train_counts.npz")["counts"]
-    np.save(tmp_path / "denoised.npy", test * (train.sum() / test.sum()))
+    scored = set((task / "data" / "private" / "scored_cells.txt").read_text().split())
+    ids = (task / "data" / "public" / "cells.csv").read_text().splitlines()[1:]
+    rows = [i for i, line in enumerate(ids) if line.split(",")[0] in scored]
+    np.save(tmp_path / "denoised.npy", test * (train[rows].sum() / test[rows].sum()))
     assert evaluate(task, tmp_path)[0] == 0
     results = json.loads((tmp_path / "results.json").read_text())
     assert results["summary"]["poisson_norm"] == pytest.approx(1.0, abs=1e-9)
@@ -121,6 +125,48 @@ def test_perfect_empty_and_malformed_submissions(task: Path, tmp_path: Path) -> 
     assert "negative" in evaluate(task, tmp_path)[1]
 
 
+def test_selection_scores_other_cells_than_test(task: Path, tmp_path: Path) -> None:
+    from sia_core.splits import selection_view
+
+    view = selection_view(load_task_dir(task), tmp_path / "views")
+    assert view.root != task and not (view.public_dir / "scored_cells.txt").exists()
+    train = np.load(task / "data" / "public" / "train_counts.npz")["counts"]
+    np.save(tmp_path / "denoised.npy", train.astype(np.float32))
+    scored: dict[str, set[str]] = {}
+    for name, root in (("test", task), ("selection", view.root)):
+        assert evaluate(root, tmp_path)[0] == 0
+        results = json.loads((tmp_path / "results.json").read_text())
+        scored[name] = {item["id"] for item in results["items"]}
+        # each split is its own data set: its controls score 0 and 1 on it
+        assert results["summary"]["mse_norm"] == 0.0
+    assert len(scored["selection"]) == 140 and len(scored["test"]) == 560
+    assert not scored["selection"] & scored["test"]
+    # the agent's data is the same in both; only which cells are scored differs
+    assert (view.public_dir / "cells.csv").read_bytes() == (
+        task / "data" / "public" / "cells.csv"
+    ).read_bytes()
+
+
+def test_a_view_key_beside_carving_keys_is_one_line(tmp_path: Path) -> None:
+    from sia_core.task import TaskError
+
+    root = tmp_path / "t"
+    (root / "data" / "public").mkdir(parents=True)
+    (root / "data" / "public" / "task.md").write_text("x")
+    (root / "data" / "public" / "evaluate.py").write_text("")
+    (root / "task.toml").write_text('[validation]\nview = "sel"\n')
+    with pytest.raises(TaskError, match="needs a directory there holding public/"):
+        load_task_dir(root)
+    (root / "sel" / "private").mkdir(parents=True)
+    assert load_task_dir(root).config.selection_data == "sel"
+    (root / "task.toml").write_text('[validation]\nview = "sel"\nfraction = 0.2\n')
+    with pytest.raises(TaskError, match="drop fraction"):
+        load_task_dir(root)
+    (root / "task.toml").write_text('[validation]\nview = "../t"\n')
+    with pytest.raises(TaskError, match="inside the task"):
+        load_task_dir(root)
+
+
 @pytest.mark.slow
 def test_no_denoising_then_a_low_rank_denoiser_through_sia(task: Path, tmp_path: Path) -> None:
     result = run_sia("run", "--task", "scrna-denoise", "--backend", "scripted", "--backend-opt",
@@ -131,3 +177,7 @@ def test_no_denoising_then_a_low_rank_denoiser_through_sia(task: Path, tmp_path:
     none, low_rank = generations
     assert low_rank["score"] < none["score"] * 0.9, generations  # MSE: lower is better
     assert low_rank["incumbent"]
+    # selected on the 140 validation cells; the reported score is the other 560's
+    assert low_rank["test_score"] is not None and low_rank["test_score"] != low_rank["score"]
+    header = json.loads((tmp_path / "run_s" / "run.json").read_text())["task"]["selection"]
+    assert header.startswith("validation: the task's own selection split")

@@ -4,6 +4,8 @@ submission; a Triton kernel under the interpreter; the reference harness through
 from __future__ import annotations
 
 import json
+import math
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -49,6 +51,60 @@ def test_the_reference_as_submission_is_correct_everywhere(task: Path, tmp_path:
     summary = results["summary"]
     assert summary["score"] == 1.0 and summary["speed_measured"] is False
     assert "speed was not measured" in summary["note"]
+
+
+def test_leaderboard_timing_with_a_recheck_on_every_run(task: Path, tmp_path: Path) -> None:
+    """GPU MODE's leaderboard protocol, run on CPU (`cpu_timing`) so it can be tested
+    without a GPU: per shape, repeated runs on fresh seeds, each rechecked; means in µs."""
+    timed = tmp_path / "timed"
+    shutil.copytree(task, timed)
+    toml = timed / "task.toml"
+    toml.write_text(toml.read_text() + "\n[evaluator]\ncpu_timing = true\ntiming_budget_s = 0.05\n")
+    reference = (FILES / "trimul" / "reference.py").read_text() + "\ncustom_kernel = ref_kernel\n"
+    (tmp_path / "ref").mkdir()
+    summary = evaluate(timed, tmp_path / "ref", reference)["summary"]
+    assert summary["speed_measured"] is True and "not comparable" in summary["note"]
+    shapes = summary["timing"]
+    assert len(shapes) == 8 and all(s["runs"] >= 3 and s["submission_us"] > 0 for s in shapes)
+    # the reference against itself: a speedup near 1 (timing noise on a shared CPU)
+    assert 0.3 < summary["score"] < 3
+    means = [s["submission_us"] for s in shapes]
+    geomean = math.exp(sum(map(math.log, means)) / len(means))
+    assert summary["geomean_us"] == pytest.approx(geomean)
+    assert summary["score"] == pytest.approx(
+        math.exp(sum(math.log(s["speedup"]) for s in shapes) / len(shapes))
+    )
+    # right on its first call in a process (what the per-shape check sees), wrong on the
+    # fresh inputs of the timed runs: the recheck catches it
+    cheat = reference + (
+        "\nimport torch\n_calls = [0]\n"
+        "def custom_kernel(data):\n"
+        "    _calls[0] += 1\n"
+        "    out = ref_kernel(data)\n"
+        "    return out if _calls[0] < 3 else torch.zeros_like(out)\n"
+    )
+    (tmp_path / "cheat").mkdir()
+    results = evaluate(timed, tmp_path / "cheat", cheat)
+    assert set(statuses(results).values()) == {"correct"}
+    assert results["summary"]["score"] == 0.0 and results["summary"]["speed_measured"] is False
+    note = results["summary"]["note"]
+    assert "submission: incorrect" in note and "(seed " in note, note
+
+
+def test_cuda_runs_gpu_modes_18_test_shapes() -> None:
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location(
+        "trimul_evaluate", FILES / "trimul" / "evaluate.py"
+    )
+    assert spec is not None and spec.loader is not None
+    trimul_eval = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(trimul_eval)
+    rows = trimul_eval.shapes(cuda=True)
+    assert len(rows) == 18 and len({r["id"] for r in rows}) == 18
+    assert sum(r["distribution"] == "cauchy" for r in rows) == 7
+    assert {(int(r["seqlen"]), int(r["dim"])) for r in rows} >= {(1024, 768), (32, 128)}
+    assert len(trimul_eval.shapes(cuda=False)) == 8
 
 
 def test_no_submission_and_malformed_ones(task: Path, tmp_path: Path) -> None:

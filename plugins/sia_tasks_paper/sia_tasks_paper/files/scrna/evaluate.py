@@ -20,7 +20,10 @@ The two rank methods differently; only `poisson` compares with OpenProblems.
 counts themselves; not clipped. task.toml `[evaluator] poisson_norm_gate = 0.97`
 rejects a solution whose poisson_norm is below it, as TTT-Discover does.
 
-Items are cells, each with its own MSE (reward = -MSE), grouped by cell type.
+Items are cells, each with its own MSE (reward = -MSE), grouped by cell type. Only the
+cells in the private scored_cells.txt are scored (all, without one): the selection
+split's 140 cells or the test split's other 560; every metric, the controls included, is
+computed on those cells' rows, as if they were the whole data set.
 """
 
 import argparse
@@ -86,6 +89,14 @@ def gate() -> float | None:
     return float(value) if isinstance(value, (int, float)) else None
 
 
+def scored_rows(cells: list[dict[str, str]]) -> list[int]:
+    listed = PRIVATE / "scored_cells.txt"
+    if not listed.is_file():
+        return list(range(len(cells)))
+    wanted = set(listed.read_text(encoding="utf-8").split())
+    return [i for i, cell in enumerate(cells) if cell["id"] in wanted]
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--gen-dir", type=Path, required=True)
@@ -108,6 +119,9 @@ def main() -> None:
     denoised = denoised.astype(float)
     if not np.isfinite(denoised).all() or (denoised < 0).any():
         raise SystemExit("denoised.npy has NaN, inf or negative values; counts are >= 0")
+    rows = scored_rows(cells)
+    train, test, denoised = train[rows], test[rows], denoised[rows]
+    cells = [cells[i] for i in rows]
     per_cell = cell_mse(test, denoised)
     items = [
         {"id": c["id"], "status": "scored", "reward": -float(e), "group": c["cell_type"]}
