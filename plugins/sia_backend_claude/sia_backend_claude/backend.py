@@ -9,9 +9,8 @@ from __future__ import annotations
 import os
 from collections.abc import Mapping
 
-from sia_core.agent_session.backend import AgentOptions, CodingAgentBackend
-from sia_core.agent_session.session import AgentSession, SessionSpec
-from sia_core.errors import SiaError
+from sia_core.api import SiaError
+from sia_core.api.agents import AgentOptions, AgentSession, CodingAgentBackend, SessionSpec
 
 
 class ClaudeBackend(CodingAgentBackend):

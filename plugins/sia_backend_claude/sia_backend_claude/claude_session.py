@@ -30,9 +30,14 @@ from claude_agent_sdk import (
     tool,
 )
 
-from sia_core.agent_session.session import ProviderFailure, SessionLimit, SessionSpec
-from sia_core.agent_session.usage import SessionUsage
-from sia_core.agent_session.workspace import OutsideWorkspace, confine
+from sia_core.api.agents import (
+    OutsideWorkspace,
+    ProviderFailure,
+    SessionLimit,
+    SessionSpec,
+    SessionUsage,
+    confine,
+)
 
 FILE_TOOLS = ["Read", "Write", "Edit", "Glob", "Grep"]
 TRIAL_TOOL = "mcp__sia__run_sample"

@@ -6,8 +6,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 
 from sia_backend_openhands.options import OpenHandsOptions
-from sia_core.agent_session.backend import CodingAgentBackend
-from sia_core.agent_session.session import AgentSession, SessionSpec
+from sia_core.api.agents import AgentSession, CodingAgentBackend, SessionSpec
 
 
 class OpenHandsBackend(CodingAgentBackend):

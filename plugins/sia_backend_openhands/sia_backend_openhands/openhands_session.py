@@ -22,8 +22,7 @@ from pydantic import SecretStr  # noqa: E402
 
 from sia_backend_openhands.options import OpenHandsOptions  # noqa: E402
 from sia_backend_openhands.tools import SESSIONS, TOOLS, SessionTools  # noqa: E402
-from sia_core.agent_session.session import ProviderFailure, SessionLimit, SessionSpec  # noqa: E402
-from sia_core.agent_session.usage import SessionUsage  # noqa: E402
+from sia_core.api.agents import ProviderFailure, SessionLimit, SessionSpec, SessionUsage
 
 LIMIT_CODES = {"MaxIterationsReached", "StuckDetected"}
 

@@ -6,8 +6,8 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 
-from sia_core.agent_session.backend import AgentOptions
-from sia_core.errors import SiaError
+from sia_core.api import SiaError
+from sia_core.api.agents import AgentOptions
 
 
 @dataclass(frozen=True)

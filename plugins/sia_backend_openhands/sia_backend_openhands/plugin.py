@@ -7,9 +7,8 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 
-from sia_core.backend_api import Backend
+from sia_core.api import Backend, BackendSpec
 from sia_core.hookspecs import hookimpl
-from sia_core.specs import BackendSpec
 
 
 def _factory(options: Mapping[str, str]) -> Backend:

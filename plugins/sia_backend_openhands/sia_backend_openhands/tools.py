@@ -16,8 +16,8 @@ from openhands.sdk import Action, Observation
 from openhands.sdk.tool import ToolAnnotations, ToolDefinition, ToolExecutor, register_tool
 from pydantic import Field
 
-from sia_core.agent_session.workspace import OutsideWorkspace, confine
-from sia_core.backend_api import Trial
+from sia_core.api import Trial
+from sia_core.api.agents import OutsideWorkspace, confine
 
 MAX_READ = 60_000
 

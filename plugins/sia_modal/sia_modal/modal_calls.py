@@ -10,7 +10,7 @@ from __future__ import annotations
 import time
 from typing import Any
 
-from sia_core.sandbox.remote import BoxSpec
+from sia_core.api.sandboxes import BoxSpec
 
 BASE_PACKAGES = ("openai",)
 """What a task agent imports besides its requirements.txt (sia's agents use the SDK)."""
@@ -20,7 +20,7 @@ def require_token() -> None:
     """Refuse, in one line and before any work, when no Modal token is configured."""
     from modal.config import config
 
-    from sia_core.sandbox.bwrap import SandboxUnavailable
+    from sia_core.api import SandboxUnavailable
 
     if not (config.get("token_id") and config.get("token_secret")):
         raise SandboxUnavailable(
@@ -157,9 +157,9 @@ def modal_policy(
 
     import modal
 
-    from sia_core import plugins
+    from sia_core.api.policy import rl_algorithms
 
-    modules = sorted({"sia_core"} | {s.trainer.split(".")[0] for s in plugins.rl_algorithms()})
+    modules = sorted({"sia_core"} | {s.trainer.split(".")[0] for s in rl_algorithms()})
     image = modal.Image.debian_slim(python_version=python_version)
     image = image.pip_install(*POLICY_PACKAGES)
     image = image.add_local_python_source(*modules)
@@ -175,7 +175,7 @@ def modal_policy(
         def load(self) -> None:
             from pathlib import Path
 
-            from sia_core.policy.worker import PolicyWorker
+            from sia_core.api.policy import PolicyWorker
 
             settings = json.loads(self.settings)
             store = Path("/adapters") / settings["run"]

@@ -6,8 +6,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from sia_core.api import PolicyConnection, PolicyHostSpec, SandboxSpec, hookimpl
-from sia_core.errors import SiaError
+from sia_core.api import PolicyConnection, PolicyHostSpec, SandboxSpec, SiaError, hookimpl
 
 OPTIONS = ("transport", "cpu", "gpu", "app", "python")
 

@@ -11,8 +11,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from sia_core.errors import SiaError
-from sia_core.specs import PolicyConnection
+from sia_core.api import PolicyConnection, SiaError
 
 OPTIONS = ("transport", "gpu", "app", "python", "volume")
 DEFAULT_GPU = "H100"
@@ -23,7 +22,7 @@ class StandInConnection:
     `volume` if given (kept), else a temporary one."""
 
     def __init__(self, worker: dict[str, Any], volume: str | None = None) -> None:
-        from sia_core.policy.worker import PolicyWorker
+        from sia_core.api.policy import PolicyWorker
 
         self.kept = volume is not None
         self.volume = Path(volume) if volume else Path(tempfile.mkdtemp(prefix="sia-volume-"))

@@ -4,10 +4,8 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-from sia_core.envs import requirements_of
-from sia_core.errors import SiaError
-from sia_core.sandbox.api import SandboxJob, SandboxResult
-from sia_core.sandbox.remote import RemoteSandbox, Transport
+from sia_core.api import SandboxJob, SandboxResult, SiaError
+from sia_core.api.sandboxes import RemoteSandbox, Transport, requirements_of
 
 
 class ModalSandbox(RemoteSandbox):

@@ -23,11 +23,19 @@ import sys
 import tempfile
 from pathlib import Path
 
-from sia_core.sandbox import seccomp
-from sia_core.sandbox.bwrap import MountPlan, namespace_flags, require_bwrap
-from sia_core.sandbox.cgroup import SandboxCgroup
-from sia_core.sandbox.local import WORK_MB, cap_work_dir, die_with_parent, unmount
-from sia_core.sandbox.remote import BoxSpec
+from sia_core.api.sandboxes import (
+    WORK_MB,
+    BoxSpec,
+    MountPlan,
+    SandboxCgroup,
+    cap_work_dir,
+    die_with_parent,
+    namespace_flags,
+    require_bwrap,
+    seccomp_program,
+    seccomp_supported,
+    unmount,
+)
 
 INIT = Path(__file__).with_name("box_init.py")
 STANDIN_TASKS = 4096
@@ -111,9 +119,9 @@ class StandInBox:
         # Modal's gVisor filters syscalls itself; here bwrap loads sia's seccomp filter.
         fds = [listener.fileno()]
         filter_args: list[str] = []
-        if seccomp.supported():
+        if seccomp_supported():
             program_r, program_w = os.pipe()
-            os.write(program_w, seccomp.program())
+            os.write(program_w, seccomp_program())
             os.close(program_w)
             fds.append(program_r)
             filter_args = ["--seccomp", str(program_r)]

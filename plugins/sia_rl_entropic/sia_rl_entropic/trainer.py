@@ -6,7 +6,7 @@ import math
 import statistics
 from typing import Any
 
-from sia_core.rl import PolicyHandle, RLBatch, TrainResult, completion_logprobs, optimise
+from sia_core.api import PolicyHandle, RLBatch, TrainResult, completion_logprobs, optimise
 from sia_rl_entropic.config import EntropicConfig
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import statistics
 from typing import Any
 
-from sia_core.rl import (
+from sia_core.api import (
     PolicyHandle,
     RLBatch,
     TrainResult,

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from sia_core.options import option, parse
+from sia_core.api import option, parse
 
 
 @dataclass

@@ -7,7 +7,7 @@ import random
 import statistics
 from typing import Any
 
-from sia_core.rl import PolicyHandle, RLBatch, TrainResult, completion_logprobs, minibatches
+from sia_core.api import PolicyHandle, RLBatch, TrainResult, completion_logprobs, minibatches
 from sia_rl_ppo.config import PPOConfig
 
 VALUE_HEAD_FILE = "value_head.pt"

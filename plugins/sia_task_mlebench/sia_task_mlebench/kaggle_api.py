@@ -15,7 +15,7 @@ import urllib.parse
 import urllib.request
 from pathlib import Path
 
-from sia_core.errors import SiaError
+from sia_core.api import SiaError
 
 API = "https://www.kaggle.com/api/v1"
 HINT = "or download the competition zip yourself and pass --zip PATH"

@@ -10,7 +10,7 @@ import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 
-from sia_core.errors import SiaError
+from sia_core.api import SiaError
 
 
 class CompetitionError(SiaError):

@@ -10,9 +10,8 @@ from pathlib import Path
 
 import click
 
-from sia_core.errors import SiaError
+from sia_core.api import SiaError, TaskInfo, TaskLoaderSpec
 from sia_core.hookspecs import hookimpl
-from sia_core.specs import TaskInfo, TaskLoaderSpec
 
 PREFIX = "mlebench:"
 
@@ -113,7 +112,7 @@ def prepare_cmd(
     lenient: bool,
 ) -> None:
     """Split a competition as MLE-bench does and write a task directory for it."""
-    from sia_core.envs import cache_dir
+    from sia_core.api.tasks import cache_dir
     from sia_task_mlebench.prepare import prepare
 
     if zip_path is None:

@@ -11,8 +11,7 @@ from dataclasses import asdict, dataclass, replace
 from importlib.resources import files
 from pathlib import Path
 
-from sia_core.envs import cache_dir
-from sia_core.store import atomic_dir
+from sia_core.api.tasks import atomic_dir, cache_dir
 from sia_task_mlebench.kaggle_zip import CompetitionError, Table, read_competition_zip
 from sia_task_mlebench.recipes import KNOWN, METRICS, Recipe
 

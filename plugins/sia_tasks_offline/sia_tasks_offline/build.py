@@ -8,8 +8,8 @@ import shutil
 from importlib.resources import files
 from pathlib import Path
 
-from sia_core import task_packs
-from sia_core.envs import cache_dir
+from sia_core.api.tasks import build_once, cache_dir, refresh
+from sia_core.api.tasks import is_built as pack_is_built
 
 VERSION = 1
 SEED = 20260101
@@ -141,12 +141,12 @@ def location(name: str) -> Path:
 
 
 def is_built(name: str) -> bool:
-    return task_packs.is_built(location(name))
+    return pack_is_built(location(name))
 
 
 def task_dir(name: str) -> Path:
-    root = task_packs.build_once(location(name), lambda tmp: generate(name, tmp))
-    task_packs.refresh(
+    root = build_once(location(name), lambda tmp: generate(name, tmp))
+    refresh(
         {
             FILES / f"{name}.toml": root / "task.toml",
             FILES / f"{name}_task.md": root / "data" / "public" / "task.md",

@@ -7,8 +7,8 @@ import shutil
 from importlib.resources import files
 from pathlib import Path
 
-from sia_core import task_packs
-from sia_core.envs import cache_dir
+from sia_core.api.tasks import build_once, cache_dir, refresh
+from sia_core.api.tasks import is_built as pack_is_built
 from sia_tasks_original.catalog import SAMPLES, TASKS
 from sia_tasks_original.source import Source, default_source
 
@@ -27,7 +27,7 @@ def location(name: str) -> Path:
 
 
 def is_built(name: str) -> bool:
-    return task_packs.is_built(location(name))
+    return pack_is_built(location(name))
 
 
 def assemble(name: str, source: Source, root: Path) -> None:
@@ -46,9 +46,9 @@ def build(name: str, source: Source | None = None, *, force: bool = False) -> Pa
     dest = location(name)
     if force and dest.exists():
         shutil.rmtree(dest)
-    root = task_packs.build_once(dest, lambda tmp: assemble(name, source or default_source(), tmp))
-    task_packs.refresh({FILES / name / own: root / target for own, target in OWN_FILES.items()})
+    root = build_once(dest, lambda tmp: assemble(name, source or default_source(), tmp))
+    refresh({FILES / name / own: root / target for own, target in OWN_FILES.items()})
     return root
 
 
-task_dir = build  # what the loader calls (sia_core.task_packs.lazy_loader)
+task_dir = build  # what the loader calls (sia_core.api.tasks.lazy_loader)

@@ -10,9 +10,9 @@ from pathlib import Path
 
 import click
 
+from sia_core.api import TaskLoaderSpec
+from sia_core.api.tasks import lazy_loader
 from sia_core.hookspecs import hookimpl
-from sia_core.specs import TaskLoaderSpec
-from sia_core.task_packs import lazy_loader
 from sia_tasks_original.catalog import TASKS
 
 NAMES = tuple(TASKS)

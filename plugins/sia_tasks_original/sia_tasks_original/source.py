@@ -14,9 +14,8 @@ import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 
-from sia_core.downloads import download_wheel
-from sia_core.envs import cache_dir
-from sia_core.errors import SiaError
+from sia_core.api import SiaError
+from sia_core.api.tasks import cache_dir, download_wheel
 from sia_tasks_original.catalog import TASKS
 
 REQUIREMENT = "sia-agent==0.6.0"

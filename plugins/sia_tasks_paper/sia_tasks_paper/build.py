@@ -8,8 +8,8 @@ import shutil
 from importlib.resources import files
 from pathlib import Path
 
-from sia_core import task_packs
-from sia_core.envs import cache_dir
+from sia_core.api.tasks import build_once, cache_dir, refresh
+from sia_core.api.tasks import is_built as pack_is_built
 
 VERSION = 2
 FILES = Path(str(files("sia_tasks_paper") / "files"))
@@ -73,11 +73,11 @@ def location(name: str) -> Path:
 
 
 def is_built(name: str) -> bool:
-    return task_packs.is_built(location(name))
+    return pack_is_built(location(name))
 
 
 def task_dir(name: str) -> Path:
-    root = task_packs.build_once(location(name), BUILDERS[name])
+    root = build_once(location(name), BUILDERS[name])
     source = FILES / ("scrna" if name == "scrna-denoise" else name)
     # The pack's own files follow the installed plugin (a fixed metric, a new task.md)
     # without rebuilding the data.
@@ -90,5 +90,5 @@ def task_dir(name: str) -> Path:
     if name == "trimul":
         for data_file in ("reference.py", "test.csv", "test_cuda.csv"):
             refreshed[source / data_file] = root / "data" / "public" / data_file
-    task_packs.refresh(refreshed)
+    refresh(refreshed)
     return root

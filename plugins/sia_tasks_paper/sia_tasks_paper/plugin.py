@@ -5,9 +5,9 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+from sia_core.api import TaskLoaderSpec
+from sia_core.api.tasks import lazy_loader
 from sia_core.hookspecs import hookimpl
-from sia_core.specs import TaskLoaderSpec
-from sia_core.task_packs import lazy_loader
 
 DESCRIPTIONS = {
     "trimul": "A fast TriMul (AlphaFold 3 triangle update) kernel in Triton; correctness "

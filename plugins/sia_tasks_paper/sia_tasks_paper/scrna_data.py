@@ -17,9 +17,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from sia_core.downloads import download_wheel
-from sia_core.envs import cache_dir
-from sia_core.errors import SiaError
+from sia_core.api import SiaError
+from sia_core.api.tasks import cache_dir, download_wheel
 
 REQUIREMENT = "scanpy==1.11.5"
 WHEEL = "scanpy-1.11.5-py3-none-any.whl"

@@ -1,8 +1,16 @@
-"""Everything a plugin author needs, from one module: `from sia_core.api import ...`.
+"""Everything a plugin author needs: `from sia_core.api import ...`.
 
-Names here are the stable surface; the modules behind them may move. Importing this
-module is cheap (no torch, transformers, litellm or anthropic), so a plugin's entry
-point may import from it.
+Names here and in the sub-namespaces are the stable surface; the modules behind them may
+move. Bundled plugins import sia only from here, `sia_core.hookspecs` and
+`sia_core.testing` (a test fails otherwise). Importing this module is cheap (no torch,
+transformers, litellm or anthropic), so a plugin's entry point may import from it.
+
+- `sia_core.api`: registering, backends, RL algorithms, sandbox contracts, tasks.
+- `sia_core.api.tasks`: building task packs (cache, downloads, atomic directories).
+- `sia_core.api.agents`: the pieces of a coding-agent backend (sessions, workspace).
+- `sia_core.api.sandboxes`: the pieces of a sandbox (bubblewrap, cgroups, seccomp,
+  the exec-stream relay for remote boxes).
+- `sia_core.api.policy`: the policy worker a policy host runs.
 """
 
 from __future__ import annotations
@@ -22,7 +30,7 @@ from sia_core.backend_api import (
 from sia_core.errors import SiaError
 from sia_core.evaluation import Evaluation, ItemResult
 from sia_core.hookspecs import hookimpl
-from sia_core.options import OptionError, OptionInfo, option
+from sia_core.options import OptionError, OptionInfo, option, parse
 from sia_core.rl import (
     Group,
     PolicyHandle,
@@ -68,6 +76,7 @@ __all__ = [
     "option",
     "OptionInfo",
     "OptionError",
+    "parse",
     # backends
     "Backend",
     "Decision",

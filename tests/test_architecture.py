@@ -1,0 +1,91 @@
+"""The shape of the code, checked: plugins come in through sia_core.api only."""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+ALLOWED = ("sia_core.api", "sia_core.hookspecs", "sia_core.testing")
+
+
+def _sia_imports(path: Path) -> list[tuple[int, str]]:
+    found = []
+    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+        if isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+            modules = [node.module]
+            if node.module == "sia_core":
+                modules = [f"sia_core.{alias.name}" for alias in node.names]
+        elif isinstance(node, ast.Import):
+            modules = [alias.name for alias in node.names]
+        else:
+            continue
+        found += [(node.lineno, m) for m in modules if m.split(".")[0] == "sia_core"]
+    return found
+
+
+def _allowed(module: str) -> bool:
+    return any(module == a or module.startswith(a + ".") for a in ALLOWED)
+
+
+def test_bundled_plugins_import_sia_only_through_its_api() -> None:
+    """A plugin's own code (not its tests, not the task files it ships) imports sia only
+    from sia_core.api and its sub-namespaces, sia_core.hookspecs and sia_core.testing, so
+    that moving a module inside the core never breaks a plugin."""
+    sources = [
+        path
+        for path in (ROOT / "plugins").rglob("*.py")
+        if "tests" not in path.relative_to(ROOT / "plugins").parts
+    ]
+    assert len(sources) > 40
+    offences = [
+        f"{path.relative_to(ROOT)}:{line} imports {module}"
+        for path in sources
+        for line, module in _sia_imports(path)
+        if not _allowed(module)
+    ]
+    assert not offences, "\n".join(offences)
+
+
+def test_the_check_sees_an_internal_import(tmp_path: Path) -> None:
+    bad = tmp_path / "plugin.py"
+    bad.write_text(
+        "from sia_core.api import hookimpl\nfrom sia_core import plugins\n"
+        "def f():\n    from sia_core.loop import Loop\n    import sia_core.envs\n"
+    )
+    modules = [m for _, m in _sia_imports(bad) if not _allowed(m)]
+    assert modules == ["sia_core.plugins", "sia_core.loop", "sia_core.envs"]
+
+
+def test_the_documented_plugin_examples_import_only_the_api() -> None:
+    text = (ROOT / "docs" / "plugins.md").read_text(encoding="utf-8")
+    lines = [line.strip() for line in text.splitlines() if line.strip().startswith("from sia_core")]
+    assert lines
+    for line in lines:
+        module = line.split()[1]
+        assert _allowed(module), line
+
+
+def test_the_plugin_guides_examples_are_excerpts_of_real_files() -> None:
+    """A code block in docs/plugins.md introduced by a line naming a file under plugins/
+    is that file's text (`...` lines mark what is left out)."""
+    lines = (ROOT / "docs" / "plugins.md").read_text(encoding="utf-8").splitlines()
+    checked = 0
+    for i, line in enumerate(lines):
+        if not line.startswith("```") or line == "```" or i < 2:
+            continue
+        intro = lines[i - 2]
+        named = [w.strip("`,:") for w in intro.split() if w.strip("`,:").startswith("plugins/")]
+        if not named:
+            continue
+        end = lines.index("```", i + 1)
+        real = (ROOT / named[0]).read_text(encoding="utf-8")
+        chunk: list[str] = []
+        for body in [*lines[i + 1 : end], "..."]:
+            if body.strip() == "...":
+                assert "\n".join(chunk) in real, f"docs/plugins.md:{i + 1} is not {named[0]}"
+                chunk = []
+            else:
+                chunk.append(body)
+        checked += 1
+    assert checked >= 3
