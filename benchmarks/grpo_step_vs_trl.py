@@ -36,7 +36,7 @@ def main() -> None:
 
     from sia_core.policy.local import LocalPolicy, LoraSettings, SamplingParams
     from sia_core.policy.registry import model_dir
-    from sia_core.rl import Group, PolicyHandle, RLBatch, Sample
+    from sia_core.weights.rl import Group, PolicyHandle, RLBatch, Sample
 
     with (task_dir("sentiment") / "data" / "public" / "train.csv").open() as fh:
         rows = list(csv.DictReader(fh))[: 2 * args.steps]

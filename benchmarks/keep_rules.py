@@ -17,10 +17,10 @@ import sys
 import time
 from pathlib import Path
 
-from sia_core import keep_rule
-from sia_core.reeval import evaluate
-from sia_core.runs import RunDir
-from sia_core.trajectories import item_rewards
+from sia_core.execution.trajectories import item_rewards
+from sia_core.loop import keep_rule
+from sia_core.loop.reeval import evaluate
+from sia_core.loop.run_dir import RunDir
 
 
 def run(task: str, seed: int, max_gen: int, runs: Path) -> Path:

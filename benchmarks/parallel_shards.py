@@ -25,9 +25,9 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
 
-from sia_core.loop import make_executor  # noqa: E402
-from sia_core.run_config import RunConfig  # noqa: E402
-from sia_core.task import load_task_dir  # noqa: E402
+from sia_core.loop.generation_loop import make_executor  # noqa: E402
+from sia_core.loop.run_config import RunConfig  # noqa: E402
+from sia_core.tasks.task import load_task_dir  # noqa: E402
 from sia_core.testing.fakes import serve_in_subprocess  # noqa: E402
 from sia_core.testing.yes_task import EVALUATE  # noqa: E402  (exact-match accuracy)
 

@@ -6,7 +6,8 @@ Usage: .venv/bin/python scripts/screenshot_report.py RUN_DIR OUT.png [HEIGHT]
 import sys
 from pathlib import Path
 
-from sia_core import report_html, run_view
+from sia_core.report import html as report_html
+from sia_core.report import run_view
 from sia_core.testing.browser import open_page
 
 run, out = Path(sys.argv[1]), Path(sys.argv[2])

@@ -24,7 +24,7 @@ class BackendSpec:
     summary: str
     factory: Callable[[Mapping[str, str]], Any]
     """Called with the run's `--backend-opt KEY=VALUE` pairs; returns a ready
-    `sia_core.backend_api.Backend` (typed Any here: backend_api builds on these records,
+    `sia_core.backends.contract.Backend` (typed Any here: backend_api builds on these records,
     so this module does not import it back)."""
 
 

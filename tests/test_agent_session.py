@@ -14,11 +14,11 @@ import pytest
 
 from sia_core.agent_session import briefing, decisions, evidence, session, workspace
 from sia_core.agent_session.usage import SessionUsage, price
-from sia_core.backend_api import Decision, FeedbackContext, GenerationView, MetaContext
+from sia_core.backends.contract import Decision, FeedbackContext, GenerationView, MetaContext
 from sia_core.options import option
 from sia_core.specs import AlgorithmInfo, ShapeReport
-from sia_core.splits import sample_view
-from sia_core.task import Task, load_task_dir
+from sia_core.tasks.splits import sample_view
+from sia_core.tasks.task import Task, load_task_dir
 from tests.conftest import make_task
 
 SNAPSHOTS = Path(__file__).parent / "snapshots"
@@ -396,10 +396,10 @@ with (a.working_dir / "predictions.csv").open("w") as fh:
 def test_trial_runs_a_harness_on_a_few_items(
     tmp_path: Path, validation: bool, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from sia_core.loop import Loop, RunConfig
-    from sia_core.splits import selection_view
+    from sia_core.execution.trials import TrialRunner
+    from sia_core.loop.generation_loop import Loop, RunConfig
+    from sia_core.tasks.splits import selection_view
     from sia_core.testing.fakes import FakeOpenAI
-    from sia_core.trials import TrialRunner
 
     task_dir = make_task(tmp_path / "task", train=40, test=20, validation=validation)
     harness = tmp_path / "target_agent.py"

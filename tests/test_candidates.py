@@ -14,9 +14,9 @@ from pathlib import Path
 
 import pytest
 
-from sia_core.keep_rule import decide, mcnemar_one_sided
-from sia_core.record import GenerationRecord
-from sia_core.runs import archive_parent, derived_seed
+from sia_core.loop.keep_rule import decide, mcnemar_one_sided
+from sia_core.loop.record import GenerationRecord
+from sia_core.loop.run_dir import archive_parent, derived_seed
 from tests.conftest import sia
 from tests.test_loop import run_json, tree_digest
 

@@ -12,8 +12,8 @@ from pathlib import Path
 
 import pytest
 
-from sia_core.shards import MAX_COLUMNS, merge_outputs
-from sia_core.task import ShardSpec
+from sia_core.execution.shards import MAX_COLUMNS, merge_outputs
+from sia_core.tasks.task import ShardSpec
 from sia_core.testing.fakes import FakeOpenAI
 
 
@@ -42,8 +42,8 @@ def measured(script: str, *args: str) -> dict:
 MERGE = """
 import sys
 from pathlib import Path
-from sia_core.shards import merge_outputs
-from sia_core.task import ShardSpec
+from sia_core.execution.shards import merge_outputs
+from sia_core.tasks.task import ShardSpec
 from sia_core.testing.fakes import FakeOpenAI
 root = Path(sys.argv[1])
 shards = sorted(p for p in root.glob("shard*") if p.is_dir())
@@ -88,7 +88,7 @@ def test_large_shard_outputs_are_streamed_not_held(tmp_path: Path) -> None:
             fh.writelines(line for _ in range(400_000))  # ~25 MiB each
         with (shard / "p.jsonl").open("w") as fh:
             fh.writelines('{"id": "a", "x": "%s"}\n' % ("z" * 200) for _ in range(100_000))
-    baseline = measured("import sia_core.shards")
+    baseline = measured("import sia_core.execution.shards")
     result = measured(MERGE, str(tmp_path))
     assert result["problems"] == []
     assert result["peak_mib"] - baseline["peak_mib"] < 64, (result, baseline)
@@ -140,9 +140,9 @@ def test_the_budget_holds_whichever_cap_name_the_upstream_reads(tmp_path: Path, 
     an upstream reading max_tokens served 20,696 tokens against a 3,000 budget."""
     import openai
 
-    from sia_core.gateway import Budget, Gateway
-    from sia_core.gateway_upstream import passthrough_model
-    from sia_core.models import LiteLLMModel
+    from sia_core.gateway.models import LiteLLMModel
+    from sia_core.gateway.server import Budget, Gateway
+    from sia_core.gateway.upstream import passthrough_model
     from sia_core.testing.fakes import FakeOpenAI
 
     with FakeOpenAI(agent=_words) as provider:
@@ -180,8 +180,8 @@ def test_the_budget_holds_whichever_cap_name_the_upstream_reads(tmp_path: Path, 
 def test_an_upstream_that_ignores_the_cap_is_counted_and_stopped(tmp_path: Path) -> None:
     import openai
 
-    from sia_core.gateway import Budget, Gateway
-    from sia_core.gateway_upstream import passthrough_model
+    from sia_core.gateway.server import Budget, Gateway
+    from sia_core.gateway.upstream import passthrough_model
     from sia_core.testing.fakes import FakeOpenAI
 
     with FakeOpenAI(agent=lambda body: " ".join(["w"] * 2000)) as provider:
@@ -206,7 +206,7 @@ def test_an_upstream_that_ignores_the_cap_is_counted_and_stopped(tmp_path: Path)
 
 GATEWAY = """
 import json, sys
-import sia_core.gateway as g
+import sia_core.gateway.server as g
 g.READ_TIMEOUT_S = 2.0
 gw = g.Gateway(None, __import__("pathlib").Path(sys.argv[1]) / "calls.jsonl").start()
 print(json.dumps({"url": gw.url, "token": gw.token}), flush=True)
@@ -308,10 +308,10 @@ def test_invented_item_ids_do_not_inflate_the_count(tmp_path: Path) -> None:
     """Before: every distinct X-SIA-Item counted, so a report could say 15 of 10 items."""
     import openai
 
-    from sia_core.gateway import MAX_UNKNOWN_ITEMS, Gateway
-    from sia_core.gateway_upstream import passthrough_model
-    from sia_core.splits import split_items
-    from sia_core.task import load_task_dir
+    from sia_core.gateway.server import MAX_UNKNOWN_ITEMS, Gateway
+    from sia_core.gateway.upstream import passthrough_model
+    from sia_core.tasks.splits import split_items
+    from sia_core.tasks.task import load_task_dir
     from tests.conftest import make_task
 
     task = load_task_dir(make_task(tmp_path / "task", train=20, test=10))
@@ -344,7 +344,7 @@ def test_sia_web_answers_loopback_hosts_only_and_hides_private_views(tmp_path: P
     import http.client
     import threading
 
-    from sia_core.web import make_server
+    from sia_core.report.web import make_server
 
     run = tmp_path / "runs" / "run_a"
     (run / "views" / "selection" / "data" / "private").mkdir(parents=True)

@@ -6,7 +6,7 @@ import difflib
 
 import pytest
 
-from sia_core.knobs import (
+from sia_core.harness.knobs import (
     MAX_CHOICES,
     MAX_DEMOS,
     MAX_KNOBS,

@@ -9,12 +9,12 @@ from pathlib import Path
 
 import pytest
 
-from sia_core.backend_api import BackendCannotAct
+from sia_core.backends.contract import BackendCannotAct
 from sia_core.backends.lever_choice import LeverEvidence, choose_lever
-from sia_core.knob_search import POOL_MAX, KnobSearch, demo_pool
-from sia_core.knobs import parse_knobs
-from sia_core.splits import selection_view
-from sia_core.task import load_task_dir
+from sia_core.harness.knob_search import POOL_MAX, KnobSearch, demo_pool
+from sia_core.harness.knobs import parse_knobs
+from sia_core.tasks.splits import selection_view
+from sia_core.tasks.task import load_task_dir
 
 
 def evidence(**kw) -> LeverEvidence:
@@ -130,7 +130,7 @@ def test_demo_ids_never_include_selection_or_test_items(task_dir: Path, tmp_path
 
 
 def test_a_demos_file_that_is_not_public_is_one_line(task_dir: Path, tmp_path: Path) -> None:
-    from sia_core.knob_search import KnobSearchError
+    from sia_core.harness.knob_search import KnobSearchError
 
     task = load_task_dir(task_dir)
     (knob,) = parse_knobs("IDS = []  # sia-knob: demos answers.csv:id 0..2\n")
@@ -211,7 +211,7 @@ def test_a_setting_already_scored_is_told_not_run(tmp_path: Path) -> None:
     first = search.propose("s", knobs, {}, 2, None, ({"MODE": "a"}, 0.1, 1))
     assert first.values == {"MODE": "b"}  # "a" is the parent's, already scored
     _record(run, 2, 0.2)
-    from sia_core.knob_search import KnobSearchError
+    from sia_core.harness.knob_search import KnobSearchError
 
     with pytest.raises(KnobSearchError, match="space looks exhausted"):
         search.propose("s", knobs, {}, 3, None, None)

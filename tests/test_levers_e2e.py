@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from sia_core.knob_search import KnobSearch
+from sia_core.harness.knob_search import KnobSearch
 from tests.conftest import sia
 from tests.test_loop import run_json
 

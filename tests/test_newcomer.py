@@ -10,8 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from sia_core.splits import selection_view
-from sia_core.task import load_task_dir
+from sia_core.tasks.splits import selection_view
+from sia_core.tasks.task import load_task_dir
 from tests.conftest import REPO, make_task, sia
 
 DOCS = "\n".join(p.read_text() for p in (REPO / "docs").glob("*.md"))
@@ -172,8 +172,8 @@ def test_a_local_model_costs_say_local_not_zero_dollars(tmp_path) -> None:
 
     from rich.console import Console
 
-    from sia_core.report import print_summary
-    from sia_core.runs import RunDir
+    from sia_core.loop.run_dir import RunDir
+    from sia_core.report.tables import print_summary
 
     path = tmp_path / "run_x"
     path.mkdir()
@@ -192,7 +192,7 @@ def test_a_local_model_costs_say_local_not_zero_dollars(tmp_path) -> None:
 
 def test_every_option_key_and_variable_is_documented() -> None:
     from sia_core.cli.main import cli
-    from sia_core.task import _SECTIONS
+    from sia_core.tasks.task import _SECTIONS
 
     undocumented = []
     for name, command in cli.commands.items():

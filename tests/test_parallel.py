@@ -11,10 +11,10 @@ from pathlib import Path
 
 import pytest
 
+from sia_core.execution.shards import merge_outputs, merge_results
 from sia_core.sandbox.api import OUTPUTS_REFUSED, SandboxResult
-from sia_core.shards import merge_outputs, merge_results
-from sia_core.splits import selection_view, shard_views
-from sia_core.task import ShardSpec, TaskError, load_task_dir
+from sia_core.tasks.splits import selection_view, shard_views
+from sia_core.tasks.task import ShardSpec, TaskError, load_task_dir
 from tests.conftest import REPO, make_task, sia
 
 REPLAY = REPO / "examples" / "review-sentiment" / "replay"

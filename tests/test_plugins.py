@@ -16,7 +16,7 @@ from click.testing import CliRunner
 
 from sia_core import hookspecs, plugins
 from sia_core.hookspecs import hookimpl
-from sia_core.loop import RunConfig, resolve_task
+from sia_core.loop.generation_loop import RunConfig, resolve_task
 from sia_core.specs import (
     AlgorithmInfo,
     BackendSpec,
@@ -101,9 +101,9 @@ def test_hook_register_sandboxes(extra) -> None:
 
 
 def test_hook_register_policy_hosts(extra, tmp_path: Path) -> None:
-    from sia_core.models import chat_completion
+    from sia_core.gateway.models import chat_completion
+    from sia_core.gateway.serving import TaskModel
     from sia_core.progress import QuietReporter
-    from sia_core.serving import TaskModel
 
     calls: list[tuple[str, tuple]] = []
     started: list[tuple[dict, dict]] = []

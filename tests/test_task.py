@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from sia_core.splits import selection_view
-from sia_core.task import TaskError, load_task_dir
+from sia_core.tasks.splits import selection_view
+from sia_core.tasks.task import TaskError, load_task_dir
 from tests.conftest import sia
 
 

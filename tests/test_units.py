@@ -8,15 +8,15 @@ from pathlib import Path
 
 import pytest
 
-from sia_core.backend_api import BackendCannotAct, Decision, FeedbackContext, GenerationView
+from sia_core.backends.contract import BackendCannotAct, Decision, FeedbackContext, GenerationView
 from sia_core.backends.heuristic import HeuristicBackend
 from sia_core.backends.scripted import ScriptedBackend
 from sia_core.errors import SiaError
-from sia_core.evaluation import MetricKeyError, parse_results
-from sia_core.reward_shape import classify, reward_stats
+from sia_core.execution.evaluation import MetricKeyError, parse_results
 from sia_core.specs import AlgorithmInfo
 from sia_core.store import atomic_dir, atomic_write_json, clean_partial, read_json
-from sia_core.task import load_task_dir
+from sia_core.tasks.task import load_task_dir
+from sia_core.weights.reward_shape import classify, reward_stats
 
 GRPO = AlgorithmInfo("grpo", "group-normalised", ("binary", "dense"), False)
 PPO = AlgorithmInfo("ppo", "value head + GAE", ("dense",), True)
@@ -222,7 +222,7 @@ def test_the_core_has_no_import_cycles() -> None:
 
 
 def test_a_generation_record_round_trips_and_keeps_what_it_does_not_know() -> None:
-    from sia_core.record import GenerationRecord
+    from sia_core.loop.record import GenerationRecord
 
     older = {"number": 2, "started": 1.0, "status": "ok", "score": 0.5, "incumbent": True}
     record = GenerationRecord.from_dict({**older, "written_by_a_newer_sia": [{"k": 1}]})

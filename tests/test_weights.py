@@ -12,11 +12,11 @@ from typing import Any
 
 import pytest
 
-from sia_core.evaluation import Evaluation, ItemResult
-from sia_core.rl import Group, Sample
+from sia_core.execution.evaluation import Evaluation, ItemResult
 from sia_core.testing.tiny import tiny_tokenizer
 from sia_core.testing.yes_task import AGENT
-from sia_core.weights import build_batch
+from sia_core.weights.lever import build_batch
+from sia_core.weights.rl import Group, Sample
 from tests.conftest import sia
 
 pytestmark = pytest.mark.slow
@@ -133,7 +133,7 @@ def test_build_batch_groups_calls_by_item_with_each_runs_reward(tmp_path: Path) 
 def test_a_decision_has_a_rollout_part_and_an_algorithm_part() -> None:
     from sia_core import plugins
     from sia_core.options import OptionError
-    from sia_core.weights_plan import plan_for
+    from sia_core.weights.plan import plan_for
 
     grpo = plugins.rl_algorithm("grpo")
     plan = plan_for(
@@ -238,7 +238,7 @@ def test_loading_and_swapping_the_policy_keeps_the_console_sias(
         "import sys\n"
         "from pathlib import Path\n"
         "from sia_core.progress import QuietReporter\n"
-        "from sia_core.serving import TaskModel\n"
+        "from sia_core.gateway.serving import TaskModel\n"
         "tmp = Path(sys.argv[2])\n"
         "model = TaskModel(sys.argv[1], None, {'rank': 4, 'alpha': 8}, 0, tmp / 'sia.log')\n"
         "model.serve(None, QuietReporter())\n"
@@ -261,12 +261,12 @@ def test_weights_trained_but_not_kept_do_not_leak_into_the_next_generation(
     # A weights generation (or candidate) trains the served policy in place; when it is
     # not kept, the next one serves its parent's adapter again and must get exactly that.
     from sia_core import plugins
+    from sia_core.gateway.serving import TaskModel
     from sia_core.policy.local import SamplingParams
     from sia_core.progress import QuietReporter
-    from sia_core.rl import Group, RLBatch, Sample
-    from sia_core.serving import TaskModel
     from sia_core.testing.tiny import PROMPTS
-    from sia_core.weights import train_adapter
+    from sia_core.weights.lever import train_adapter
+    from sia_core.weights.rl import Group, RLBatch, Sample
 
     model = TaskModel(str(tiny_dir), None, {"rank": 4, "alpha": 8}, 0, tmp_path / "sia.log")
     model.serve(None, QuietReporter())

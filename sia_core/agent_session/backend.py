@@ -11,7 +11,7 @@ from dataclasses import dataclass, fields
 from typing import Any, ClassVar, Self
 
 from sia_core.agent_session import session
-from sia_core.backend_api import BackendCannotAct, Decision, FeedbackContext, MetaContext
+from sia_core.backends.contract import BackendCannotAct, Decision, FeedbackContext, MetaContext
 from sia_core.errors import SiaError
 
 

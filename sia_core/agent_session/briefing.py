@@ -12,11 +12,11 @@ from string import Template
 
 from sia_core.agent_session import evidence
 from sia_core.agent_session.settings import Settings
-from sia_core.backend_api import FeedbackContext, MetaContext
-from sia_core.knob_search import STUDY_FILE, KnobSearch
-from sia_core.knobs import FORMS, KnobError, read_knobs
+from sia_core.backends.contract import FeedbackContext, MetaContext
+from sia_core.harness.knob_search import STUDY_FILE, KnobSearch
+from sia_core.harness.knobs import FORMS, KnobError, read_knobs
 from sia_core.store import read_json_object
-from sia_core.weights_plan import options_text, rollout_text
+from sia_core.weights.plan import options_text, rollout_text
 
 PROMPTS = Path(str(files("sia_core.agent_session") / "prompts"))
 BASE_PACKAGES = "the Python standard library and openai"

@@ -5,9 +5,9 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from sia_core.backend_api import Decision, FeedbackContext
+from sia_core.backends.contract import Decision, FeedbackContext
 from sia_core.options import OptionError
-from sia_core.weights_plan import plan_for
+from sia_core.weights.plan import plan_for
 
 
 class DecisionError(ValueError):

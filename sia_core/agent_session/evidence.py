@@ -14,7 +14,7 @@ import json
 from collections import defaultdict
 from typing import Any
 
-from sia_core.evaluation import SUCCESS_STATUSES
+from sia_core.execution.evaluation import SUCCESS_STATUSES
 
 CHARS_PER_TOKEN = 4
 

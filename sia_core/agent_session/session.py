@@ -16,7 +16,7 @@ from typing import Protocol
 from sia_core.agent_session import briefing, decisions, workspace
 from sia_core.agent_session.settings import Settings
 from sia_core.agent_session.usage import SessionUsage
-from sia_core.backend_api import Decision, FeedbackContext, MetaContext, Trial
+from sia_core.backends.contract import Decision, FeedbackContext, MetaContext, Trial
 from sia_core.errors import SiaError
 from sia_core.store import atomic_write_json
 

@@ -12,10 +12,10 @@ from __future__ import annotations
 import shutil
 from pathlib import Path
 
-from sia_core.backend_api import FeedbackContext, GenerationView, MetaContext
-from sia_core.record import GenerationRecord
+from sia_core.backends.contract import FeedbackContext, GenerationView, MetaContext
+from sia_core.loop.record import GenerationRecord
 from sia_core.store import read_json_object
-from sia_core.task import Task
+from sia_core.tasks.task import Task
 
 BIG_FILE = 1_000_000
 HEAD_LINES = 40

@@ -15,7 +15,7 @@ transformers, litellm or anthropic), so a plugin's entry point may import from i
 
 from __future__ import annotations
 
-from sia_core.backend_api import (
+from sia_core.backends.contract import (
     Backend,
     BackendCannotAct,
     Decision,
@@ -28,21 +28,9 @@ from sia_core.backend_api import (
     start_from_reference,
 )
 from sia_core.errors import SiaError
-from sia_core.evaluation import Evaluation, ItemResult
+from sia_core.execution.evaluation import Evaluation, ItemResult
 from sia_core.hookspecs import hookimpl
 from sia_core.options import OptionError, OptionInfo, option, parse
-from sia_core.rl import (
-    Group,
-    PolicyHandle,
-    RLBatch,
-    Sample,
-    TrainResult,
-    completion_logprobs,
-    k3_kl,
-    minibatches,
-    optimise,
-    reference_kl,
-)
 from sia_core.sandbox.api import GatewayLink, Sandbox, SandboxJob, SandboxResult
 from sia_core.sandbox.bwrap import SandboxUnavailable
 from sia_core.sandbox.copyback import CopyBackError, copy_back
@@ -58,7 +46,19 @@ from sia_core.specs import (
     TaskInfo,
     TaskLoaderSpec,
 )
-from sia_core.task import Task
+from sia_core.tasks.task import Task
+from sia_core.weights.rl import (
+    Group,
+    PolicyHandle,
+    RLBatch,
+    Sample,
+    TrainResult,
+    completion_logprobs,
+    k3_kl,
+    minibatches,
+    optimise,
+    reference_kl,
+)
 
 __all__ = [
     # registering

@@ -3,11 +3,11 @@ atomically, how to fetch a pinned wheel. Cheap to import."""
 
 from __future__ import annotations
 
-from sia_core.downloads import download_wheel
 from sia_core.envs import cache_dir
 from sia_core.store import atomic_dir
-from sia_core.task import Task, load_task_dir
-from sia_core.task_packs import build_once, is_built, lazy_loader, refresh
+from sia_core.tasks.downloads import download_wheel
+from sia_core.tasks.packs import build_once, is_built, lazy_loader, refresh
+from sia_core.tasks.task import Task, load_task_dir
 
 __all__ = [
     "Task",

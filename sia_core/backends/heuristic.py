@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-from sia_core.backend_api import (
+from sia_core.backends.contract import (
     BackendCannotAct,
     Decision,
     FeedbackContext,

@@ -8,10 +8,10 @@ import json
 from dataclasses import dataclass
 from pathlib import Path
 
-from sia_core.backend_api import BackendCannotAct, Decision, FeedbackContext
+from sia_core.backends.contract import BackendCannotAct, Decision, FeedbackContext
 from sia_core.errors import SiaError
-from sia_core.knob_search import KnobSearch, Proposal, changed, demo_pool, describe_values
-from sia_core.knobs import Knob, KnobError, parse_knobs, rewrite, skeleton_digest
+from sia_core.harness.knob_search import KnobSearch, Proposal, changed, demo_pool, describe_values
+from sia_core.harness.knobs import Knob, KnobError, parse_knobs, rewrite, skeleton_digest
 
 
 @dataclass(frozen=True)

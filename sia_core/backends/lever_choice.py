@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from sia_core.backend_api import BackendCannotAct
+from sia_core.backends.contract import BackendCannotAct
 
 LEVER_SETTINGS = ("harness", "weights", "both")
 EXPLORE_TRIALS = 3

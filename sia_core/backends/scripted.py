@@ -11,7 +11,7 @@ import shutil
 from collections.abc import Mapping
 from pathlib import Path
 
-from sia_core.backend_api import (
+from sia_core.backends.contract import (
     BackendCannotAct,
     Decision,
     FeedbackContext,

@@ -9,7 +9,7 @@ from sia_core.specs import AlgorithmInfo, RewardClassifierSpec
 
 
 def _classify(rewards: Sequence[float], algorithms: Sequence[AlgorithmInfo]):  # noqa: ANN202
-    from sia_core.reward_shape import classify
+    from sia_core.weights.reward_shape import classify
 
     return classify(rewards, algorithms)
 

@@ -44,7 +44,7 @@ def eval_cmd(
 
     from sia_core.cli.progress import RichReporter
     from sia_core.cli.view import resolve_run
-    from sia_core.reeval import evaluate
+    from sia_core.loop.reeval import evaluate
 
     console = Console()
     with RichReporter(console) as reporter:

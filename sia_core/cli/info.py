@@ -32,7 +32,7 @@ def plugins_cmd(as_json: bool) -> None:
         table.add_row(r.name, r.distribution or "-", r.version or "-", registers)
     console = Console()
     console.print(table)
-    from sia_core.weights_plan import options_text, rollout_text
+    from sia_core.weights.plan import options_text, rollout_text
 
     for spec in plugins.rl_algorithms():
         console.print(f'RL algorithm {spec.name!r}, decision options under "algorithm":')
@@ -70,7 +70,7 @@ def runs_cmd(runs_dir: str) -> None:
     """List runs with their best generation and scores."""
     from rich.console import Console
 
-    from sia_core.report import runs_table
+    from sia_core.report.tables import runs_table
 
     Console().print(runs_table(Path(runs_dir).resolve()))
 
@@ -83,8 +83,8 @@ def show_cmd(run: str, runs_dir: str) -> None:
     from rich.console import Console
 
     from sia_core.cli.view import resolve_run
-    from sia_core.report import print_summary
-    from sia_core.runs import RunDir
+    from sia_core.loop.run_dir import RunDir
+    from sia_core.report.tables import print_summary
 
     rundir = RunDir(resolve_run(run, runs_dir))
     print_summary(rundir.read(), rundir, Console())

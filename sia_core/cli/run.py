@@ -259,8 +259,8 @@ def run(
 
     from sia_core.cli.progress import RichReporter
     from sia_core.errors import SiaError
-    from sia_core.loop import Loop, RunConfig
-    from sia_core.report import print_summary
+    from sia_core.loop.generation_loop import Loop, RunConfig
+    from sia_core.report.tables import print_summary
 
     if resume and not run_id:
         raise SiaError("--resume needs --run-id: the run to continue")

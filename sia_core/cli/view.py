@@ -10,7 +10,7 @@ import click
 def resolve_run(run: str, runs_dir: str) -> Path:
     """RUN as a path to a run directory, or as an id under --runs-dir."""
     from sia_core.errors import SiaError
-    from sia_core.runs import RunDir
+    from sia_core.loop.run_dir import RunDir
 
     path = Path(run)
     if (path / "run.json").is_file():
@@ -39,8 +39,9 @@ def resolve_run(run: str, runs_dir: str) -> Path:
 def report_cmd(run: str, runs_dir: str, output: Path | None) -> None:
     """Write one self-contained HTML page about a run (RUN: id or path); it opens offline
     and works on a run that is still going."""
-    from sia_core import report_html, run_view
     from sia_core.errors import SiaError
+    from sia_core.report import html as report_html
+    from sia_core.report import run_view
 
     view = run_view.load(resolve_run(run, runs_dir))
     out = output or view.path / "report.html"
@@ -60,7 +61,7 @@ def report_cmd(run: str, runs_dir: str, output: Path | None) -> None:
 def web_cmd(runs_dir: str, host: str, port: int) -> None:
     """Serve the runs directory read-only: every run and its report, refreshed while a
     run is in progress."""
-    from sia_core.web import make_server
+    from sia_core.report.web import make_server
 
     server = make_server(Path(runs_dir), host, port)
     bound_host, bound_port = server.server_address[:2]

@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from sia_core.errors import SiaError
-from sia_core.models import ModelReply, chat_completion
+from sia_core.gateway.models import ModelReply, chat_completion
 
 
 @dataclass(frozen=True)

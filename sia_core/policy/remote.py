@@ -8,10 +8,10 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from sia_core.models import ModelReply
+from sia_core.gateway.models import ModelReply
 from sia_core.policy.worker import read_files, write_files
-from sia_core.rl import RLBatch
 from sia_core.specs import PolicyConnection
+from sia_core.weights.rl import RLBatch
 
 
 class RemotePolicy:

@@ -15,7 +15,7 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
-from sia_core.rl import RLBatch
+from sia_core.weights.rl import RLBatch
 
 
 def read_files(directory: Path) -> dict[str, bytes]:
@@ -68,8 +68,8 @@ class PolicyWorker:
         self, algorithm: str, trainer: str, batch: RLBatch, config: dict[str, Any], seed: int
     ) -> tuple[dict[str, Any], dict[str, bytes]]:
         """One call of the algorithm's trainer ("module:function", importable here):
-        what sia_core.weights.train_adapter does in sia's process."""
-        from sia_core.weights import run_trainer
+        what sia_core.weights.lever.train_adapter does in sia's process."""
+        from sia_core.weights.lever import run_trainer
 
         return run_trainer(algorithm, trainer, batch, self.policy, config, seed)
 

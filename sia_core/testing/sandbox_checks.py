@@ -31,9 +31,9 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
-from sia_core.gateway import Gateway
-from sia_core.models import ModelReply, chat_completion
-from sia_core.runs import RESERVED_NAMES
+from sia_core.gateway.models import ModelReply, chat_completion
+from sia_core.gateway.server import Gateway
+from sia_core.loop.run_dir import RESERVED_NAMES
 from sia_core.sandbox.api import Sandbox, SandboxJob, SandboxResult
 
 HEADER = (

@@ -80,7 +80,7 @@ PROMPTS = ["question A is the", "question B is the", "question C is the", "quest
 def toy_batch(policy: Any, k: int = 8, target: str = "yes", prompts: list[str] = PROMPTS) -> Any:
     """K samples per prompt; reward 1 when the first completion token is `target`."""
     from sia_core.policy.local import SamplingParams
-    from sia_core.rl import Group, RLBatch, Sample
+    from sia_core.weights.rl import Group, RLBatch, Sample
 
     target_id = policy.tokenizer.convert_tokens_to_ids(target)
     groups = []
@@ -116,7 +116,7 @@ def learn(
     """Mean toy reward before and after `steps` rounds of sampling and training."""
     import torch
 
-    from sia_core.rl import PolicyHandle
+    from sia_core.weights.rl import PolicyHandle
 
     torch.manual_seed(seed)
     policy = tiny_policy(seed)

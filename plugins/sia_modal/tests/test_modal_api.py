@@ -204,7 +204,7 @@ def job_in(tmp_path: Path, **limits: Any) -> SandboxJob:
     reason="live Modal test: set MODAL_TOKEN_ID and MODAL_TOKEN_SECRET to run it",
 )
 def test_live_modal_sandbox_reaches_the_gateway(tmp_path: Path) -> None:
-    from sia_core.gateway import Gateway
+    from sia_core.gateway.server import Gateway
     from sia_core.testing.sandbox_checks import EchoModel
 
     (tmp_path / "data").mkdir()

@@ -12,7 +12,7 @@ import time
 
 import aiohttp
 
-from sia_core.gateway import Gateway
+from sia_core.gateway.server import Gateway
 from sia_core.sandbox.stream_relay import INSIDE_SCRIPT, StreamRelay, gateway_connector
 from sia_core.testing.sandbox_checks import EchoModel
 

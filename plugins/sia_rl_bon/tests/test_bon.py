@@ -11,8 +11,8 @@ from sia_rl_bon.config import BoNConfig
 from sia_rl_bon.trainer import best_runs, nll, train
 
 from sia_core.options import OptionError
-from sia_core.rl import Group, Sample
 from sia_core.testing.tiny import learn
+from sia_core.weights.rl import Group, Sample
 
 
 def _group(rewards: dict[int, float], said: dict[int, int]) -> Group:
@@ -44,7 +44,7 @@ def test_unknown_option_is_named() -> None:
 
 
 def test_nothing_to_clone_trains_nothing() -> None:
-    from sia_core.rl import PolicyHandle, RLBatch
+    from sia_core.weights.rl import PolicyHandle, RLBatch
 
     result = train(
         RLBatch([_group({0: 0.0, 1: 0.0}, {0: 5, 1: 6})]), PolicyHandle(None, None, 0.1), {}

@@ -11,8 +11,8 @@ from sia_rl_dpo.config import DPOConfig
 from sia_rl_dpo.trainer import dpo_loss, preference_pairs, train
 
 from sia_core.options import OptionError
-from sia_core.rl import Group, Sample
 from sia_core.testing.tiny import learn
+from sia_core.weights.rl import Group, Sample
 
 
 def _group(rewards: dict[int, float], said: dict[int, list[int]] | None = None) -> Group:

@@ -9,8 +9,8 @@ import torch
 from sia_rl_grpo.config import GRPOConfig
 from sia_rl_grpo.trainer import clipped_surrogate, group_advantages, train
 
-from sia_core.rl import k3_kl
 from sia_core.testing.tiny import learn
+from sia_core.weights.rl import k3_kl
 
 
 def test_group_advantages_by_hand() -> None:

@@ -19,7 +19,7 @@ from pathlib import Path
 import pytest
 from sia_task_mlebench.prepare import holdout_indices, prepare
 
-from sia_core.task import Task, load_task_dir
+from sia_core.tasks.task import Task, load_task_dir
 from sia_core.testing.cli import run_sia as sia
 
 SHIP_COLUMNS = ["PassengerId", "HomePlanet", "CryoSleep", "Age", "Transported"]

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 from sia_tasks_offline import build
 
-from sia_core.loop import RunConfig, resolve_task
+from sia_core.loop.generation_loop import RunConfig, resolve_task
 
 
 @pytest.fixture(autouse=True)
@@ -108,9 +108,9 @@ def test_evaluator_perfect_empty_and_malformed(name: str, tmp_path: Path) -> Non
 @pytest.mark.slow
 @pytest.mark.parametrize("name", ["sentiment", "arithmetic"])
 def test_reference_harness_runs_against_a_fake_model(name: str, tmp_path: Path) -> None:
-    from sia_core.evaluation import run_evaluator
-    from sia_core.gateway import Gateway
-    from sia_core.models import LiteLLMModel
+    from sia_core.execution.evaluation import run_evaluator
+    from sia_core.gateway.models import LiteLLMModel
+    from sia_core.gateway.server import Gateway
     from sia_core.sandbox.api import SandboxJob
     from sia_core.sandbox.local import LocalSandbox
     from sia_core.testing.fakes import FakeOpenAI

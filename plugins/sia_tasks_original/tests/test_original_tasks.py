@@ -16,8 +16,8 @@ from original_fixture import write_original_tasks
 from sia_tasks_original import build as builder
 from sia_tasks_original import source as sources
 
-from sia_core.loop import RunConfig, resolve_task
-from sia_core.task import Task, load_task_dir
+from sia_core.loop.generation_loop import RunConfig, resolve_task
+from sia_core.tasks.task import Task, load_task_dir
 
 NAMES = ("gpqa", "lawbench", "longcot-chess", "spaceship-titanic")
 
@@ -241,7 +241,7 @@ def test_fetch_command_builds_from_data_from_and_tasks_lists_them(
 def test_selection_never_touches_the_test_cases(
     fixture_tasks: dict[str, Task], tmp_path: Path
 ) -> None:
-    from sia_core.splits import selection_view
+    from sia_core.tasks.splits import selection_view
 
     # lawbench ids restart at 0 in each file, so rows are told apart by their text.
     for name, key in (("lawbench", "text"), ("spaceship-titanic", "PassengerId")):
@@ -253,7 +253,7 @@ def test_selection_never_touches_the_test_cases(
         kept = {r[key] for r in rows(view.public_dir / "train.csv")}
         assert not kept & selected
         # --parallel: shards of the selection view, each with its own submission template.
-        from sia_core.splits import shard_views
+        from sia_core.tasks.splits import shard_views
 
         assert task.config.shards is not None
         publics = shard_views(view, task.config.shards, 2, tmp_path / f"{name}-shards")
@@ -360,9 +360,9 @@ def test_real_data_perfect_and_empty_submissions(
 def test_real_task_reference_agent_on_three_items(
     name: str, real_cache: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from sia_core.evaluation import run_evaluator
-    from sia_core.gateway import Gateway
-    from sia_core.models import LiteLLMModel
+    from sia_core.execution.evaluation import run_evaluator
+    from sia_core.gateway.models import LiteLLMModel
+    from sia_core.gateway.server import Gateway
     from sia_core.sandbox.api import SandboxJob
     from sia_core.sandbox.local import LocalSandbox
     from sia_core.testing.fakes import FakeOpenAI

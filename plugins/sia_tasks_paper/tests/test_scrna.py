@@ -15,7 +15,7 @@ import pytest
 from sia_tasks_paper.build import FILES, task_dir
 from sia_tasks_paper.scrna_data import h5ad_bytes, read_counts, thin
 
-from sia_core.task import load_task_dir
+from sia_core.tasks.task import load_task_dir
 from sia_core.testing.cli import run_sia
 
 REPLAY = Path(__file__).resolve().parents[3] / "examples" / "scrna-denoise-replay"
@@ -126,7 +126,7 @@ def test_perfect_empty_and_malformed_submissions(task: Path, tmp_path: Path) -> 
 
 
 def test_selection_scores_other_cells_than_test(task: Path, tmp_path: Path) -> None:
-    from sia_core.splits import selection_view
+    from sia_core.tasks.splits import selection_view
 
     view = selection_view(load_task_dir(task), tmp_path / "views")
     assert view.root != task and not (view.public_dir / "scored_cells.txt").exists()
@@ -148,7 +148,7 @@ def test_selection_scores_other_cells_than_test(task: Path, tmp_path: Path) -> N
 
 
 def test_a_view_key_beside_carving_keys_is_one_line(tmp_path: Path) -> None:
-    from sia_core.task import TaskError
+    from sia_core.tasks.task import TaskError
 
     root = tmp_path / "t"
     (root / "data" / "public").mkdir(parents=True)

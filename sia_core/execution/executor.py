@@ -15,19 +15,19 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from sia_core.evaluation import Evaluation, run_evaluator
-from sia_core.gateway import ITEM_HEADER, Budget, Gateway
+from sia_core.execution.evaluation import Evaluation, run_evaluator
+from sia_core.execution.shards import SHARDS_DIR, merge_logs, merge_outputs, merge_results
+from sia_core.execution.trajectories import write_agent_execution
+from sia_core.gateway.server import ITEM_HEADER, Budget, Gateway
+from sia_core.gateway.serving import TaskModel
+from sia_core.loop.run_dir import RESERVED_NAMES
 from sia_core.progress import QuietReporter, Reporter
-from sia_core.runs import RESERVED_NAMES
 from sia_core.sandbox.api import Sandbox, SandboxJob, SandboxResult
-from sia_core.serving import TaskModel
-from sia_core.shards import SHARDS_DIR, merge_logs, merge_outputs, merge_results
-from sia_core.splits import shard_views, split_items
-from sia_core.task import Task
-from sia_core.trajectories import write_agent_execution
+from sia_core.tasks.splits import shard_views, split_items
+from sia_core.tasks.task import Task
 
 if TYPE_CHECKING:
-    from sia_core.shared_rollouts import SharedRound
+    from sia_core.weights.shared_rollouts import SharedRound
 
 
 @dataclass
@@ -63,7 +63,7 @@ class Executor:
     [parallel] section says how its rows are cut and its outputs put back)."""
     shared_round: SharedRound | None = None
     """The latest weights candidate's first round of rollouts, which a later candidate
-    of the same generation trains on instead of sampling it again (sia_core.weights)."""
+    of the same generation trains on instead of sampling it again (sia_core.weights.lever)."""
 
     def run_split(
         self,

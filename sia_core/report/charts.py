@@ -11,7 +11,7 @@ from typing import Any
 import matplotlib
 from matplotlib.figure import Figure
 
-from sia_core.run_view import RunView
+from sia_core.report.run_view import RunView
 
 PARTS = ("selection", "test", "rollouts", "trials", "candidates")
 COLORS = {

@@ -8,8 +8,8 @@ from typing import Any
 from rich.console import Console
 from rich.table import Table
 
-from sia_core.record import GenerationRecord, UsageTotals
-from sia_core.runs import RunDir, list_runs
+from sia_core.loop.record import GenerationRecord, UsageTotals
+from sia_core.loop.run_dir import RunDir, list_runs
 
 
 def _num(value: Any) -> str:
@@ -90,7 +90,7 @@ def notes(records: list[GenerationRecord]) -> list[str]:
 
 def knob_trials_line(run: Path, direction: str) -> str:
     """One line on the knob search: trials run, the best one's setting."""
-    from sia_core.knob_search import STUDY_FILE, KnobSearch
+    from sia_core.harness.knob_search import STUDY_FILE, KnobSearch
 
     if not (run / STUDY_FILE).is_file():
         return ""

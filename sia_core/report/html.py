@@ -13,9 +13,9 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
-from sia_core import report_charts as charts
-from sia_core.report import cost_text
-from sia_core.run_view import GenerationView, RunView, Trajectory
+from sia_core.report import charts
+from sia_core.report.run_view import GenerationView, RunView, Trajectory
+from sia_core.report.tables import cost_text
 
 CSP = "default-src 'none'; style-src 'unsafe-inline'; img-src data:"
 MAX_CELL = 1500

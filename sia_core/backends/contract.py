@@ -16,7 +16,7 @@ from typing import Any, Protocol
 
 from sia_core.errors import SiaError
 from sia_core.specs import AlgorithmInfo, ShapeReport
-from sia_core.task import Task
+from sia_core.tasks.task import Task
 
 LEVERS = ("harness", "weights", "both")
 

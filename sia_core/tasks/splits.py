@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from sia_core.store import atomic_dir
-from sia_core.task import ShardSpec, Task, TaskError, ValidationSplit, load_task_dir
+from sia_core.tasks.task import ShardSpec, Task, TaskError, ValidationSplit, load_task_dir
 
 
 def _read_rows(path: Path) -> tuple[list[str], list[dict[str, Any]]]:

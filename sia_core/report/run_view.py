@@ -13,9 +13,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from sia_core.knob_search import STUDY_FILE, KnobSearch
-from sia_core.record import GenerationRecord
-from sia_core.runs import RunDir
+from sia_core.harness.knob_search import STUDY_FILE, KnobSearch
+from sia_core.loop.record import GenerationRecord
+from sia_core.loop.run_dir import RunDir
 from sia_core.store import TMP_PREFIX
 
 MAX_TEXT = 200_000

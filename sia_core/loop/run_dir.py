@@ -20,14 +20,14 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from sia_core.backend_api import GenerationView
+from sia_core.backends.contract import GenerationView
 from sia_core.errors import SiaError
-from sia_core.record import GenerationRecord
+from sia_core.loop.record import GenerationRecord
 from sia_core.store import atomic_write_json, atomic_write_text, clean_partial, read_json
 
 if TYPE_CHECKING:
-    from sia_core.serving import TaskModel
-    from sia_core.task import Task
+    from sia_core.gateway.serving import TaskModel
+    from sia_core.tasks.task import Task
 
 GEN_DIR = re.compile(r"^gen_(\d+)$")
 RESERVED_NAMES = frozenset(

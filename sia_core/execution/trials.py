@@ -12,14 +12,14 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from sia_core.backend_api import Trial, TrialReport
+from sia_core.backends.contract import Trial, TrialReport
 from sia_core.envs import EnvError, python_for
-from sia_core.execution import Executor
-from sia_core.gateway import ITEM_HEADER, add_usage
-from sia_core.runs import RESERVED_NAMES, derived_seed
-from sia_core.splits import sample_view, training_view
-from sia_core.task import Task
-from sia_core.trajectories import read_calls
+from sia_core.execution.executor import Executor
+from sia_core.execution.trajectories import read_calls
+from sia_core.gateway.server import ITEM_HEADER, add_usage
+from sia_core.loop.run_dir import RESERVED_NAMES, derived_seed
+from sia_core.tasks.splits import sample_view, training_view
+from sia_core.tasks.task import Task
 
 TRIAL_MAX_ITEMS = 20
 TRIAL_TIMEOUT_S = 600.0

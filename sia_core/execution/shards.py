@@ -2,7 +2,7 @@
 agent wrote, its logs, and what its sandbox reported, so that the evaluator and every
 record after it see one run of the harness over the whole split.
 
-How the rows are cut is in sia_core.splits.shard_views.
+How the rows are cut is in sia_core.tasks.splits.shard_views.
 """
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import BinaryIO
 
 from sia_core.sandbox.api import OUTPUTS_REFUSED, SandboxResult
-from sia_core.task import ShardSpec
+from sia_core.tasks.task import ShardSpec
 
 SHARDS_DIR = "shards"
 """Where each shard's outputs land in the split's output directory (shards/K/)."""

@@ -13,7 +13,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-from sia_core.gateway_policy import MODEL_FIELDS
+from sia_core.gateway.admission import MODEL_FIELDS
 
 
 @dataclass

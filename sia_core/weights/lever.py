@@ -14,23 +14,23 @@ from typing import TYPE_CHECKING, Any
 from sia_core import plugins
 from sia_core.console_log import third_party_to
 from sia_core.errors import SiaError
-from sia_core.evaluation import Evaluation
+from sia_core.execution.evaluation import Evaluation
+from sia_core.execution.trajectories import read_calls
+from sia_core.loop.run_dir import derived_seed
 from sia_core.options import OptionError
 from sia_core.policy.remote import RemotePolicy
-from sia_core.rl import Group, PolicyHandle, RLBatch, Sample
-from sia_core.runs import derived_seed
-from sia_core.shared_rollouts import SharedRound, round_key
 from sia_core.specs import RLAlgorithmSpec
-from sia_core.splits import training_view
 from sia_core.store import atomic_write_json
-from sia_core.task import Task
-from sia_core.trajectories import read_calls
-from sia_core.weights_plan import plan_for
+from sia_core.tasks.splits import training_view
+from sia_core.tasks.task import Task
+from sia_core.weights.plan import plan_for
+from sia_core.weights.rl import Group, PolicyHandle, RLBatch, Sample
+from sia_core.weights.shared_rollouts import SharedRound, round_key
 
 if TYPE_CHECKING:
-    from sia_core.backend_api import Decision
-    from sia_core.execution import Executor
-    from sia_core.record import GenerationRecord
+    from sia_core.backends.contract import Decision
+    from sia_core.execution.executor import Executor
+    from sia_core.loop.record import GenerationRecord
 
 
 def build_batch(runs: list[tuple[Path, Evaluation]]) -> RLBatch:

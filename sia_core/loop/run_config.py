@@ -12,8 +12,8 @@ from typing import Any
 
 from sia_core import plugins
 from sia_core.errors import SiaError
-from sia_core.runs import RunDir
-from sia_core.task import Task, load_task_dir
+from sia_core.loop.run_dir import RunDir
+from sia_core.tasks.task import Task, load_task_dir
 
 
 @dataclass

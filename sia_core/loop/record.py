@@ -8,7 +8,7 @@ import dataclasses
 from dataclasses import dataclass, field
 from typing import Any
 
-from sia_core.gateway import add_usage
+from sia_core.gateway.server import add_usage
 
 
 @dataclass

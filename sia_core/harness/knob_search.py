@@ -23,10 +23,10 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from sia_core.errors import SiaError
-from sia_core.knobs import Knob
-from sia_core.runs import STAGING_PREFIX
-from sia_core.splits import ids_in
-from sia_core.task import Task
+from sia_core.harness.knobs import Knob
+from sia_core.loop.run_dir import STAGING_PREFIX
+from sia_core.tasks.splits import ids_in
+from sia_core.tasks.task import Task
 
 if TYPE_CHECKING:
     import optuna

@@ -15,12 +15,12 @@ from pathlib import Path
 
 from sia_core.envs import EnvError, python_for
 from sia_core.errors import SiaError
+from sia_core.loop.record import GenerationRecord
+from sia_core.loop.run_config import RunConfig
+from sia_core.loop.run_dir import RunDir
 from sia_core.progress import QuietReporter, Reporter
-from sia_core.record import GenerationRecord
-from sia_core.run_config import RunConfig
-from sia_core.runs import RunDir
-from sia_core.splits import selection_view
 from sia_core.store import read_json
+from sia_core.tasks.splits import selection_view
 
 
 @dataclass
@@ -57,7 +57,7 @@ def evaluate(
     parallel: int | None = None,
     exact: bool = False,
 ) -> EvalResult:
-    from sia_core.loop import make_executor
+    from sia_core.loop.generation_loop import make_executor
 
     rundir = RunDir(run_path)
     state = rundir.read()

@@ -6,7 +6,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from sia_core.evaluation import Evaluation
+from sia_core.execution.evaluation import Evaluation
 from sia_core.sandbox.api import SandboxResult
 from sia_core.store import atomic_write_json
 

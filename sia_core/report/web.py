@@ -19,8 +19,8 @@ from pathlib import Path
 from urllib.parse import quote, unquote, urlsplit
 
 from sia_core.errors import SiaError
-from sia_core.report_html import CSP, STYLE
-from sia_core.runs import RunDir, list_runs
+from sia_core.loop.run_dir import RunDir, list_runs
+from sia_core.report.html import CSP, STYLE
 
 LOOPBACK_NAMES = frozenset({"localhost", "127.0.0.1", "::1"})
 REFRESH_S = 5
@@ -211,7 +211,8 @@ class Handler(BaseHTTPRequestHandler):
             self._not_found(head_only)
 
     def _report(self, run: Path, head_only: bool) -> None:
-        from sia_core import report_html, run_view
+        from sia_core.report import html as report_html
+        from sia_core.report import run_view
 
         try:
             view = run_view.load(run)

@@ -23,8 +23,8 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
-from sia_core import keep_rule, plugins
-from sia_core.backend_api import (
+from sia_core import plugins
+from sia_core.backends.contract import (
     Backend,
     BackendCannotAct,
     Decision,
@@ -34,13 +34,16 @@ from sia_core.backend_api import (
 )
 from sia_core.envs import EnvError, python_for
 from sia_core.errors import SiaError
-from sia_core.evaluation import MetricKeyError
-from sia_core.execution import Executor, sandbox_summary
-from sia_core.gateway import Budget
-from sia_core.progress import QuietReporter, Reporter
-from sia_core.record import GenerationRecord
-from sia_core.run_config import RunConfig, resolve_task, stored_config
-from sia_core.runs import (
+from sia_core.execution.evaluation import MetricKeyError
+from sia_core.execution.executor import Executor, sandbox_summary
+from sia_core.execution.trajectories import item_rewards
+from sia_core.execution.trials import TrialRunner
+from sia_core.gateway.server import Budget
+from sia_core.gateway.serving import TaskModel
+from sia_core.loop import keep_rule
+from sia_core.loop.record import GenerationRecord
+from sia_core.loop.run_config import RunConfig, resolve_task, stored_config
+from sia_core.loop.run_dir import (
     STAGING_PREFIX,
     RunDir,
     adopt_candidates,
@@ -54,15 +57,13 @@ from sia_core.runs import (
     name_final_dir,
     rename_in_record,
 )
+from sia_core.progress import QuietReporter, Reporter
 from sia_core.sandbox.api import Sandbox
 from sia_core.sandbox.bwrap import require_bwrap
-from sia_core.serving import TaskModel
 from sia_core.specs import ShapeReport
-from sia_core.splits import selection_view
 from sia_core.store import atomic_dir, atomic_write_json, clean_partial, read_json
-from sia_core.trajectories import item_rewards
-from sia_core.trials import TrialRunner
-from sia_core.weights import improve_weights
+from sia_core.tasks.splits import selection_view
+from sia_core.weights.lever import improve_weights
 
 
 def make_executor(config: RunConfig, run_path: Path) -> Executor:

@@ -10,9 +10,9 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from sia_core.record import GenerationRecord
-    from sia_core.rl import RLBatch
-    from sia_core.weights_plan import RolloutPlan
+    from sia_core.loop.record import GenerationRecord
+    from sia_core.weights.plan import RolloutPlan
+    from sia_core.weights.rl import RLBatch
 
 
 @dataclass(frozen=True)

@@ -11,8 +11,8 @@ from typing import TYPE_CHECKING, Any
 from sia_core import plugins
 from sia_core.console_log import third_party_to
 from sia_core.errors import SiaError
-from sia_core.gateway_upstream import OpenAIWireModel, passthrough_model
-from sia_core.models import ChatModel, LiteLLMModel
+from sia_core.gateway.models import ChatModel, LiteLLMModel
+from sia_core.gateway.upstream import OpenAIWireModel, passthrough_model
 from sia_core.policy.registry import is_local_model
 from sia_core.policy.remote import RemotePolicy
 from sia_core.progress import Reporter

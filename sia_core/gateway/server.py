@@ -4,12 +4,12 @@ The task agent never holds a provider key. It talks to this server with a per-ru
 token; the server forwards to the task model, enforces a concurrency cap and a token
 and cost budget, and appends every call, tagged with its item id, to calls.jsonl.
 Item ids come from the `X-SIA-Item` header, `metadata.item_id` in the body, or `user`.
-Requests are held to an allow-list of fields (sia_core.gateway_policy); a call is admitted
+Requests are held to an allow-list of fields (sia_core.gateway.admission); a call is admitted
 only if its worst case fits what is left of the budget, counting the calls in flight.
 
 The server is asynchronous (aiohttp on an event loop in its own thread): hundreds of
 agents' connections cost no thread each. A task model that speaks the OpenAI wire
-format is forwarded as it is over one pooled client (sia_core.gateway_upstream); other
+format is forwarded as it is over one pooled client (sia_core.gateway.upstream); other
 models (litellm's translations, the in-process local policy) answer in a thread pool
 as large as the concurrency cap, so the local policy still sees concurrent calls to batch.
 """
@@ -31,7 +31,7 @@ from http import HTTPStatus
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from sia_core.gateway_policy import (
+from sia_core.gateway.admission import (
     DEFAULT_COMPLETION_CAP,
     check_request,
     scrub,
@@ -39,8 +39,8 @@ from sia_core.gateway_policy import (
     wants_usage,
     worst_case_tokens,
 )
-from sia_core.gateway_upstream import OpenAIWireModel, StreamedReply
-from sia_core.models import ChatModel, ModelError, ModelReply, chunks_of
+from sia_core.gateway.models import ChatModel, ModelError, ModelReply, chunks_of
+from sia_core.gateway.upstream import OpenAIWireModel, StreamedReply
 from sia_core.sandbox.api import GatewayLink
 
 if TYPE_CHECKING:

@@ -1,0 +1,1 @@
+"""The offline harness lever: declared knobs and the search over them."""

@@ -1,0 +1,1 @@
+"""The generation loop and the run on disk: configuration, records, the keep rule."""

@@ -1,0 +1,1 @@
+"""Reading runs back: tables, charts, the HTML report and `sia web`."""

@@ -1,0 +1,1 @@
+"""Task directories: loading a task and its task.toml, carving its splits, building task packs."""

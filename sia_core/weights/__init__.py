@@ -1,0 +1,1 @@
+"""The weights lever: rollouts, the RL contract, reward shapes, training plans."""
