@@ -31,6 +31,7 @@ def main() -> None:
     parser.add_argument("--steps", type=int, default=3)
     args = parser.parse_args()
     import torch
+    from sia_rl_grpo.config import GRPOConfig as SiaGRPOConfig
     from sia_rl_grpo.trainer import train
     from sia_tasks_offline.build import task_dir
 
@@ -70,7 +71,7 @@ def main() -> None:
                     ],
                 )
             )
-        train(RLBatch(groups), handle, {"minibatch_size": 16})
+        train(RLBatch(groups), handle, SiaGRPOConfig(minibatch_size=16))
     ours = (time.perf_counter() - start) / args.steps
 
     # TRL's GRPOTrainer on the same prompts, model directory and LoRA.

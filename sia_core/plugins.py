@@ -6,8 +6,10 @@ Everything else asks the typed functions here (`backend("claude")`, `rl_algorith
 
 from __future__ import annotations
 
+import inspect
 import os
 import re
+from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
 from functools import cache
 from typing import TYPE_CHECKING, Any
@@ -28,6 +30,9 @@ from sia_core.specs import (
 
 if TYPE_CHECKING:
     import click
+
+    from sia_core.backends.contract import Backend
+    from sia_core.sandbox.api import Sandbox
 
 ENTRY_POINT_GROUP = "sia"
 _NAME = re.compile(r"^[a-z][a-z0-9_-]*$")
@@ -128,10 +133,68 @@ def _collect(kind_key: str) -> dict[str, Registered]:
                     f"{found[name].plugin!r} and plugin {_plugin!r}; uninstall one, or "
                     f"disable one with SIA_DISABLE_PLUGINS={_plugin}"
                 )
+            _check_factory(kind, spec, _plugin)
             found[name] = Registered(kind=kind_key, name=name, plugin=_plugin, spec=spec)
 
         impl.function(register=register)
     return found
+
+
+_FACTORY_ARGS = {"backends": 1, "sandboxes": 1, "policy_hosts": 2}
+
+
+def _check_factory(kind: Kind, spec: Any, plugin: str) -> None:
+    """A factory that cannot be called as the contract calls it fails here, when the
+    plugin registers, not when a run reaches it."""
+    args = _FACTORY_ARGS.get(next(k for k, v in KINDS.items() if v is kind))
+    if args is None:
+        return
+    factory = getattr(spec, "factory", None)
+    try:
+        if not callable(factory):
+            raise TypeError("not callable")
+        inspect.signature(factory).bind(*range(args))
+    except ValueError:
+        return  # a builtin without a signature to inspect: checked when it builds
+    except TypeError:
+        raise SiaError(
+            f"plugin {plugin!r} registered {kind.noun} {spec.name!r} with a factory that "
+            f"cannot be called with {args} argument{'s' if args > 1 else ''} "
+            "(see docs/plugins.md); fix the plugin or disable it with "
+            f"SIA_DISABLE_PLUGINS={plugin}"
+        ) from None
+
+
+_CONTRACTS = {
+    "backends": (("name",), ("initial", "feedback")),
+    "sandboxes": (("name", "shielded"), ("run",)),
+}
+
+
+def _checked(kind_key: str, name: str, built: Any) -> Any:
+    """What a factory built, with every member its contract needs; checked before the
+    run does anything with it."""
+    attributes, methods = _CONTRACTS[kind_key]
+    missing = [a for a in attributes if not hasattr(built, a)]
+    missing += [f"{m}()" for m in methods if not callable(getattr(built, m, None))]
+    if missing:
+        entry = registered(kind_key)[name]
+        raise SiaError(
+            f"{KINDS[kind_key].noun} {name!r} (plugin {entry.plugin!r}) built a "
+            f"{type(built).__name__} without {', '.join(missing)}; fix the plugin or "
+            f"disable it with SIA_DISABLE_PLUGINS={entry.plugin}"
+        )
+    return built
+
+
+def make_backend(name: str, options: Mapping[str, str]) -> Backend:
+    """The backend `name`, built with the run's options and checked against the
+    Backend contract."""
+    return _checked("backends", name, backend(name).factory(options))
+
+
+def make_sandbox(name: str, options: Mapping[str, str]) -> Sandbox:
+    return _checked("sandboxes", name, sandbox(name).factory(options))
 
 
 @cache

@@ -11,9 +11,25 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
+from sia_core.weights.shapes import AlgorithmInfo, ShapeReport
+
 if TYPE_CHECKING:
     from sia_core.options import OptionInfo
     from sia_core.sandbox.api import Sandbox
+
+__all__ = [  # AlgorithmInfo and ShapeReport live with the weights lever; named here too
+    "AlgorithmInfo",
+    "BackendSpec",
+    "PolicyConnection",
+    "PolicyHostSpec",
+    "Registered",
+    "RewardClassifierSpec",
+    "RLAlgorithmSpec",
+    "SandboxSpec",
+    "ShapeReport",
+    "TaskInfo",
+    "TaskLoaderSpec",
+]
 
 
 @dataclass(frozen=True)
@@ -36,7 +52,9 @@ class SandboxSpec:
     summary: str
     factory: Callable[[Mapping[str, str]], Sandbox]
     """Called with the run's `--sandbox-opt KEY=VALUE` pairs; refuses an unknown one
-    (SiaError, one line) and raises SandboxUnavailable if this machine cannot host it."""
+    (SiaError, one line) and raises SandboxUnavailable if this machine cannot host it.
+    Checked like a backend's factory: callable at registration, the Sandbox contract
+    (`name`, `shielded`, `run`) on what it builds, before any job runs."""
 
 
 class PolicyConnection(Protocol):
@@ -64,16 +82,6 @@ class PolicyHostSpec:
 
 
 @dataclass(frozen=True)
-class AlgorithmInfo:
-    """How an RL algorithm describes itself to the classifier and the Feedback-Agent."""
-
-    name: str
-    summary: str
-    reward_shapes: tuple[str, ...]
-    needs_value_model: bool
-
-
-@dataclass(frozen=True)
 class RLAlgorithmSpec:
     """An RL algorithm for the weights lever.
 
@@ -96,29 +104,6 @@ class RLAlgorithmSpec:
         from sia_core.options import describe
 
         return describe(self.config) if self.config is not None else []
-
-
-@dataclass(frozen=True)
-class ShapeReport:
-    label: str
-    explanation: str
-    stats: dict[str, float]
-    ranking: list[str] = field(default_factory=list)
-    """Installed algorithm names, best first for this shape."""
-    reasons: dict[str, str] = field(default_factory=dict)
-
-    def as_dict(self) -> dict[str, Any]:
-        return {
-            "label": self.label,
-            "explanation": self.explanation,
-            "stats": self.stats,
-            "ranking": self.ranking,
-            "reasons": self.reasons,
-        }
-
-    @property
-    def recommended(self) -> str | None:
-        return self.ranking[0] if self.ranking else None
 
 
 class RewardClassify(Protocol):

@@ -89,3 +89,51 @@ def test_the_plugin_guides_examples_are_excerpts_of_real_files() -> None:
                 chunk.append(body)
         checked += 1
     assert checked >= 3
+
+
+def _import_graph() -> dict[str, set[str]]:
+    """Every import of one sia_core module by another: module level, TYPE_CHECKING and
+    inside functions alike (a lazy import still ties the two modules together)."""
+    root = ROOT / "sia_core"
+    graph: dict[str, set[str]] = {}
+    for path in root.rglob("*.py"):
+        name = ".".join(path.relative_to(ROOT).with_suffix("").parts).removesuffix(".__init__")
+        deps = graph.setdefault(name, set())
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+                if node.module.startswith("sia_core"):
+                    deps.add(node.module)
+                    deps.update(f"{node.module}.{alias.name}" for alias in node.names)
+            elif isinstance(node, ast.Import):
+                deps.update(a.name for a in node.names if a.name.startswith("sia_core"))
+    known = set(graph)
+    return {k: {d for d in v if d in known and d != k} for k, v in graph.items()}
+
+
+def test_the_core_has_no_import_cycles_not_even_through_function_level_imports() -> None:
+    from graphlib import CycleError, TopologicalSorter
+
+    graph = _import_graph()
+    assert len(graph) > 80 and "sia_core.weights.training" in graph
+    # the API re-exports everything, so it sits above every module it names
+    try:
+        list(TopologicalSorter(graph).static_order())
+    except CycleError as exc:
+        raise AssertionError(f"import cycle: {' -> '.join(reversed(exc.args[1]))}") from None
+
+
+def test_training_sits_below_the_loop() -> None:
+    """Trainer loading and running import only the RL contract (and errors)."""
+    graph = _import_graph()
+    assert graph["sia_core.weights.training"] <= {"sia_core.weights.rl", "sia_core.errors"}
+    assert "sia_core.weights.lever" not in _reachable(graph, "sia_core.policy.worker")
+
+
+def _reachable(graph: dict[str, set[str]], start: str) -> set[str]:
+    seen, todo = set(), [start]
+    while todo:
+        for dep in graph.get(todo.pop(), ()):
+            if dep not in seen:
+                seen.add(dep)
+                todo.append(dep)
+    return seen

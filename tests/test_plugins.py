@@ -88,7 +88,7 @@ def test_hook_register_backends(extra) -> None:
 
 
 def test_hook_register_sandboxes(extra) -> None:
-    spec = SandboxSpec(name="toy-sandbox", summary="toy", factory=object)
+    spec = SandboxSpec(name="toy-sandbox", summary="toy", factory=lambda opts: opts)
 
     class Toy:
         @hookimpl
@@ -244,6 +244,56 @@ def test_hook_register_commands(extra) -> None:
     plugins.add_commands(group)
     result = CliRunner().invoke(group, ["hello"])
     assert result.output == "hello from a plugin\n"
+
+
+def test_a_factory_that_cannot_be_called_fails_at_registration(extra) -> None:
+    class P:
+        @hookimpl
+        def register_backends(self, register):
+            register(BackendSpec(name="no-args", summary="", factory=lambda: None))
+
+    extra(P(), "hasty_plugin")
+    with pytest.raises(plugins.SiaError) as info:
+        plugins.backends()
+    assert "plugin 'hasty_plugin' registered backend 'no-args' with a factory that cannot " in (
+        str(info.value)
+    )
+
+
+def test_a_backend_or_sandbox_missing_a_method_fails_before_the_run_starts(
+    extra, tmp_path: Path
+) -> None:
+    class HalfBackend:  # no feedback(): a run would only find out after generation 1
+        name = "half"
+
+        def initial(self, ctx):
+            return None
+
+    class NoRun:
+        name, shielded = "norun", True
+
+    class P:
+        @hookimpl
+        def register_backends(self, register):
+            register(BackendSpec(name="half", summary="", factory=lambda opts: HalfBackend()))
+
+        @hookimpl
+        def register_sandboxes(self, register):
+            register(SandboxSpec(name="norun", summary="", factory=lambda opts: NoRun()))
+
+    extra(P(), "half_plugin")
+    with pytest.raises(plugins.SiaError, match=r"backend 'half' \(plugin 'half_plugin'\) built "
+                       r"a HalfBackend without feedback\(\)"):  # fmt: skip
+        plugins.make_backend("half", {})
+    with pytest.raises(plugins.SiaError, match=r"without run\(\)"):
+        plugins.make_sandbox("norun", {})
+    assert plugins.make_backend("heuristic", {}).name == "heuristic"
+    from sia_core.loop.generation_loop import Loop
+
+    config = RunConfig(task="sentiment", backend="half", runs_dir=str(tmp_path), run_id="h")
+    with pytest.raises(plugins.SiaError, match="without feedback"):
+        Loop(config)
+    assert not list(tmp_path.rglob("gen_*"))
 
 
 def test_duplicate_names_are_refused_naming_both_plugins(extra) -> None:

@@ -186,41 +186,6 @@ def test_backend_options_are_checked(tmp_path: Path) -> None:
     assert HeuristicBackend.from_options({}).levers == "both"
 
 
-def test_the_core_has_no_import_cycles() -> None:
-    """Module-level imports, TYPE_CHECKING ones included, form no cycle (imports inside
-    functions are lazy on purpose: they keep `sia --help` light)."""
-    import ast
-    from graphlib import CycleError, TopologicalSorter
-
-    root = Path(__file__).resolve().parent.parent / "sia_core"
-    graph: dict[str, set[str]] = {}
-    for path in root.rglob("*.py"):
-        name = ".".join(path.relative_to(root.parent).with_suffix("").parts)
-        name = name.removesuffix(".__init__")
-        deps = graph.setdefault(name, set())
-        tree = ast.parse(path.read_text())
-        nodes = list(tree.body)
-        for node in tree.body:
-            if isinstance(node, ast.If):  # if TYPE_CHECKING:
-                nodes += node.body
-        for node in nodes:
-            if (
-                isinstance(node, ast.ImportFrom)
-                and node.module
-                and node.module.startswith("sia_core")
-            ):
-                deps.add(node.module)
-                deps.update(f"{node.module}.{alias.name}" for alias in node.names)
-            elif isinstance(node, ast.Import):
-                deps.update(a.name for a in node.names if a.name.startswith("sia_core"))
-    known = set(graph)
-    graph = {k: {d for d in v if d in known and d != k} for k, v in graph.items()}
-    try:
-        list(TopologicalSorter(graph).static_order())
-    except CycleError as exc:
-        raise AssertionError(f"import cycle: {' -> '.join(exc.args[1])}") from None
-
-
 def test_a_generation_record_round_trips_and_keeps_what_it_does_not_know() -> None:
     from sia_core.loop.record import GenerationRecord
 

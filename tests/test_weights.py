@@ -134,6 +134,7 @@ def test_a_decision_has_a_rollout_part_and_an_algorithm_part() -> None:
     from sia_core import plugins
     from sia_core.options import OptionError
     from sia_core.weights.plan import plan_for
+    from sia_core.weights.rl import RLConfig
 
     grpo = plugins.rl_algorithm("grpo")
     plan = plan_for(
@@ -142,7 +143,9 @@ def test_a_decision_has_a_rollout_part_and_an_algorithm_part() -> None:
         grpo.config,
     )
     assert (plan.rollout.k, plan.rollout.temperature, plan.rollout.rounds) == (4, 0.7, 2)
-    assert plan.config["kl_beta"] == 0.1 and plan.config["epochs"] == 1  # defaults filled
+    # parsed once, into the algorithm's own typed config, defaults filled
+    assert type(plan.config) is grpo.config and isinstance(plan.config, RLConfig)
+    assert plan.config.kl_beta == 0.1 and plan.config.epochs == 1
     refused = {
         "flat keys": ({"k": 4}, "'k' is neither"),
         "bool for int": ({"rollout": {"k": True}}, "k must be int"),
@@ -265,7 +268,6 @@ def test_weights_trained_but_not_kept_do_not_leak_into_the_next_generation(
     from sia_core.policy.local import SamplingParams
     from sia_core.progress import QuietReporter
     from sia_core.testing.tiny import PROMPTS
-    from sia_core.weights.lever import train_adapter
     from sia_core.weights.rl import Group, RLBatch, Sample
 
     model = TaskModel(str(tiny_dir), None, {"rank": 4, "alpha": 8}, 0, tmp_path / "sia.log")
@@ -297,7 +299,7 @@ def test_weights_trained_but_not_kept_do_not_leak_into_the_next_generation(
         ]
     )
     spec = next(s for s in plugins.rl_algorithms() if s.name == "bon")
-    train_adapter(spec, batch, policy, {}, seed=0)
+    policy.train(spec.name, spec.trainer, batch, spec.config(), seed=0)
     assert any(not torch_equal(fresh[n], p) for n, p in lora_b().items())  # it trained
     model.serve(None, QuietReporter())  # the parent (no adapter) again
     assert all(torch_equal(fresh[n], p) for n, p in lora_b().items())

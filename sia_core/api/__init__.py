@@ -51,6 +51,7 @@ from sia_core.weights.rl import (
     Group,
     PolicyHandle,
     RLBatch,
+    RLConfig,
     Sample,
     TrainResult,
     completion_logprobs,
@@ -91,6 +92,7 @@ __all__ = [
     "ShapeReport",
     # RL algorithms
     "RLBatch",
+    "RLConfig",
     "Group",
     "Sample",
     "PolicyHandle",

@@ -15,8 +15,8 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from sia_core.errors import SiaError
-from sia_core.specs import AlgorithmInfo, ShapeReport
 from sia_core.tasks.task import Task
+from sia_core.weights.shapes import AlgorithmInfo, ShapeReport
 
 LEVERS = ("harness", "weights", "both")
 

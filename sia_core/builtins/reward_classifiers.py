@@ -5,7 +5,8 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 
 from sia_core.hookspecs import hookimpl
-from sia_core.specs import AlgorithmInfo, RewardClassifierSpec
+from sia_core.specs import RewardClassifierSpec
+from sia_core.weights.shapes import AlgorithmInfo
 
 
 def _classify(rewards: Sequence[float], algorithms: Sequence[AlgorithmInfo]):  # noqa: ANN202

@@ -113,5 +113,5 @@ class TaskModel:
 
     def close(self) -> None:
         """Stop a policy host's worker (a local policy goes with the process)."""
-        if isinstance(self.policy, RemotePolicy):
+        if self.policy is not None:
             self.policy.close()

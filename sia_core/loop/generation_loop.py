@@ -58,12 +58,11 @@ from sia_core.loop.run_dir import (
     rename_in_record,
 )
 from sia_core.progress import QuietReporter, Reporter
-from sia_core.sandbox.api import Sandbox
 from sia_core.sandbox.bwrap import require_bwrap
-from sia_core.specs import ShapeReport
 from sia_core.store import atomic_dir, atomic_write_json, clean_partial, read_json
 from sia_core.tasks.splits import selection_view
 from sia_core.weights.lever import improve_weights
+from sia_core.weights.shapes import ShapeReport
 
 
 def make_executor(config: RunConfig, run_path: Path) -> Executor:
@@ -76,7 +75,7 @@ def make_executor(config: RunConfig, run_path: Path) -> Executor:
             "rows into shards; add a [parallel] section to its task.toml (docs/tasks.md), "
             "or drop --parallel"
         )
-    sandbox: Sandbox = plugins.sandbox(config.sandbox).factory(config.sandbox_options)
+    sandbox = plugins.make_sandbox(config.sandbox, config.sandbox_options)
     serving = TaskModel(
         config.task_model or task.config.task_model,
         config.task_model_base,
@@ -125,7 +124,7 @@ class Loop:
                 "add --resume to continue it, or choose another --run-id"
             )
         self.config = config
-        self.backend: Backend = plugins.backend(config.backend).factory(config.backend_options)
+        self.backend: Backend = plugins.make_backend(config.backend, config.backend_options)
         self.classifier = plugins.reward_classifier(config.reward_classifier)
         self.executor = make_executor(config, self.rundir.path)
         self.task, self.sandbox = self.executor.task, self.executor.sandbox

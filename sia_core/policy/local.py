@@ -19,6 +19,8 @@ from typing import Any
 
 from sia_core.errors import SiaError
 from sia_core.gateway.models import ModelReply, chat_completion
+from sia_core.weights.rl import RLBatch
+from sia_core.weights.training import train_here
 
 
 @dataclass(frozen=True)
@@ -169,8 +171,19 @@ class LocalPolicy:
         policy.adapter = adapter
         return policy
 
-    def save_adapter(self, path: Path) -> None:
+    def save_adapter(self, path: Path, key: str | None = None) -> None:
+        """The adapter as a standard PEFT directory at `path`. `key` names where a policy
+        host keeps it too; nothing is kept elsewhere in this process."""
         self.model.save_pretrained(str(path))
+
+    def close(self) -> None:
+        """Nothing to stop: the model goes with the process."""
+
+    def train(
+        self, algorithm: str, trainer: str, batch: RLBatch, config: Any, seed: int
+    ) -> tuple[dict[str, Any], dict[str, bytes]]:
+        """One call of the algorithm's trainer on this model, in place."""
+        return train_here(self, algorithm, trainer, batch, config, seed)
 
     def use_adapter(self, adapter: Path | None) -> None:
         """Serve and train with `adapter` (None: a fresh, zero LoRA) from now on."""

@@ -42,7 +42,7 @@ class RemotePolicy:
         self.trained = False
 
     def train(
-        self, algorithm: str, trainer: str, batch: RLBatch, config: dict[str, Any], seed: int
+        self, algorithm: str, trainer: str, batch: RLBatch, config: Any, seed: int
     ) -> tuple[dict[str, Any], dict[str, bytes]]:
         self.trained = True
         return self.connection.call("train", algorithm, trainer, batch, config, seed)

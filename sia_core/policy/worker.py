@@ -65,13 +65,11 @@ class PolicyWorker:
         self.policy.use_adapter(target)
 
     def train(
-        self, algorithm: str, trainer: str, batch: RLBatch, config: dict[str, Any], seed: int
+        self, algorithm: str, trainer: str, batch: RLBatch, config: Any, seed: int
     ) -> tuple[dict[str, Any], dict[str, bytes]]:
-        """One call of the algorithm's trainer ("module:function", importable here):
-        what sia_core.weights.lever.train_adapter does in sia's process."""
-        from sia_core.weights.lever import run_trainer
-
-        return run_trainer(algorithm, trainer, batch, self.policy, config, seed)
+        """One call of the algorithm's trainer ("module:function", importable here) with
+        its typed config, exactly as a policy in sia's process trains."""
+        return self.policy.train(algorithm, trainer, batch, config, seed)
 
     def save_adapter(self, key: str) -> dict[str, bytes]:
         """The adapter's files (a standard PEFT directory); kept under `key` in the

@@ -111,9 +111,10 @@ def toy_success(policy: Any, samples: int = 64, target: str = "yes") -> float:
 
 
 def learn(
-    train: Any, config: dict[str, Any], steps: int, seed: int = 0, target: str = "yes"
+    train: Any, config: Any, steps: int, seed: int = 0, target: str = "yes"
 ) -> tuple[float, float]:
-    """Mean toy reward before and after `steps` rounds of sampling and training."""
+    """Mean toy reward before and after `steps` rounds of sampling and training with the
+    algorithm's typed `config`."""
     import torch
 
     from sia_core.weights.rl import PolicyHandle

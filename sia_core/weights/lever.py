@@ -4,8 +4,6 @@ plugin trains the policy's LoRA adapter on it; the adapter is saved with the gen
 
 from __future__ import annotations
 
-import importlib
-import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict
 from pathlib import Path
@@ -18,13 +16,12 @@ from sia_core.execution.evaluation import Evaluation
 from sia_core.execution.trajectories import read_calls
 from sia_core.loop.run_dir import derived_seed
 from sia_core.options import OptionError
-from sia_core.policy.remote import RemotePolicy
-from sia_core.specs import RLAlgorithmSpec
+from sia_core.policy.contract import Policy
 from sia_core.store import atomic_write_json
 from sia_core.tasks.splits import training_view
 from sia_core.tasks.task import Task
 from sia_core.weights.plan import plan_for
-from sia_core.weights.rl import Group, PolicyHandle, RLBatch, Sample
+from sia_core.weights.rl import Group, RLBatch, Sample
 from sia_core.weights.shared_rollouts import SharedRound, round_key
 
 if TYPE_CHECKING:
@@ -60,57 +57,11 @@ def build_batch(runs: list[tuple[Path, Evaluation]]) -> RLBatch:
     return RLBatch([Group(item_id=k, samples=v) for k, v in sorted(groups.items())])
 
 
-def load_trainer(name: str, trainer: str) -> Any:
-    module, _, function = trainer.partition(":")
-    try:
-        return getattr(importlib.import_module(module), function)
-    except (ImportError, AttributeError) as exc:
-        raise SiaError(f"RL algorithm {name!r}: cannot load trainer {trainer!r} ({exc})") from None
-
-
-def train_adapter(
-    spec: RLAlgorithmSpec, batch: RLBatch, policy: Any, config: dict[str, Any], seed: int
-) -> tuple[dict[str, Any], dict[str, bytes]]:
-    """One call of the algorithm's trainer on the policy, in place: its metrics, and the
-    files it wants saved next to the adapter."""
-    if isinstance(policy, RemotePolicy):  # the same trainer, where the policy lives
-        return policy.train(spec.name, spec.trainer, batch, config, seed)
-    return run_trainer(spec.name, spec.trainer, batch, policy, config, seed)
-
-
-def run_trainer(
-    name: str, trainer: str, batch: RLBatch, policy: Any, config: dict[str, Any], seed: int
-) -> tuple[dict[str, Any], dict[str, bytes]]:
-    """`train_adapter` on a local policy, given the trainer's "module:function" (what a
-    policy host's worker runs, without the plugin registry)."""
-    train = load_trainer(name, trainer)
-    handle = PolicyHandle(
-        model=policy.model,
-        tokenizer=policy.tokenizer,
-        learning_rate=policy.lora.learning_rate,
-        seed=seed,
-        previous_adapter=policy.adapter,
-    )
-    started = time.monotonic()
-    with policy.lock:
-        policy.trained = True
-        try:
-            result = train(batch, handle, dict(config))
-        except ValueError as exc:  # a config the algorithm refuses
-            raise SiaError(f"RL algorithm {name!r}: {exc}") from None
-    metrics = dict(result.metrics)
-    metrics["seconds"] = round(time.monotonic() - started, 2)
-    return metrics, result.extra_files
-
-
 def save_adapter(
-    policy: Any, dest: Path, record: dict[str, Any], extra_files: dict[str, bytes], key: str
+    policy: Policy, dest: Path, record: dict[str, Any], extra_files: dict[str, bytes], key: str
 ) -> None:
     """`key`: where a policy host keeps the adapter too (RUN/gen_N/…)."""
-    if isinstance(policy, RemotePolicy):
-        policy.save_adapter(dest, key)
-    else:
-        policy.save_adapter(dest)
+    policy.save_adapter(dest, key)
     for name, data in extra_files.items():
         (dest / name).write_bytes(data)
     atomic_write_json(dest / "training.json", record)
@@ -180,7 +131,9 @@ def improve_weights(
                 executor.shared_round = SharedRound(key, record.candidate, batch, summary)
         label = f"gen {number} · training {spec.name} (round {round_no + 1}/{plan.rounds})"
         with reporter.phase(label), third_party_to(executor.serving.log_path):
-            metrics, extra_files = train_adapter(spec, batch, policy, checked.config, seed)
+            metrics, extra_files = policy.train(
+                spec.name, spec.trainer, batch, checked.config, seed
+            )
         rounds.append({"batch": summary, "metrics": metrics})
         if reused is not None:
             rounds[-1]["rollouts_of_candidate"] = reused.candidate
@@ -195,7 +148,7 @@ def improve_weights(
     training = {
         "algorithm": spec.name,
         "plan": asdict(plan),
-        "config": checked.config,
+        "config": asdict(checked.config) if checked.config is not None else {},
         "started_from_gen": record.adapter_gen,
         "rounds": rounds,
     }

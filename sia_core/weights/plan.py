@@ -4,7 +4,7 @@ briefing describe these options without loading the weights lever."""
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, fields
+from dataclasses import dataclass, fields
 from typing import Any
 
 from sia_core.options import OptionError, option, parse
@@ -29,7 +29,9 @@ class WeightsPlan:
     """A weights decision, checked: the rollout plan and the algorithm's options."""
 
     rollout: RolloutPlan
-    config: dict[str, Any]
+    config: Any
+    """The algorithm's typed config (an instance of its registered config class), parsed
+    here once and handed to its trainer as it is; None: the algorithm takes no options."""
 
 
 def plan_for(hyperparameters: dict[str, Any], algorithm: str, config: type | None) -> WeightsPlan:
@@ -49,8 +51,8 @@ def plan_for(hyperparameters: dict[str, Any], algorithm: str, config: type | Non
     if config is None:
         if given:
             raise OptionError(f"{algorithm} takes no options; got {sorted(given)[0]!r}")
-        return WeightsPlan(rollout, {})
-    return WeightsPlan(rollout, asdict(parse(config, given, algorithm)))
+        return WeightsPlan(rollout, None)
+    return WeightsPlan(rollout, parse(config, given, algorithm))
 
 
 ROLLOUT_KEYS = tuple(f.name for f in fields(RolloutPlan))

@@ -16,7 +16,7 @@ import math
 import statistics
 from collections.abc import Sequence
 
-from sia_core.specs import AlgorithmInfo, ShapeReport
+from sia_core.weights.shapes import AlgorithmInfo, ShapeReport
 
 SPARSE_SUCCESS_RATE = 0.2
 SKEW_HEAVY = 1.0

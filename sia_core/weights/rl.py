@@ -1,10 +1,12 @@
 """What an RL algorithm plugin receives and returns.
 
-A trainer is a function `train(batch: RLBatch, policy: PolicyHandle, config: dict) ->
-TrainResult`. The batch holds, for each training item, the calls of K sampled runs of
-the harness with each run's reward. The policy handle holds the peft model (trained in
-place: the core saves its adapter afterwards), its tokenizer, and `reference()`, under
-which the model computes the reference (adapter-free) log-probs for a KL term.
+A trainer is a function `train(batch: RLBatch, policy: PolicyHandle, config) ->
+TrainResult`, where `config` is the algorithm's own config (an `RLConfig` subclass,
+parsed and checked once, before any rollout) or None for an algorithm without options.
+The batch holds, for each training item, the calls of K sampled runs of the harness with
+each run's reward. The policy handle holds the peft model (trained in place: the core
+saves its adapter afterwards), its tokenizer, and `reference()`, under which the model
+computes the reference (adapter-free) log-probs for a KL term.
 """
 
 from __future__ import annotations
@@ -14,7 +16,9 @@ import random
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Protocol, TypeVar
+from typing import Any, Self, TypeVar
+
+from sia_core.options import option, parse
 
 T = TypeVar("T")
 
@@ -135,21 +139,30 @@ def minibatches(items: list[Any], size: int) -> list[list[Any]]:
     return [items[i : i + size] for i in range(0, len(items), size)]
 
 
-class StepSettings(Protocol):
-    """The fields of an algorithm's config that `optimise` reads."""
+@dataclass
+class RLConfig:
+    """The options every algorithm's config shares, the ones `optimise` reads (as TRL's
+    configs share TrainingArguments). A subclass adds its own and re-declares a shared
+    one only to change its default or its help."""
 
-    epochs: int
-    minibatch_size: int
-    learning_rate: float | None
-    """None: the run's LoRA learning rate (`PolicyHandle.learning_rate`)."""
-    max_grad_norm: float
+    epochs: int = option(2, "passes over the training items per round", min=1, max=20)
+    minibatch_size: int = option(16, "training items per optimiser step", min=1, max=4096)
+    max_grad_norm: float = option(1.0, "gradient clipping norm", min=0.0, max=100.0)
+    learning_rate: float | None = option(
+        None, "LoRA learning rate (null: the run's --lora-lr)", min=0.0, max=1.0
+    )
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any] | None, name: str | None = None) -> Self:
+        """The config from a decision's "algorithm" options, checked (OptionError)."""
+        return parse(cls, data, name or cls.__name__)
 
 
 def optimise(
     policy: PolicyHandle,
     items: Sequence[T],
     loss_of: Callable[[list[T]], Any],
-    settings: StepSettings,
+    settings: RLConfig,
 ) -> list[float]:
     """The training loop most algorithms share: `settings.epochs` passes over `items` in
     a shuffle seeded by `policy.seed`, one AdamW step on the policy's trainable (LoRA)

@@ -45,9 +45,8 @@ def nll(logprobs: Any, mask: Any) -> Any:
     return -per_call.mean()
 
 
-def train(batch: RLBatch, policy: PolicyHandle, config: dict[str, Any]) -> TrainResult:
+def train(batch: RLBatch, policy: PolicyHandle, cfg: BoNConfig) -> TrainResult:
 
-    cfg = BoNConfig.from_dict(config)
     kept = [best_runs(g, cfg.threshold, cfg.per_group) for g in batch.groups]
     # Cloning targets the model's own distribution, not the rollout's tempered one.
     calls = [replace(s, temperature=1.0) for runs in kept for run in runs for s in run]

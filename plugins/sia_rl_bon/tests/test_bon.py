@@ -40,21 +40,23 @@ def test_nll_by_hand() -> None:
 
 def test_unknown_option_is_named() -> None:
     with pytest.raises(OptionError, match="bon has no option 'top_k'"):
-        BoNConfig.from_dict({"top_k": 2})
+        BoNConfig.from_dict({"top_k": 2}, "bon")
 
 
 def test_nothing_to_clone_trains_nothing() -> None:
     from sia_core.weights.rl import PolicyHandle, RLBatch
 
     result = train(
-        RLBatch([_group({0: 0.0, 1: 0.0}, {0: 5, 1: 6})]), PolicyHandle(None, None, 0.1), {}
+        RLBatch([_group({0: 0.0, 1: 0.0}, {0: 5, 1: 6})]),
+        PolicyHandle(None, None, 0.1),
+        BoNConfig(),
     )
     assert result.metrics["steps"] == 0.0 and result.metrics["groups_kept"] == 0.0
 
 
 def test_bon_learns_the_toy_objective_within_a_minute() -> None:
     started = time.monotonic()
-    before, after = learn(train, {}, steps=30)
+    before, after = learn(train, BoNConfig(), steps=30)
     assert time.monotonic() - started < 60
     assert before < 0.2
     assert after > before + 0.3, (before, after)

@@ -3,15 +3,14 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
 
-from sia_core.api import option, parse
+from sia_core.api import RLConfig, option
 
 PAIRINGS = ("best-worst", "all")
 
 
 @dataclass
-class DPOConfig:
+class DPOConfig(RLConfig):
     beta: float = option(
         0.1,
         "strength of the implicit KL to the adapter-free reference: small lets the policy "
@@ -33,17 +32,8 @@ class DPOConfig:
     margin: float = option(
         0.0, "a pair needs its rewards to differ by more than this", min=0.0, max=1e6
     )
-    epochs: int = option(2, "passes over the pairs per training round", min=1, max=20)
     minibatch_size: int = option(8, "pairs per optimiser step", min=1, max=4096)
-    max_grad_norm: float = option(1.0, "gradient clipping norm", min=0.0, max=100.0)
-    learning_rate: float | None = option(
-        None, "LoRA learning rate (null: the run's --lora-lr)", min=0.0, max=1.0
-    )
 
     def __post_init__(self) -> None:
         if self.pairing not in PAIRINGS:
             raise ValueError(f"pairing must be one of {', '.join(PAIRINGS)}, got {self.pairing!r}")
-
-    @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> DPOConfig:
-        return parse(cls, data, "dpo")

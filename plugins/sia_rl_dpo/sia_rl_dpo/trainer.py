@@ -84,10 +84,9 @@ def _run_logprobs(model: Any, runs: list[list[Sample]]) -> Any:
     return torch.zeros(len(runs), device=per_call.device).index_add(0, owner, per_call)
 
 
-def train(batch: RLBatch, policy: PolicyHandle, config: dict[str, Any]) -> TrainResult:
+def train(batch: RLBatch, policy: PolicyHandle, cfg: DPOConfig) -> TrainResult:
     import torch
 
-    cfg = DPOConfig.from_dict(config)
     per_group = [preference_pairs(g, cfg.pairing, cfg.margin) for g in batch.groups]
     pairs = [p for group_pairs in per_group for p in group_pairs]
     metrics = {

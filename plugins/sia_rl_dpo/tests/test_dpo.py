@@ -51,14 +51,14 @@ def test_loss_by_hand() -> None:
 
 def test_unknown_or_invalid_options_are_named() -> None:
     with pytest.raises(OptionError, match="dpo has no option 'betta'"):
-        DPOConfig.from_dict({"betta": 0.1})
+        DPOConfig.from_dict({"betta": 0.1}, "dpo")
     with pytest.raises(OptionError, match="pairing must be one of best-worst, all"):
-        DPOConfig.from_dict({"pairing": "random"})
+        DPOConfig.from_dict({"pairing": "random"}, "dpo")
 
 
 def test_dpo_learns_the_toy_objective_within_a_minute() -> None:
     started = time.monotonic()
-    before, after = learn(train, {"beta": 0.5, "pairing": "all"}, steps=30)
+    before, after = learn(train, DPOConfig(beta=0.5, pairing="all"), steps=30)
     assert time.monotonic() - started < 60
     assert before < 0.2
     assert after > before + 0.3, (before, after)

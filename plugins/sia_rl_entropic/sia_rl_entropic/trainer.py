@@ -39,10 +39,9 @@ def weighted_nll(logprobs: Any, weights: Any, mask: Any) -> Any:
     return -(weights * per_sequence).sum() / weights.clamp(min=0).sum().clamp(min=1e-6)
 
 
-def train(batch: RLBatch, policy: PolicyHandle, config: dict[str, Any]) -> TrainResult:
+def train(batch: RLBatch, policy: PolicyHandle, cfg: EntropicConfig) -> TrainResult:
     import torch
 
-    cfg = EntropicConfig.from_dict(config)
     weighted = []
     contrast_groups = 0
     for group in batch.groups:

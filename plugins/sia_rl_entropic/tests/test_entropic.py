@@ -40,14 +40,14 @@ def test_weighted_nll_by_hand() -> None:
 
 def test_config_checks() -> None:
     with pytest.raises(ValueError, match="temperature must be ≥ 0.0001"):
-        EntropicConfig.from_dict({"temperature": 0})
+        EntropicConfig.from_dict({"temperature": 0}, "entropic")
 
 
 def test_entropic_learns_when_most_groups_have_no_success() -> None:
     # The target token "4" is rare for the untrained tiny model: with 8 samples per
     # prompt, most groups hold no success at all.
     started = time.monotonic()
-    before, after = learn(train, {}, steps=30, target="4")
+    before, after = learn(train, EntropicConfig(), steps=30, target="4")
     assert time.monotonic() - started < 60
     assert before < 0.1
     assert after > before + 0.3, (before, after)

@@ -38,10 +38,9 @@ def clipped_surrogate(
     return per_sequence.mean()
 
 
-def train(batch: RLBatch, policy: PolicyHandle, config: dict[str, Any]) -> TrainResult:
+def train(batch: RLBatch, policy: PolicyHandle, cfg: GRPOConfig) -> TrainResult:
     import torch
 
-    cfg = GRPOConfig.from_dict(config)
     weighted = []
     for group in batch.groups:
         runs = sorted(group.run_rewards)

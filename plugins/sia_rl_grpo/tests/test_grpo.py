@@ -42,12 +42,12 @@ def test_k3_kl_by_hand() -> None:
 
 def test_unknown_hyperparameter_is_named() -> None:
     with pytest.raises(ValueError, match="grpo has no option 'clip'"):
-        GRPOConfig.from_dict({"clip": 0.1})
+        GRPOConfig.from_dict({"clip": 0.1}, "grpo")
 
 
 def test_grpo_learns_the_toy_objective_within_a_minute() -> None:
     started = time.monotonic()
-    before, after = learn(train, {"minibatch_size": 32}, steps=30)
+    before, after = learn(train, GRPOConfig(minibatch_size=32), steps=30)
     assert time.monotonic() - started < 60
     assert before < 0.2
     assert after > before + 0.3, (before, after)

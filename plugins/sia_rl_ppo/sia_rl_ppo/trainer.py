@@ -76,10 +76,9 @@ def _rows(table: list[list[float]], idx: list[int], like: Any) -> Any:
     return torch.tensor(padded, device=like.device)
 
 
-def train(batch: RLBatch, policy: PolicyHandle, config: dict[str, Any]) -> TrainResult:
+def train(batch: RLBatch, policy: PolicyHandle, cfg: PPOConfig) -> TrainResult:
     import torch
 
-    cfg = PPOConfig.from_dict(config)
     samples = [s for s in batch.samples if s.completion_ids]
     metrics = {
         "samples": float(len(samples)),

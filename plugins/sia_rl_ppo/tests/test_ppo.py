@@ -6,6 +6,7 @@ import time
 
 import pytest
 import torch
+from sia_rl_ppo.config import PPOConfig
 from sia_rl_ppo.trainer import gae, policy_loss, token_rewards, train, value_loss
 
 from sia_core.testing.tiny import learn
@@ -44,6 +45,6 @@ def test_losses_by_hand() -> None:
 
 def test_ppo_learns_the_toy_objective_within_a_minute() -> None:
     started = time.monotonic()
-    before, after = learn(train, {"kl_beta": 0.0}, steps=30)
+    before, after = learn(train, PPOConfig(kl_beta=0.0), steps=30)
     assert time.monotonic() - started < 60
     assert after > before + 0.3, (before, after)

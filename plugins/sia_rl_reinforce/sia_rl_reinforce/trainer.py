@@ -31,10 +31,9 @@ def policy_gradient_loss(logprobs: Any, advantages: Any, mask: Any) -> Any:
     return -(advantages * per_call).mean()
 
 
-def train(batch: RLBatch, policy: PolicyHandle, config: dict[str, Any]) -> TrainResult:
+def train(batch: RLBatch, policy: PolicyHandle, cfg: ReinforceConfig) -> TrainResult:
     import torch
 
-    cfg = ReinforceConfig.from_dict(config)
     weighted = []
     for group in batch.groups:
         runs = sorted(group.run_rewards)

@@ -31,12 +31,12 @@ def test_policy_gradient_loss_by_hand() -> None:
 
 def test_unknown_option_is_named() -> None:
     with pytest.raises(OptionError, match="reinforce has no option 'baseline'"):
-        ReinforceConfig.from_dict({"baseline": "loo"})
+        ReinforceConfig.from_dict({"baseline": "loo"}, "reinforce")
 
 
 def test_reinforce_learns_the_toy_objective_within_a_minute() -> None:
     started = time.monotonic()
-    before, after = learn(train, {}, steps=30)
+    before, after = learn(train, ReinforceConfig(), steps=30)
     assert time.monotonic() - started < 60
     assert before < 0.2
     assert after > before + 0.3, (before, after)

@@ -1,6 +1,6 @@
 """Trains nothing: the test only needs the algorithm to be discovered and offered."""
 
-from sia_core.weights.rl import TrainResult
+from sia_core.api import TrainResult
 
 
 def train(batch, policy, config):
