@@ -147,6 +147,14 @@ def test_crashing_timing_out_and_garbage_agents_fail_their_generation_only(
 ) -> None:
     toml = task_dir / "task.toml"
     toml.write_text(toml.read_text().replace("agent_timeout_s = 120", "agent_timeout_s = 3"))
+    # An evaluator whose message names the file by its full path, in a directory that is
+    # renamed when the generation is whole.
+    evaluator = task_dir / "data" / "public" / "evaluate.py"
+    evaluator.write_text(
+        evaluator.read_text().replace(
+            'f"predictions.csv is malformed', 'f"{submission} is malformed'
+        )
+    )
     script = write_script(
         tmp_path / "script",
         {
@@ -181,6 +189,11 @@ def test_crashing_timing_out_and_garbage_agents_fail_their_generation_only(
     assert "timed out after 3 s" in gens[2]["error"]
     assert "malformed" in gens[3]["error"]
     assert gens[4]["incumbent"] and run_json(runs, "f")["incumbent"] == 5
+    # records name the generation's files relative to its directory: nothing to rewrite
+    # after the rename, and no temporary name left behind
+    assert "evaluator exited with code 1: predictions.csv is malformed" in gens[3]["error"]
+    for record in (runs / "run_f").glob("gen_*/*.json"):
+        assert str(runs) not in record.read_text(), record
 
 
 def test_heuristic_backend_says_why_it_stops(task_dir, tmp_path) -> None:

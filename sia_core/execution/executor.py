@@ -11,10 +11,11 @@ import re
 import shutil
 import threading
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from sia_core.errors import relative_paths
 from sia_core.execution.evaluation import Evaluation, run_evaluator
 from sia_core.execution.shards import SHARDS_DIR, merge_logs, merge_outputs, merge_results
 from sia_core.execution.trajectories import write_agent_execution
@@ -87,6 +88,16 @@ class Executor:
             shutil.rmtree(out / ".shards_in", ignore_errors=True)
         with self.reporter.phase(f"gen {number} · {split} · evaluating"):
             evaluation = self.score(view, out, result)
+        # Records name the generation's files relative to its directory (the one holding
+        # the harness), which is renamed into place only once whole.
+        home = agent.parent
+        result = replace(
+            result,
+            stdout_tail=relative_paths(result.stdout_tail, home) or "",
+            stderr_tail=relative_paths(result.stderr_tail, home) or "",
+            violation=relative_paths(result.violation, home),
+        )
+        evaluation = replace(evaluation, error=relative_paths(evaluation.error, home))
         write_agent_execution(out, result, evaluation)
         return SplitOutcome(sandbox=result, evaluation=evaluation, usage=usage)
 

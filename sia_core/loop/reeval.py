@@ -57,7 +57,7 @@ def evaluate(
     parallel: int | None = None,
     exact: bool = False,
 ) -> EvalResult:
-    from sia_core.loop.generation_loop import make_executor
+    from sia_core.loop.wiring import make_executor
 
     rundir = RunDir(run_path)
     state = rundir.read()

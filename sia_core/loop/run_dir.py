@@ -10,11 +10,8 @@ generation into place and updating run.json loses nothing.
 
 from __future__ import annotations
 
-import json
-import os
 import random
 import re
-import shutil
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -23,7 +20,7 @@ from typing import TYPE_CHECKING, Any
 from sia_core.backends.contract import GenerationView
 from sia_core.errors import SiaError
 from sia_core.loop.record import GenerationRecord
-from sia_core.store import atomic_write_json, atomic_write_text, clean_partial, read_json
+from sia_core.store import atomic_write_json, clean_partial, read_json
 
 if TYPE_CHECKING:
     from sia_core.gateway.serving import TaskModel
@@ -128,45 +125,7 @@ def list_runs(runs_dir: Path, follow_links: bool = True) -> list[tuple[Path, dic
 
 STAGING_PREFIX = "candidates_gen_"
 """RUN/candidates_gen_N/K/: the finished candidates of generation N while it is being
-made; moved to gen_N/candidates/ once gen_N is whole."""
-
-
-def adopt_candidates(rundir: RunDir) -> None:
-    """Move the candidates of every whole generation into it (a kill can fall between
-    gen_N's rename and this move)."""
-    if not rundir.path.is_dir():
-        return
-    for staging in rundir.path.glob(f"{STAGING_PREFIX}*"):
-        number = staging.name.removeprefix(STAGING_PREFIX)
-        final = rundir.path / f"gen_{number}"
-        if number.isdigit() and (final / "generation.json").is_file():
-            if (final / "candidates").exists():
-                shutil.rmtree(staging)
-            else:
-                os.replace(staging, final / "candidates")
-
-
-def candidate_summary(record: GenerationRecord) -> dict[str, Any]:
-    """One candidate as generation.json lists it."""
-    totals = record.totals()
-    return {
-        "candidate": record.candidate,
-        "status": record.status,
-        "score": record.score,
-        "lever": record.lever,
-        "algorithm": record.algorithm,
-        "error": record.error,
-        "tokens": totals.tokens,
-        "cost_usd": round(totals.cost_usd, 6),
-        "agent_cost_usd": round(
-            sum(
-                s["cost_usd"]
-                for s in record.agent_sessions or []
-                if isinstance(s, dict) and isinstance(s.get("cost_usd"), (int, float))
-            ),
-            6,
-        ),
-    }
+made (sia_core.loop.staging); moved to gen_N/candidates/ once gen_N is whole."""
 
 
 def archive_parent(
@@ -180,16 +139,6 @@ def archive_parent(
     ranked = sorted(scored, key=lambda r: r.score, reverse=direction == "max")
     weights = [1.0 / rank for rank in range(1, len(ranked) + 1)]
     return random.Random(seed).choices(ranked, weights)[0]
-
-
-def rename_in_record(record: GenerationRecord, scan: Path, old: str, new: str) -> GenerationRecord:
-    """The record, and every agent_execution.json under `scan`, with path `old` as `new`."""
-    for path in scan.rglob("agent_execution.json"):
-        text = path.read_text(encoding="utf-8")
-        if old in text:
-            atomic_write_text(path, text.replace(old, new))
-    text = json.dumps(record.as_dict(), default=str).replace(old, new)
-    return GenerationRecord.from_dict(json.loads(text))
 
 
 def derived_seed(run_seed: int, number: int, salt: int) -> int:
@@ -259,11 +208,6 @@ def index(state: dict[str, Any], records: list[GenerationRecord], direction: str
     state["calls_without_price"] = unpriced
     state["direction"] = direction
     return state
-
-
-def name_final_dir(record: GenerationRecord, tmp: Path, final: Path) -> GenerationRecord:
-    """The record, and every agent_execution.json under `tmp`, with `tmp` named `final`."""
-    return rename_in_record(record, tmp, str(tmp), str(final))
 
 
 def initial_state(run_id: str, task: Task, seed: int, serving: TaskModel) -> dict[str, Any]:

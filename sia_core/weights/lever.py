@@ -14,6 +14,7 @@ from sia_core.console_log import third_party_to
 from sia_core.errors import SiaError
 from sia_core.execution.evaluation import Evaluation
 from sia_core.execution.trajectories import read_calls
+from sia_core.gateway.server import add_usage
 from sia_core.loop.run_dir import derived_seed
 from sia_core.options import OptionError
 from sia_core.policy.contract import Policy
@@ -27,7 +28,6 @@ from sia_core.weights.shared_rollouts import SharedRound, round_key
 if TYPE_CHECKING:
     from sia_core.backends.contract import Decision
     from sia_core.execution.executor import Executor
-    from sia_core.loop.record import GenerationRecord
 
 
 def build_batch(runs: list[tuple[Path, Evaluation]]) -> RLBatch:
@@ -82,12 +82,18 @@ def improve_weights(
     decision: Decision,
     agent: Path,
     python: str,
-    record: GenerationRecord,
-) -> None:
+    number: int,
+    adapter_gen: int | None,
+    candidate: int | None,
+    usage: dict[str, dict[str, Any]],
+) -> dict[str, Any]:
     """The weights lever of one generation: rounds of K rollouts of the harness on
     training rows drawn from what the selection split leaves, each round's calls and
-    rewards handed to the algorithm plugin, the adapter saved in tmp/adapter/."""
-    number = record.number
+    rewards handed to the algorithm plugin, the adapter saved in tmp/adapter/.
+    `adapter_gen`: the generation whose adapter training starts from; `candidate`: which
+    of the generation's candidates this is (its first round may be shared). The rollouts'
+    task-model usage is added to `usage` under "rollouts" as they finish; returns the
+    training record (adapter/training.json)."""
     spec = plugins.rl_algorithm(decision.algorithm or "")
     policy = executor.serving.policy
     if policy is None or executor.task.config.validation is None:
@@ -102,7 +108,7 @@ def improve_weights(
     plan, reporter = checked.rollout, executor.reporter
     rounds: list[dict[str, Any]] = []
     extra_files: dict[str, bytes] = {}
-    key = round_key(record, agent, python, plan)
+    key = round_key(number, adapter_gen, agent, python, plan)
     shared = executor.shared_round
     for round_no in range(plan.rounds):
         seed = derived_seed(executor.seed, number, round_no)
@@ -126,9 +132,9 @@ def improve_weights(
             )
             summary = describe(batch)
             for run in runs:
-                record.add_usage("rollouts", run.usage)
-            if round_no == 0 and record.candidate is not None:
-                executor.shared_round = SharedRound(key, record.candidate, batch, summary)
+                add_usage(usage.setdefault("rollouts", {}), run.usage)
+            if round_no == 0 and candidate is not None:
+                executor.shared_round = SharedRound(key, candidate, batch, summary)
         label = f"gen {number} · training {spec.name} (round {round_no + 1}/{plan.rounds})"
         with reporter.phase(label), third_party_to(executor.serving.log_path):
             metrics, extra_files = policy.train(
@@ -149,9 +155,9 @@ def improve_weights(
         "algorithm": spec.name,
         "plan": asdict(plan),
         "config": asdict(checked.config) if checked.config is not None else {},
-        "started_from_gen": record.adapter_gen,
+        "started_from_gen": adapter_gen,
         "rounds": rounds,
     }
     key = f"gen_{number}/{tmp.name.lstrip('.')}"  # where a policy host keeps it too
     save_adapter(policy, tmp / "adapter", training, extra_files, key)
-    record.adapter_gen, record.training = number, training
+    return training

@@ -10,7 +10,6 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from sia_core.loop.record import GenerationRecord
     from sia_core.weights.plan import RolloutPlan
     from sia_core.weights.rl import RLBatch
 
@@ -29,7 +28,7 @@ class SharedRound:
 
 
 def round_key(
-    record: GenerationRecord, agent: Path, python: str, plan: RolloutPlan
+    number: int, adapter_gen: int | None, agent: Path, python: str, plan: RolloutPlan
 ) -> tuple[Any, ...]:
     digest = hashlib.sha256(agent.read_bytes()).hexdigest()
-    return (record.number, record.adapter_gen, digest, python, plan.k, plan.items, plan.temperature)
+    return (number, adapter_gen, digest, python, plan.k, plan.items, plan.temperature)
