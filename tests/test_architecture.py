@@ -137,3 +137,26 @@ def _reachable(graph: dict[str, set[str]], start: str) -> set[str]:
                 seen.add(dep)
                 todo.append(dep)
     return seen
+
+
+def test_one_table_maps_sia_run_options_to_the_stored_config() -> None:
+    """`sia run`'s options are built from one table; with none given, the parsed config
+    is RunConfig's defaults (written once, in the dataclass)."""
+    from dataclasses import fields
+
+    from sia_core.cli.run import run
+    from sia_core.loop.run_config import OPTIONS, RunConfig, config_from_options
+
+    assert {o.field for o in OPTIONS} == {f.name for f in fields(RunConfig)}
+    assert {p.name for p in run.params} == {o.param for o in OPTIONS} | {"resume"}
+    ctx = run.make_context("run", ["--task", "x"])
+    assert config_from_options(ctx.params, resume=False) == RunConfig(
+        task="x", runs_dir=str(Path("runs").resolve())
+    )
+    ctx = run.make_context(
+        "run",
+        ["--task", "x", "--lora-rank", "8", "--backend-opt", "a=1", "--budget-usd", "2"],
+    )
+    config = config_from_options(ctx.params, resume=False)
+    assert config.lora == {"rank": 8, "alpha": 4} and config.backend_options == {"a": "1"}
+    assert config.budget_cost_usd == 2.0

@@ -27,7 +27,7 @@ from sia_core.execution.evaluation import MetricKeyError
 from sia_core.execution.executor import Executor
 from sia_core.loop import staging, steps
 from sia_core.loop.record import GenerationRecord
-from sia_core.loop.run_config import RunConfig, resolve_task, stored_config
+from sia_core.loop.run_config import RunConfig
 from sia_core.loop.run_dir import (
     RunDir,
     archive_parent,
@@ -36,7 +36,7 @@ from sia_core.loop.run_dir import (
     index,
     initial_state,
 )
-from sia_core.loop.wiring import Wiring, make_executor
+from sia_core.loop.wiring import Wiring, make_executor, resolve_task, stored_config
 from sia_core.progress import QuietReporter, Reporter
 from sia_core.store import atomic_dir, atomic_write_json
 from sia_core.tasks.splits import selection_view

@@ -1,19 +1,17 @@
-"""What a run is asked to do (`sia run`'s options, stored in run.json), and the task it
-names."""
+"""What a run is asked to do: RunConfig (stored in run.json) and, in one table, the
+`sia run` option that sets each of its fields. The CLI is built from the table and the
+defaults are RunConfig's, so the two never disagree. Light on purpose: `sia --help`
+imports it."""
 
 from __future__ import annotations
 
-import contextlib
-import os
-from collections.abc import Collection
-from dataclasses import dataclass, field
+from dataclasses import MISSING, dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
-from sia_core import plugins
+import click
+
 from sia_core.errors import SiaError
-from sia_core.loop.run_dir import RunDir
-from sia_core.tasks.task import Task, load_task_dir
 
 
 @dataclass
@@ -53,61 +51,133 @@ class RunConfig:
     """Which generation a child is made from: "incumbent", or "archive" (sampled)."""
 
 
-def resolve_task(config: RunConfig) -> Task:
-    if config.task_dir:
-        return load_task_dir(Path(config.task_dir))
-    if not config.task:
-        raise SiaError("name a task: --task NAME or --task-dir PATH")
-    for loader in plugins.task_loaders():
-        path = loader.resolve(config.task)
-        if path is not None:
-            return load_task_dir(path)
-    known = sorted(info.name for loader in plugins.task_loaders() for info in loader.list_tasks())
-    raise SiaError(
-        f"no task {config.task!r}; known tasks: {', '.join(known) or 'none'} "
-        "(`sia tasks` lists them); or pass --task-dir PATH"
-    )
+@dataclass(frozen=True)
+class Option:
+    """One `sia run` option and the RunConfig field it sets."""
+
+    flag: str
+    field: str
+    help: str
+    type: Any = None
+    multiple: bool = False
+    metavar: str | None = None
+    is_flag: bool = False
+    lora_key: str | None = None
+    """For the --lora-* options: the key of RunConfig.lora it sets."""
+
+    @property
+    def param(self) -> str:
+        return self.flag.removeprefix("--").replace("-", "_")
+
+    def default(self) -> Any:
+        if self.lora_key or self.multiple or self.field == "max_gen":
+            return None  # unset: the field's value is worked out from what is given
+        spec = next(f for f in fields(RunConfig) if f.name == self.field)
+        return None if spec.default is MISSING else spec.default
 
 
-# How `sia run` spells each RunConfig field, for messages.
-FLAGS = {
-    "backend_options": "--backend-opt",
-    "sandbox_options": "--sandbox-opt",
-    "policy_host_options": "--policy-host-opt",
-    "budget_cost_usd": "--budget-usd",
-    "lora": "--lora-*",
-}
+OPTIONS: tuple[Option, ...] = (
+    Option("--task", "task", "Task name, resolved by the installed task loaders (`sia tasks`)."),
+    Option("--task-dir", "task_dir", "A task directory in the SIA layout.",
+           click.Path(file_okay=False)),
+    Option("--max-gen", "max_gen", "Number of generations (default 3; on --resume, extends "
+           "the run).", click.IntRange(min=1)),
+    Option("--run-id", "run_id", "Name of the run (default: a timestamp)."),
+    Option("--backend", "backend", "Meta-/Feedback-Agent backend (`sia plugins` lists them)."),
+    Option("--backend-opt", "backend_options", "Option for the backend, repeatable "
+           "(scripted: script=DIR).", multiple=True, metavar="KEY=VALUE"),
+    Option("--meta-model", "meta_model", "Model of the Meta- and Feedback-Agent."),
+    Option("--task-model", "task_model", "Task model, any litellm model name (overrides "
+           "task.toml)."),
+    Option("--task-model-base", "task_model_base", "API base URL for the task model (an "
+           "OpenAI-compatible server: vLLM, Ollama, llama.cpp)."),
+    Option("--sandbox", "sandbox", "Where the agent runs: local (bubblewrap) or process "
+           "(unshielded, by choice)."),
+    Option("--sandbox-opt", "sandbox_options", "Option for the sandbox, repeatable (local: "
+           "bwrap=PATH).", multiple=True, metavar="KEY=VALUE"),
+    Option("--policy-host", "policy_host", "Serve and train the open-weight task model there "
+           "(e.g. modal: a GPU) instead of in this process."),
+    Option("--policy-host-opt", "policy_host_options", "Option for the policy host, "
+           "repeatable (modal: gpu=H100).", multiple=True, metavar="KEY=VALUE"),
+    Option("--reward-classifier", "reward_classifier", "Reward-shape classifier that labels "
+           "rewards and ranks RL algorithms."),
+    Option("--runs-dir", "runs_dir", "Where runs are kept.", click.Path(file_okay=False)),
+    Option("--seed", "seed", "Seed of every random draw of the run.", int),
+    Option("--budget-tokens", "budget_tokens", "Task-model token budget per evaluation.",
+           click.IntRange(min=1)),
+    Option("--budget-usd", "budget_cost_usd", "Task-model cost budget per evaluation, in US "
+           "dollars.", click.FloatRange(min=0)),
+    Option("--concurrency", "concurrency", "Concurrent task-model calls through the gateway.",
+           click.IntRange(min=1)),
+    Option("--parallel", "parallel", "Sandboxes each evaluation and rollout is spread over "
+           "(the task's [parallel] rows).", click.IntRange(min=1, max=256)),
+    Option("--exact", "exact", "Open-weight task model: sample every greedy call alone, so a "
+           "score does not depend on which calls shared a batch (slower evaluations).",
+           is_flag=True),
+    Option("--lora-rank", "lora", "LoRA rank of the local policy (default 32, the paper's).",
+           click.IntRange(min=1), lora_key="rank"),
+    Option("--lora-alpha", "lora", "LoRA alpha (default half the rank: 16 at rank 32).",
+           click.IntRange(min=1), lora_key="alpha"),
+    Option("--lora-targets", "lora", "Modules that get LoRA (default "
+           "q_proj,k_proj,v_proj,o_proj).", metavar="M1,M2", lora_key="target_modules"),
+    Option("--lora-lr", "lora", "Learning rate of the LoRA parameters (default 2e-4).",
+           click.FloatRange(min=0, min_open=True), lora_key="learning_rate"),
+    Option("--candidates", "candidates", "Children proposed per generation, evaluated side by "
+           "side; the best may be kept.", click.IntRange(min=1, max=32)),
+    Option("--keep-rule", "keep_rule", "raw: keep a better selection score; paired: only "
+           "when better by more than noise.", click.Choice(["raw", "paired"])),
+    Option("--parent", "parent", "Make children from the incumbent, or from a generation "
+           "sampled by selection rank.", click.Choice(["incumbent", "archive"])),
+)  # fmt: skip
+
+FLAG_OF = {o.field: o.flag for o in OPTIONS if not o.lora_key} | {"lora": "--lora-*"}
+"""How `sia run` spells each RunConfig field, for messages."""
 
 
-def stored_config(rundir: RunDir, given: RunConfig, explicit: Collection[str] = ()) -> RunConfig:
-    """The configuration of a run being resumed: the stored one, with only the
-    generation count taken from `given` (to extend a finished run). A field named in
-    `explicit` (given on the command line) must agree with the stored one: a resumed
-    run keeps its configuration, and an option silently ignored would mislead."""
-    if not rundir.exists():
-        raise SiaError(
-            f"nothing to resume: {rundir.path} has no run.json; drop --resume to start it"
-        )
-    state = rundir.read()
-    pid = state.get("pid")
-    if state.get("status") == "running" and pid and pid != os.getpid():
-        with contextlib.suppress(ProcessLookupError, PermissionError):
-            os.kill(pid, 0)
-            raise SiaError(
-                f"run {given.run_id!r} is still running (pid {pid}); stop it before resuming"
-            )
-    stored = RunConfig(**state["config"])
-    for name in explicit:
-        if name in ("max_gen", "run_id", "runs_dir", "parallel"):
-            continue
-        if getattr(given, name) != getattr(stored, name):
-            flag = FLAGS.get(name, "--" + name.replace("_", "-"))
-            raise SiaError(
-                f"{flag} {getattr(given, name)!r} differs from run {given.run_id!r}'s own "
-                f"{getattr(stored, name)!r}: a resumed run keeps the configuration in its "
-                "run.json; drop the option, or start a new run with another --run-id"
-            )
-    stored.max_gen = given.max_gen or stored.max_gen
-    if "parallel" in explicit:  # how wide it runs, not what it computes: may change
-        stored.parallel = given.parallel
-    return stored
+def _pairs(values: tuple[str, ...], flag: str) -> dict[str, str]:
+    options = {}
+    for pair in values:
+        key, sep, value = pair.partition("=")
+        if not sep or not key:
+            raise SiaError(f"{flag} {pair!r}: write KEY=VALUE")
+        options[key.strip()] = value
+    return options
+
+
+def _lora(given: dict[str, Any]) -> dict[str, Any]:
+    lora: dict[str, Any] = {}
+    if given.get("rank") is not None:
+        lora.update(rank=given["rank"], alpha=given.get("alpha") or max(1, given["rank"] // 2))
+    if given.get("alpha") is not None:
+        lora["alpha"] = given["alpha"]
+    if given.get("target_modules"):
+        targets = [t.strip() for t in given["target_modules"].split(",") if t.strip()]
+        lora["target_modules"] = targets
+    if given.get("learning_rate") is not None:
+        lora["learning_rate"] = given["learning_rate"]
+    return lora
+
+
+def config_from_options(values: dict[str, Any], resume: bool) -> RunConfig:
+    """The RunConfig of `sia run`'s parsed options (by parameter name)."""
+    settings: dict[str, Any] = {}
+    lora: dict[str, Any] = {}
+    for option in OPTIONS:
+        value = values.get(option.param)
+        if option.lora_key:
+            lora[option.lora_key] = value
+        elif option.multiple:
+            settings[option.field] = _pairs(tuple(value or ()), option.flag)
+        else:
+            settings[option.field] = value
+    settings["lora"] = _lora(lora)
+    for path in ("task_dir", "runs_dir"):
+        if settings.get(path):
+            settings[path] = str(Path(settings[path]).resolve())
+    settings["max_gen"] = settings.get("max_gen") or (0 if resume else 3)
+    return RunConfig(**settings)
+
+
+def field_of(param: str) -> str:
+    """The RunConfig field a `sia run` parameter sets."""
+    return next((o.field for o in OPTIONS if o.param == param), param)
