@@ -44,26 +44,17 @@ class Kind:
     spec_type: type
     noun: str
     """How an error message names one of these: "no {noun} 'x'"."""
-    package_hint: str
-    """What `pip install` adds one: formatted with the missing name."""
 
 
 KINDS: dict[str, Kind] = {
-    "backends": Kind("register_backends", BackendSpec, "backend", "sia-backend-{name}"),
-    "sandboxes": Kind("register_sandboxes", SandboxSpec, "sandbox", "sia-sandbox-{name}"),
-    "policy_hosts": Kind(
-        "register_policy_hosts", PolicyHostSpec, "policy host", "sia-policy-{name}"
-    ),
-    "rl_algorithms": Kind(
-        "register_rl_algorithms", RLAlgorithmSpec, "RL algorithm", "sia-rl-{name}"
-    ),
+    "backends": Kind("register_backends", BackendSpec, "backend"),
+    "sandboxes": Kind("register_sandboxes", SandboxSpec, "sandbox"),
+    "policy_hosts": Kind("register_policy_hosts", PolicyHostSpec, "policy host"),
+    "rl_algorithms": Kind("register_rl_algorithms", RLAlgorithmSpec, "RL algorithm"),
     "reward_classifiers": Kind(
-        "register_reward_classifiers",
-        RewardClassifierSpec,
-        "reward classifier",
-        "sia-reward-{name}",
+        "register_reward_classifiers", RewardClassifierSpec, "reward classifier"
     ),
-    "task_loaders": Kind("register_task_loaders", TaskLoaderSpec, "task loader", "sia-task-{name}"),
+    "task_loaders": Kind("register_task_loaders", TaskLoaderSpec, "task loader"),
 }
 
 
@@ -208,17 +199,39 @@ def reset() -> None:
     plugin_manager.cache_clear()
 
 
+KNOWN_PACKAGES: dict[str, dict[str, str]] = {
+    "backends": {"claude": "sia_backend_claude", "openhands": "sia_backend_openhands"},
+    "sandboxes": {"modal": "sia_modal"},
+    "policy_hosts": {"modal": "sia_modal"},
+    "rl_algorithms": {
+        name: f"sia_rl_{name}" for name in ("bon", "dpo", "entropic", "grpo", "ppo", "reinforce")
+    },
+    "task_loaders": {
+        "mlebench": "sia_task_mlebench",
+        "offline": "sia_tasks_offline",
+        "original": "sia_tasks_original",
+        "paper": "sia_tasks_paper",
+    },
+}
+"""The plugins that ship with sia (under plugins/ in its repository, not on PyPI): the
+only packages an unknown name is told to install."""
+
+
 def _lookup(kind_key: str, name: str) -> Any:
     entries = registered(kind_key)
     if name in entries:
         return entries[name].spec
     kind = KINDS[kind_key]
     installed = ", ".join(sorted(entries)) or "none"
-    hint = kind.package_hint.format(name=name)
-    raise UnknownName(
-        f"no {kind.noun} {name!r}; installed: {installed}; `pip install {hint}` adds it "
-        "if such a package exists"
+    package = KNOWN_PACKAGES.get(kind_key, {}).get(name)
+    hint = (
+        f"; `pip install ./plugins/{package}` in a sia checkout adds it"
+        if package
+        else f"; no plugin that ships with sia registers a {kind.noun} of that name"
     )
+    if disabled_plugins():
+        hint += f" (SIA_DISABLE_PLUGINS={os.environ['SIA_DISABLE_PLUGINS']} is set)"
+    raise UnknownName(f"no {kind.noun} {name!r}; installed: {installed}{hint}")
 
 
 def backend(name: str) -> BackendSpec:

@@ -178,3 +178,31 @@ def test_the_architecture_page_names_every_folder_and_module_that_exists() -> No
     for folder, module in named - {("tests", "test_architecture")}:
         path = ROOT / "sia_core" / (module if folder == "sia_core" else f"{folder}/{module}")
         assert path.with_suffix(".py").is_file(), f"{folder}/{module}"
+
+
+def test_sia_run_refuses_contradictory_options_before_any_work() -> None:
+    import pytest
+
+    from sia_core.cli.run import run
+    from sia_core.errors import SiaError
+    from sia_core.loop.run_config import config_from_options
+
+    def parse(*argv: str) -> object:
+        return config_from_options(run.make_context("run", list(argv)).params, resume=False)
+
+    with pytest.raises(SiaError, match="name two tasks; give one of them"):
+        parse("--task", "sentiment", "--task-dir", "somewhere")
+    with pytest.raises(SiaError, match="add --backend-opt script=DIR, or --max-gen 1"):
+        parse("--task", "sentiment", "--backend", "scripted")
+    assert parse("--task", "sentiment", "--backend", "scripted", "--max-gen", "1")
+    assert parse("--task", "x", "--backend", "scripted", "--backend-opt", "script=/s")
+
+
+def test_every_package_declares_its_license_as_an_spdx_string() -> None:
+    import tomllib
+
+    projects = [ROOT / "pyproject.toml", *(ROOT / "plugins").glob("*/pyproject.toml")]
+    assert len(projects) > 10
+    for path in projects:
+        project = tomllib.loads(path.read_text(encoding="utf-8"))["project"]
+        assert project["license"] == "MIT", path  # PEP 639, not the deprecated table

@@ -341,13 +341,18 @@ def test_unknown_name_lists_installed_and_what_to_install() -> None:
         plugins.backend("nope")
     message = str(info.value)
     assert message.startswith("no backend 'nope'; installed: claude, heuristic, scripted")
-    assert "`pip install sia-backend-nope`" in message
+    # a package is suggested only when one that ships with sia registers that name
+    assert "pip install" not in message
+    assert message.endswith("no plugin that ships with sia registers a backend of that name")
     with pytest.raises(plugins.UnknownName) as info:
         plugins.rl_algorithm("kto")
     assert str(info.value) == (
         "no RL algorithm 'kto'; installed: bon, dpo, entropic, grpo, ppo, reinforce; "
-        "`pip install sia-rl-kto` adds it if such a package exists"
+        "no plugin that ships with sia registers a RL algorithm of that name"
     )
+    for kind, names in plugins.KNOWN_PACKAGES.items():
+        for package in names.values():
+            assert (REPO / "plugins" / package / "pyproject.toml").is_file(), (kind, package)
 
 
 def test_sia_plugins_json_shows_distribution_version_and_registrations() -> None:
@@ -375,12 +380,15 @@ def test_disabled_plugins_are_not_loaded() -> None:
         str(REPO / "examples" / "review-sentiment"),
         "--backend",
         "scripted",
+        "--max-gen",
+        "1",
         env=env,
     )
     assert run.returncode == 2
     assert run.stderr.strip() == (
-        "error: no backend 'scripted'; installed: claude; `pip install sia-backend-scripted` "
-        "adds it if such a package exists"
+        "error: no backend 'scripted'; installed: claude; no plugin that ships with sia "
+        f"registers a backend of that name (SIA_DISABLE_PLUGINS={env['SIA_DISABLE_PLUGINS']} "
+        "is set)"
     )
 
 

@@ -155,14 +155,16 @@ class Loop:
         return archive_parent(records, self.task.config.direction, seed) or fallback
 
     def _generation(self, number: int, records: list[GenerationRecord]) -> GenerationRecord:
-        self.reporter.info(f"generation {number}")
         parent = self._parent(number, records)
         # Generation 1 has no parent to make several children of: it is one harness.
         if self.config.candidates > 1 and number > 1:
             record = staging.candidates(self.wiring, number, records, parent, self._say)
         else:
             with atomic_dir(self.rundir.gen_dir(number)) as tmp:
-                record, _ = steps.child(self.wiring, number, tmp, records, parent)
+                record, _ = steps.child(
+                    self.wiring, number, tmp, records, parent,
+                    announce=lambda: self.reporter.info(f"generation {number}"),
+                )  # fmt: skip
                 atomic_write_json(tmp / "generation.json", record.as_dict())
         self._say(record)
         return record

@@ -171,10 +171,22 @@ def config_from_options(values: dict[str, Any], resume: bool) -> RunConfig:
         else:
             settings[option.field] = value
     settings["lora"] = _lora(lora)
+    if settings.get("task") and settings.get("task_dir"):
+        raise SiaError(
+            f"--task {settings['task']} and --task-dir {settings['task_dir']} name two tasks; "
+            "give one of them"
+        )
     for path in ("task_dir", "runs_dir"):
         if settings.get(path):
             settings[path] = str(Path(settings[path]).resolve())
     settings["max_gen"] = settings.get("max_gen") or (0 if resume else 3)
+    scripted = settings.get("backend") == "scripted" and not resume
+    if scripted and "script" not in settings["backend_options"] and settings["max_gen"] > 1:
+        raise SiaError(
+            "--backend scripted replays DIR/gen_N/; without --backend-opt script=DIR it "
+            "has only generation 1 (the task's reference harness): add "
+            "--backend-opt script=DIR, or --max-gen 1"
+        )
     return RunConfig(**settings)
 
 

@@ -75,12 +75,15 @@ def candidates(
         if (kept_dir / "generation.json").is_file():
             done.append(GenerationRecord.from_dict(read_json(kept_dir / "generation.json")))
             continue
-        w.reporter.info(f"generation {number} · candidate {k}/{total}")
         siblings = [Decision.from_dict(r.decision) for r in done if r.decision]
+
+        def announce(k: int = k) -> None:
+            w.reporter.info(f"generation {number} · candidate {k}/{total}")
+
         with atomic_dir(kept_dir) as tmp:
             try:
                 record, _ = steps.child(
-                    w, number, tmp, records, parent, k, siblings, decide_keep=False
+                    w, number, tmp, records, parent, k, siblings, False, announce
                 )
             except BackendCannotAct as exc:
                 if k == 1:

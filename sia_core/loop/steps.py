@@ -13,6 +13,7 @@ import contextlib
 import json
 import shutil
 import time
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -303,12 +304,17 @@ def child(
     candidate: int | None = None,
     siblings: list[Decision] | None = None,
     decide_keep: bool = True,
+    announce: Callable[[], None] | None = None,
 ) -> tuple[GenerationRecord, Evaluated | None]:
     """propose -> evaluate (-> keep) for one child in `tmp`: its record, and its
-    evaluation for a caller that keeps later (the best of several candidates)."""
+    evaluation for a caller that keeps later (the best of several candidates).
+    `announce` is called once the backend has proposed: a backend that has nothing left
+    to propose ends the run before a child it never made is announced."""
     started = time.time()
     parent_number = parent.number if parent and number > 1 else None
     proposal = propose(w, number, tmp, records, parent, candidate or 1, siblings)
+    if announce is not None:
+        announce()
     evaluated = kept = None
     if proposal.decision is not None:
         expected = records[-1].items if records else None
