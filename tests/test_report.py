@@ -316,3 +316,19 @@ def test_labels_from_the_run_are_text_in_the_charts(tmp_path: Path) -> None:
     groups = report_charts.groups(view)
     assert "&lt;script&gt;alert(1)&lt;/script&gt;" in groups and "$\\frac{1$" in groups
     assert "cost in $ ($x^$)" in report_charts.scores(view)
+
+
+def test_failures_are_items_below_the_full_reward_not_below_the_generations_best() -> None:
+    from sia_core.report.run_view import SAMPLE_FAILURES, Trajectory, _sample
+
+    def items(rewards: list[float], status: str = "incorrect") -> list[Trajectory]:
+        return [Trajectory(f"i{k}", status, r, None, []) for k, r in enumerate(rewards)]
+
+    # every item failed: all 80 are failures, none drawn as a success
+    sample, failures = _sample(items([0.0] * 80))
+    assert failures == 80 and len(sample) == SAMPLE_FAILURES
+    sample, failures = _sample(items([1.0, 0.0, 0.5]))
+    assert failures == 2  # the 0.5 item is below the full reward, not a success
+    # graded rewards without a ceiling (minus an error): below the best one seen
+    sample, failures = _sample(items([-1.0, -3.0, -2.0], status="scored"))
+    assert failures == 2

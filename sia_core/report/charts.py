@@ -70,7 +70,11 @@ def scores(view: RunView) -> str | None:
     if sel:
         ax.plot(*zip(*sel, strict=True), "o-", color=COLORS["selection"], label="selection")
     if test:
-        ax.plot(*zip(*test, strict=True), "s", color=COLORS["test"], label="test", ms=7)
+        # Hollow and on top: where test and selection coincide, both stay visible.
+        ax.plot(
+            *zip(*test, strict=True), "s", color=COLORS["test"], label="test",
+            ms=10, mfc="none", mew=1.8, zorder=4,
+        )  # fmt: skip
     kept = [(g.number, g.record.score) for g in gens if g.record.incumbent]
     if kept:
         ax.plot(

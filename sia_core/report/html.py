@@ -14,7 +14,7 @@ from typing import Any
 from urllib.parse import quote
 
 from sia_core.report import charts
-from sia_core.report.run_view import GenerationView, RunView, Trajectory
+from sia_core.report.run_view import GenerationView, RunView, Trajectory, full_reward
 from sia_core.report.tables import cost_text
 
 CSP = "default-src 'none'; style-src 'unsafe-inline'; img-src data:"
@@ -404,9 +404,10 @@ def _trajectories(g: GenerationView) -> str:
         return ""
     shown_failures = min(g.failures, len(g.sample))
     items = [_trajectory(t, i < shown_failures) for i, t in enumerate(g.sample)]
+    below = "the full reward" if full_reward(g.rewards) == 1.0 else "the best reward"
     return (
-        f"<h3>Trajectories ({g.failures} of {len(g.rewards) or '?'} items below the best "
-        f"reward; a sample, failures first)</h3>{''.join(items)}"
+        f"<h3>Trajectories ({g.failures} of {len(g.rewards) or '?'} items below {below}; "
+        f"a sample, failures first)</h3>{''.join(items)}"
     )
 
 

@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from sia_core.execution.evaluation import SUCCESS_STATUSES
 from sia_core.harness.knob_search import STUDY_FILE, KnobSearch
 from sia_core.loop.record import GenerationRecord
 from sia_core.loop.run_dir import RunDir
@@ -138,18 +139,28 @@ def _trajectories(gen_dir: Path) -> tuple[dict[str, Any], list[Trajectory]]:
     return sandbox, found
 
 
-def _is_failure(t: Trajectory, best: float | None) -> bool:
-    if t.reward is not None and best is not None:
-        return t.reward < best
-    return t.status not in ("correct", "ok", "passed")
+def full_reward(rewards: list[float]) -> float | None:
+    """The reward of an item done right: 1.0 for rewards in [0, 1] (sia's convention);
+    for graded rewards without a known ceiling (minus an error), the best one seen."""
+    if not rewards:
+        return None
+    return 1.0 if all(0.0 <= r <= 1.0 for r in rewards) else max(rewards)
+
+
+def _is_failure(t: Trajectory, full: float | None) -> bool:
+    if t.status in SUCCESS_STATUSES:
+        return False
+    if t.reward is None or full is None:
+        return True
+    return t.reward < full
 
 
 def _sample(trajectories: list[Trajectory]) -> tuple[list[Trajectory], int]:
-    """Failures first (lowest reward first), then a few successes."""
-    rewards = [t.reward for t in trajectories if t.reward is not None]
-    best = max(rewards) if rewards else None
-    failed = [t for t in trajectories if _is_failure(t, best)]
-    passed = [t for t in trajectories if not _is_failure(t, best)]
+    """Failures (items below the full reward) first, lowest reward first, then a few
+    successes."""
+    full = full_reward([t.reward for t in trajectories if t.reward is not None])
+    failed = [t for t in trajectories if _is_failure(t, full)]
+    passed = [t for t in trajectories if not _is_failure(t, full)]
     failed.sort(key=lambda t: (t.reward if t.reward is not None else float("-inf"), t.item_id))
     return failed[:SAMPLE_FAILURES] + passed[:SAMPLE_SUCCESSES], len(failed)
 
