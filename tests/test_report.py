@@ -332,3 +332,27 @@ def test_failures_are_items_below_the_full_reward_not_below_the_generations_best
     # graded rewards without a ceiling (minus an error): below the best one seen
     sample, failures = _sample(items([-1.0, -3.0, -2.0], status="scored"))
     assert failures == 2
+
+
+def test_a_score_is_never_cut_on_a_narrow_terminal_or_in_a_pipe() -> None:
+    import io
+
+    from rich.console import Console
+
+    from sia_core.report.tables import Rows, output_console, print_rows
+
+    table = Rows(
+        "run 20261202-101010 · sentiment · accuracy",
+        ("gen", "status", "lever", "selection", "test", "incumbent", "tokens", "cost $"),
+        [("2", "ok", "weights (entropic)", "0.9876", "0.9712", "yes", "123456", "local")],
+    )
+    for width in (40, 60, 80):
+        out = io.StringIO()
+        print_rows(Console(file=out, width=width, force_terminal=True), table)
+        text = out.getvalue()
+        assert "0.9876" in text and "0.9712" in text and "weights (entropic)" in text
+        assert "…" not in text, text
+    out = io.StringIO()
+    print_rows(Console(file=out, width=200), table)
+    assert "┃ selection ┃" in out.getvalue() or "selection" in out.getvalue().splitlines()[1]
+    assert not output_console().is_terminal and output_console().width >= 1000  # piped

@@ -68,11 +68,9 @@ def tasks_cmd() -> None:
 @click.option("--runs-dir", default="runs", show_default=True, type=click.Path(file_okay=False))
 def runs_cmd(runs_dir: str) -> None:
     """List runs with their best generation and scores."""
-    from rich.console import Console
+    from sia_core.report.tables import output_console, print_rows, runs_table
 
-    from sia_core.report.tables import runs_table
-
-    Console().print(runs_table(Path(runs_dir).resolve()))
+    print_rows(output_console(), runs_table(Path(runs_dir).resolve()))
 
 
 @click.command("show")
@@ -80,11 +78,9 @@ def runs_cmd(runs_dir: str) -> None:
 @click.option("--runs-dir", default="runs", show_default=True, type=click.Path(file_okay=False))
 def show_cmd(run: str, runs_dir: str) -> None:
     """Show a run's generations, scores, decisions, tokens and cost (RUN: id or path)."""
-    from rich.console import Console
-
     from sia_core.cli.view import resolve_run
     from sia_core.loop.run_dir import RunDir
-    from sia_core.report.tables import print_summary
+    from sia_core.report.tables import output_console, print_summary
 
     rundir = RunDir(resolve_run(run, runs_dir))
-    print_summary(rundir.read(), rundir, Console())
+    print_summary(rundir.read(), rundir, output_console())

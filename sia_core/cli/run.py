@@ -71,7 +71,7 @@ def run(resume: bool, **values: Any) -> None:
     from sia_core.cli.progress import RichReporter
     from sia_core.errors import SiaError
     from sia_core.loop.generation_loop import Loop
-    from sia_core.report.tables import print_summary
+    from sia_core.report.tables import output_console, print_summary
 
     if resume and not values["run_id"]:
         raise SiaError("--resume needs --run-id: the run to continue")
@@ -92,5 +92,5 @@ def run(resume: bool, **values: Any) -> None:
             err=True,
         )
         sys.exit(EXIT_INTERRUPTED)
-    print_summary(state, loop.rundir, console)
+    print_summary(state, loop.rundir, output_console())
     sys.exit(exit_code(state))

@@ -2,14 +2,19 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from rich.console import Console
+from rich.measure import Measurement
 from rich.table import Table
 
 from sia_core.loop.record import GenerationRecord, UsageTotals
 from sia_core.loop.run_dir import RunDir, list_runs
+
+WIDE = 1000
+"""Columns of a console whose output is not a terminal: no table is ever cut."""
 
 
 def _num(value: Any) -> str:
@@ -20,27 +25,67 @@ def _local_model(state: dict[str, Any]) -> bool:
     return bool((state.get("task_model") or {}).get("local"))
 
 
-def generations_table(state: dict[str, Any], records: list[GenerationRecord]) -> Table:
+@dataclass
+class Rows:
+    """A table as data, printed by `print_rows`: a grid when it fits, else stacked."""
+
+    title: str
+    columns: tuple[str, ...]
+    rows: list[tuple[str, ...]] = field(default_factory=list)
+
+    def grid(self) -> Table:
+        table = Table(title=self.title)
+        for column in self.columns:
+            table.add_column(column, no_wrap=True)
+        for row in self.rows:
+            table.add_row(*row)
+        return table
+
+
+def output_console() -> Console:
+    """A console for tables: the terminal's width on a terminal; piped or redirected,
+    wide enough that nothing is cut (a script reads every value whole)."""
+    console = Console()
+    return console if console.is_terminal else Console(width=WIDE)
+
+
+def print_rows(console: Console, table: Rows) -> None:
+    """The grid when it fits the console; narrower, each row stacked as `column value`
+    pairs on lines the terminal wraps. Either way no value is ever cut short."""
+    grid = table.grid()
+    # measured as if unbounded: a measure within the console's width is clamped to it
+    needed = Measurement.get(console, console.options.update_width(WIDE), grid).maximum
+    if needed <= console.width:
+        console.print(grid)
+        return
+    console.print(table.title, soft_wrap=True, markup=False)
+    for row in table.rows:
+        pairs = "  ".join(f"{c}: {v}" for c, v in zip(table.columns, row, strict=True) if v)
+        console.print(f"  {pairs}", soft_wrap=True, markup=False, highlight=False)
+
+
+def generations_table(state: dict[str, Any], records: list[GenerationRecord]) -> Rows:
     metric = state.get("task", {}).get("metric", "score")
-    table = Table(
-        title=f"run {state.get('run_id')} · {state.get('task', {}).get('name')} · {metric}"
+    table = Rows(
+        f"run {state.get('run_id')} · {state.get('task', {}).get('name')} · {metric}",
+        ("gen", "status", "lever", "selection", "test", "incumbent", "tokens", "cost $"),
     )
-    for column in ("gen", "status", "lever", "selection", "test", "incumbent", "tokens", "cost $"):
-        table.add_column(column, no_wrap=True)
     for r in records:
         totals = r.totals()
         lever = r.lever or "-"
         if r.algorithm:
             lever += f" ({r.algorithm})"
-        table.add_row(
-            str(r.number),
-            r.status,
-            lever,
-            _num(r.score),
-            _num(r.test_score),
-            "yes" if r.incumbent else "",
-            str(totals.tokens),
-            cost_text(state, totals),
+        table.rows.append(
+            (
+                str(r.number),
+                r.status,
+                lever,
+                _num(r.score),
+                _num(r.test_score),
+                "yes" if r.incumbent else "",
+                str(totals.tokens),
+                cost_text(state, totals),
+            )
         )
     return table
 
@@ -109,9 +154,9 @@ def knob_trials_line(run: Path, direction: str) -> str:
 
 def print_summary(state: dict[str, Any], rundir: RunDir, console: Console) -> None:
     records = rundir.records()
-    console.print(generations_table(state, records))
+    print_rows(console, generations_table(state, records))
     for line in notes(records):
-        console.print(line, overflow="ellipsis", no_wrap=True, markup=False)
+        console.print(line, soft_wrap=True, markup=False)
     task = state.get("task", {})
     console.print(
         f"status: {state.get('status')}"
@@ -160,28 +205,22 @@ def print_summary(state: dict[str, Any], rundir: RunDir, console: Console) -> No
     console.print(f"run directory: {rundir.path}")
 
 
-def _longest_id(runs_dir: Path) -> int:
-    names = (
-        [p.name.removeprefix("run_") for p in runs_dir.glob("run_*")] if runs_dir.is_dir() else []
+def runs_table(runs_dir: Path) -> Rows:
+    table = Rows(
+        f"runs in {runs_dir}",
+        ("run", "task", "status", "generations", "best gen", "selection", "test"),
     )
-    return max((len(n) for n in names), default=3)
-
-
-def runs_table(runs_dir: Path) -> Table:
-    table = Table(title=f"runs in {runs_dir}")
-    # A run id is never cut: two runs must not look alike at 80 columns.
-    table.add_column("run", no_wrap=True, overflow="fold", min_width=_longest_id(runs_dir))
-    for column in ("task", "status", "generations", "best gen", "selection", "test"):
-        table.add_column(column, overflow="fold")
     for path, state in list_runs(runs_dir):
         best = state.get("best") or {}
-        table.add_row(
-            state.get("run_id", path.name),
-            state.get("task", {}).get("name", "?"),
-            state.get("status", "?"),
-            str(len(state.get("generations", []))),
-            str(best.get("generation", "-")),
-            _num(best.get("selection_score")),
-            _num(best.get("test_score")),
+        table.rows.append(
+            (
+                str(state.get("run_id", path.name)),
+                str(state.get("task", {}).get("name", "?")),
+                str(state.get("status", "?")),
+                str(len(state.get("generations", []))),
+                str(best.get("generation", "-")),
+                _num(best.get("selection_score")),
+                _num(best.get("test_score")),
+            )
         )
     return table
