@@ -56,8 +56,11 @@ def test_nothing_scored_exits_3_and_messages_name_gen_n_not_a_temporary_dir(tmp_
     result = sia(*run_args(task, tmp_path, script, "n", "--max-gen", "1"))
     assert result.returncode == 3, result.stdout + result.stderr
     error = record(tmp_path, "n", 1)["error"]
-    assert "boom" in error and "/gen_1/predictions.csv" in error
+    # paths are named relative to the generation's directory (gen_1/): never a temporary
+    # directory, and nothing to rewrite when the generation is renamed into place
+    assert "boom" in error and "No such file or directory: 'predictions.csv'" in error
     assert ".tmp-" not in error and ".tmp-" not in result.stdout
+    assert str(tmp_path) not in error and "generation 1 failed" in result.stdout
     text = (tmp_path / "runs" / "run_n" / "gen_1" / "agent_execution.json").read_text()
     assert ".tmp-" not in text
 
