@@ -185,7 +185,7 @@ def test_sia_run_refuses_contradictory_options_before_any_work() -> None:
 
     from sia_core.cli.run import run
     from sia_core.errors import SiaError
-    from sia_core.loop.run_config import config_from_options
+    from sia_core.loop.run_config import check_scripted, config_from_options
 
     def parse(*argv: str) -> object:
         return config_from_options(run.make_context("run", list(argv)).params, resume=False)
@@ -193,9 +193,9 @@ def test_sia_run_refuses_contradictory_options_before_any_work() -> None:
     with pytest.raises(SiaError, match="name two tasks; give one of them"):
         parse("--task", "sentiment", "--task-dir", "somewhere")
     with pytest.raises(SiaError, match="add --backend-opt script=DIR, or --max-gen 1"):
-        parse("--task", "sentiment", "--backend", "scripted")
-    assert parse("--task", "sentiment", "--backend", "scripted", "--max-gen", "1")
-    assert parse("--task", "x", "--backend", "scripted", "--backend-opt", "script=/s")
+        check_scripted(parse("--task", "sentiment", "--backend", "scripted"))  # type: ignore[arg-type]
+    check_scripted(parse("--task", "sentiment", "--backend", "scripted", "--max-gen", "1"))  # type: ignore[arg-type]
+    check_scripted(parse("--task", "x", "--backend", "scripted", "--backend-opt", "script=/s"))  # type: ignore[arg-type]
 
 
 def test_every_package_declares_its_license_as_an_spdx_string() -> None:

@@ -31,7 +31,7 @@ def cli() -> None:
 
 def _register() -> None:
     from sia_core import plugins
-    from sia_core.cli import evaluate, info, run, view
+    from sia_core.cli import evaluate, info, run, task, view
 
     cli.add_command(run.run)
     for command in (
@@ -42,6 +42,7 @@ def _register() -> None:
         view.report_cmd,
         view.web_cmd,
         evaluate.eval_cmd,
+        task.task_group,
     ):
         cli.add_command(command)
     try:

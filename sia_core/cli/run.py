@@ -9,7 +9,7 @@ from typing import Any
 
 import click
 
-from sia_core.loop.run_config import OPTIONS, config_from_options, field_of
+from sia_core.loop.run_config import OPTIONS, check_scripted, config_from_options, field_of
 
 EXIT_FINISHED = 0
 EXIT_BAD_INPUT = 2  # a SiaError: one line on stderr (sia_core.cli.main)
@@ -81,6 +81,8 @@ def run(resume: bool, **values: Any) -> None:
     console = Console(stderr=False)
     signal.signal(signal.SIGTERM, _terminate)
     loop = Loop(config, resume=resume, explicit=_given_fields())
+    if not resume:
+        check_scripted(loop.config)  # after the task's own checks, which say more
     try:
         with RichReporter(console) as reporter:
             loop.reporter = reporter

@@ -39,6 +39,7 @@ from sia_core.loop.run_dir import (
 from sia_core.loop.wiring import Wiring, make_executor, resolve_task, stored_config
 from sia_core.progress import QuietReporter, Reporter
 from sia_core.store import atomic_dir, atomic_write_json
+from sia_core.tasks.check import cheap_checks
 from sia_core.tasks.splits import selection_view
 
 __all__ = ["Loop", "RunConfig", "make_executor", "resolve_task"]
@@ -66,6 +67,14 @@ class Loop:
             )
         self.config = config
         executor = make_executor(config, self.rundir.path)
+        # The checks of `sia task check` that only read files, before any agent runs.
+        problems = [f for f in cheap_checks(executor.task.root) if not f.ok]
+        if problems:
+            more = f" (and {len(problems) - 1} more)" if len(problems) > 1 else ""
+            raise SiaError(
+                f"task {executor.task.name!r}: {problems[0].check}: {problems[0].message}"
+                f"{more}; `sia task check {executor.task.root}` lists every problem"
+            )
         self.wiring = Wiring(
             config=config,
             rundir=self.rundir,

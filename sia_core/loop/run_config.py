@@ -180,16 +180,21 @@ def config_from_options(values: dict[str, Any], resume: bool) -> RunConfig:
         if settings.get(path):
             settings[path] = str(Path(settings[path]).resolve())
     settings["max_gen"] = settings.get("max_gen") or (0 if resume else 3)
-    scripted = settings.get("backend") == "scripted" and not resume
-    if scripted and "script" not in settings["backend_options"] and settings["max_gen"] > 1:
-        raise SiaError(
-            "--backend scripted replays DIR/gen_N/; without --backend-opt script=DIR it "
-            "has only generation 1 (the task's reference harness): add "
-            "--backend-opt script=DIR, or --max-gen 1"
-        )
     return RunConfig(**settings)
 
 
 def field_of(param: str) -> str:
     """The RunConfig field a `sia run` parameter sets."""
     return next((o.field for o in OPTIONS if o.param == param), param)
+
+
+def check_scripted(config: RunConfig) -> None:
+    """The scripted backend without a script has generation 1 only: refuse a longer run
+    before any work rather than fail it at generation 2."""
+    wanted = config.backend == "scripted" and config.max_gen > 1
+    if wanted and "script" not in config.backend_options:
+        raise SiaError(
+            "--backend scripted replays DIR/gen_N/; without --backend-opt script=DIR it "
+            "has only generation 1 (the task's reference harness): add "
+            "--backend-opt script=DIR, or --max-gen 1"
+        )
