@@ -199,3 +199,21 @@ def test_a_generation_record_round_trips_and_keeps_what_it_does_not_know() -> No
     record.add_usage("rollouts", {"calls": 2, "prompt_tokens": 10})
     record.add_usage("rollouts", {"calls": 1, "prompt_tokens": 5})
     assert record.usage["rollouts"] == {"calls": 3, "prompt_tokens": 15}
+
+
+def test_loading_the_task_model_is_announced_and_a_first_conversion_says_so(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from sia_core.gateway.serving import TaskModel
+    from sia_core.policy.registry import needs_conversion
+    from sia_core.progress import QuietReporter
+    from sia_core.testing.yes_task import write_tiny_model
+
+    monkeypatch.setenv("SIA_CACHE_DIR", str(tmp_path / "empty-cache"))
+    assert needs_conversion("gemma3-270m")  # nothing converted in this cache yet
+    model = write_tiny_model(tmp_path / "tiny")
+    assert not needs_conversion(str(model))  # a directory loads as it is
+    reporter = QuietReporter()
+    serving = TaskModel(str(model), None, {}, 0, tmp_path / "sia.log")
+    serving.serve(None, reporter)
+    assert reporter.messages == [f"loading task model {model}"]

@@ -13,7 +13,7 @@ from sia_core.console_log import third_party_to
 from sia_core.errors import SiaError
 from sia_core.gateway.models import ChatModel, LiteLLMModel
 from sia_core.gateway.upstream import OpenAIWireModel, passthrough_model
-from sia_core.policy.registry import is_local_model
+from sia_core.policy.registry import is_local_model, needs_conversion
 from sia_core.policy.remote import RemotePolicy
 from sia_core.progress import Reporter
 
@@ -87,6 +87,14 @@ class TaskModel:
         # Seeded; without `exact`, which greedy calls share a batch depends on the timing
         # of the agent's threads, and so may the last bits of their logits.
         torch.manual_seed(self.seed)
+        # The first use is long and would otherwise be silent: say what is happening.
+        if needs_conversion(self.local):
+            reporter.info(
+                f"task model {self.local}: converting its GGUF weights once (about a minute; "
+                "kept in sia's cache), then loading it"
+            )
+        else:
+            reporter.info(f"loading task model {self.local}")
         with reporter.phase(f"loading task model {self.local}"), third_party_to(self.log_path):
             self.policy = LocalPolicy.load(self.local, adapter, lora=lora_settings(self.lora))
         self.policy.exact = self.exact

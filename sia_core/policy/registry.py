@@ -83,6 +83,17 @@ def convert_gguf(gguf: Path, dest: Path) -> Path:
     return dest
 
 
+def needs_conversion(spec: str) -> bool:
+    """Whether `model_dir(spec)` has a GGUF file to convert first (a minute or so)."""
+    if spec in EMBEDDED:
+        return not (cache_dir() / "models" / spec / "config.json").is_file()
+    path = Path(spec).expanduser().resolve()
+    if path.suffix == ".gguf" and path.is_file():
+        key = hashlib.sha256(f"{path}:{path.stat().st_size}".encode()).hexdigest()[:12]
+        return not (cache_dir() / "models" / f"{path.stem}-{key}" / "config.json").is_file()
+    return False
+
+
 def model_dir(spec: str) -> Path:
     """A directory that `from_pretrained` loads quickly, converting once if needed."""
     if spec in EMBEDDED:
