@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from sia_core.envs import requirements_of
 from sia_core.sandbox.api import GatewayLink, Sandbox, SandboxJob, SandboxResult
+from sia_core.sandbox.box import BoxProcess, BwrapBox
 from sia_core.sandbox.bwrap import MountPlan, SandboxUnavailable, namespace_flags, require_bwrap
 from sia_core.sandbox.cgroup import SandboxCgroup
 from sia_core.sandbox.local import WORK_MB, cap_work_dir, die_with_parent, unmount
@@ -15,7 +16,9 @@ from sia_core.sandbox.seccomp import supported as seccomp_supported
 
 __all__ = [
     "WORK_MB",
+    "BoxProcess",
     "BoxSpec",
+    "BwrapBox",
     "GatewayLink",
     "MountPlan",
     "RemoteSandbox",
