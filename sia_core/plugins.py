@@ -201,8 +201,8 @@ def reset() -> None:
 
 KNOWN_PACKAGES: dict[str, dict[str, str]] = {
     "backends": {"claude": "sia_backend_claude", "openhands": "sia_backend_openhands"},
-    "sandboxes": {"modal": "sia_modal"},
-    "policy_hosts": {"modal": "sia_modal"},
+    "sandboxes": {"modal": "sia_modal", "ray": "sia_ray"},
+    "policy_hosts": {"modal": "sia_modal", "ray": "sia_ray"},
     "rl_algorithms": {
         name: f"sia_rl_{name}" for name in ("bon", "dpo", "entropic", "grpo", "ppo", "reinforce")
     },

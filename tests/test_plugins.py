@@ -402,6 +402,8 @@ HEAVY = (
     "trl",
     "claude_agent_sdk",
     "matplotlib",
+    "ray",
+    "modal",
 )
 
 

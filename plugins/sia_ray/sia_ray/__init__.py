@@ -1,0 +1,1 @@
+"""sia on a Ray cluster: `--sandbox ray` and `--policy-host ray`."""
