@@ -212,3 +212,35 @@ def test_a_run_on_the_cluster_scores_what_the_local_run_scores(tmp_path: Path) -
         assert (tmp_path / "runs" / "run_ray" / "gen_2" / "adapter" / "training.json").is_file()
     finally:
         stop_cluster(cluster)
+
+
+def test_a_local_cluster_started_on_request_holds_no_key_and_stops_with_sia(
+    tmp_path: Path,
+) -> None:
+    """`--sandbox-opt address=local`: sia starts a single-node cluster for the run from a
+    scrubbed environment, and it is gone when sia exits."""
+    import subprocess
+    import sys
+
+    script = (
+        "import os, ray\n"
+        "from sia_ray.cluster import connect\n"
+        "print(connect({'address': 'local'}))\n"
+        "@ray.remote\n"
+        "def env():\n"
+        "    return repr(os.environ)\n"
+        f"print({FAKE_KEY!r} in ray.get(env.remote()))\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, timeout=300,
+        env={**os.environ, "OPENAI_API_KEY": FAKE_KEY, "RAY_ADDRESS": ""},
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr[-2000:]
+    address, leaked = done.stdout.split()[-2:]
+    assert address.startswith("127.0.0.1:") and leaked == "False"
+    port = int(address.rsplit(":", 1)[1])
+    import socket
+
+    time.sleep(2)
+    with pytest.raises(OSError), socket.create_connection(("127.0.0.1", port), 2):
+        pass  # the head is gone with the sia process that started it
