@@ -227,6 +227,8 @@ def test_unknown_metric_key_stops_the_run_with_one_line(task_dir, tmp_path) -> N
         str(task_dir),
         "--backend",
         "scripted",
+        "--max-gen",
+        "1",
         "--run-id",
         "m",
         "--runs-dir",
