@@ -244,3 +244,58 @@ def test_a_local_cluster_started_on_request_holds_no_key_and_stops_with_sia(
     time.sleep(2)
     with pytest.raises(OSError), socket.create_connection(("127.0.0.1", port), 2):
         pass  # the head is gone with the sia process that started it
+
+
+def test_a_node_killed_during_a_generation_fails_it_and_the_run_goes_on(tmp_path: Path) -> None:
+    """Every worker node is removed while generation 2's agent runs on one of them, and a
+    fresh node joins: generation 2 fails with the reason, generation 3 runs on the new
+    node, and the run finishes."""
+    import subprocess
+    import sys
+
+    import ray
+    from sia_ray.sandbox import LOST
+
+    if ray.is_initialized():
+        ray.shutdown()
+    cluster = start_cluster(workers=1)
+    try:
+        task = write_yes_task(tmp_path / "yes")
+        script = tmp_path / "script"
+        slow = "import time\ntime.sleep(40)\n" + AGENT
+        for number, body in ((2, slow), (3, AGENT)):
+            (script / f"gen_{number}").mkdir(parents=True)
+            (script / f"gen_{number}" / "target_agent.py").write_text(body)
+        runs = tmp_path / "runs"
+        from sia_core.testing.fakes import serve_in_subprocess
+
+        provider, url = serve_in_subprocess(0.0)
+        run = subprocess.Popen(
+            [str(Path(sys.executable).with_name("sia")), "run", "--task-dir", str(task),
+             "--backend", "scripted", "--backend-opt", f"script={script}", "--task-model",
+             "openai/fake", "--task-model-base", url, "--sandbox", "ray", "--max-gen", "3",
+             "--run-id", "k", "--runs-dir", str(runs)],
+            env={**os.environ, "RAY_ADDRESS": cluster.address, "OPENAI_API_KEY": "sk-fake",
+                 "LITELLM_LOCAL_MODEL_COST_MAP": "True"},
+            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        )  # fmt: skip
+        try:
+            deadline = time.monotonic() + 240
+            while not list((runs / "run_k").glob(".tmp-gen_2-*")):
+                assert time.monotonic() < deadline and run.poll() is None, "gen 2 never started"
+                time.sleep(0.5)
+            time.sleep(8)  # generation 2's agent is asleep in its box
+            for node in [n for n in cluster.list_all_nodes() if n is not cluster.head_node]:
+                cluster.remove_node(node)
+            cluster.add_node(num_cpus=2)
+            out, err = run.communicate(timeout=600)
+        finally:
+            if run.poll() is None:
+                run.kill()
+            provider.terminate()
+        assert run.returncode == 0, err[-3000:]
+        gens = json.loads((runs / "run_k" / "run.json").read_text())["generations"]
+        assert [g["status"] for g in gens] == ["ok", "failed", "ok"], gens
+        assert LOST in gens[1]["error"], gens[1]["error"]
+    finally:
+        stop_cluster(cluster)
