@@ -171,7 +171,8 @@ def test_a_node_lost_mid_job_fails_that_job_with_the_reason(tmp_path: Path) -> N
 
 def test_a_run_on_the_cluster_scores_what_the_local_run_scores(tmp_path: Path) -> None:
     """`sia run --sandbox ray --policy-host ray --parallel 2` on the tiny model against a
-    running cluster (RAY_ADDRESS), and the same run with the local sandbox and policy."""
+    running cluster (RAY_ADDRESS), and the same run with the local sandbox and policy:
+    the same reference score, and a weights generation that learns on both."""
     import ray
 
     if ray.is_initialized():
@@ -201,8 +202,13 @@ def test_a_run_on_the_cluster_scores_what_the_local_run_scores(tmp_path: Path) -
             state = json.loads((tmp_path / "runs" / f"run_{run}" / "run.json").read_text())
             return [(g["status"], g["score"]) for g in state["generations"]]
 
-        assert scores("ray") == scores("local")
-        assert scores("ray")[1][1] > scores("ray")[0][1]  # the weights generation learned
+        on_cluster, here = scores("ray"), scores("local")
+        assert [status for status, _ in on_cluster] == ["ok"] * 3 == [s for s, _ in here]
+        # greedy evaluation with --exact is deterministic: the reference scores the same
+        assert on_cluster[0] == here[0]
+        # rollouts sample in batches whose make-up depends on thread timing, so two runs
+        # train different adapters (local or not): each weights generation must learn
+        assert on_cluster[1][1] > on_cluster[0][1] and here[1][1] > here[0][1]
         record = json.loads((tmp_path / "runs" / "run_ray" / "gen_2" / "generation.json")
                             .read_text())  # fmt: skip
         isolation = " ".join(record["agent"]["isolation"])
