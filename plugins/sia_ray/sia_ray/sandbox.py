@@ -11,17 +11,20 @@ import itertools
 import threading
 from collections.abc import Mapping
 from dataclasses import asdict
+from functools import cache
 from typing import Any
 
-from sia_core.api import SandboxJob, SandboxResult, SiaError
+from sia_core.api import SiaError
 from sia_core.api.sandboxes import BoxSpec, RemoteSandbox, Transport
 from sia_ray.cluster import connect
 
 LOST = "sia: the Ray node running this box was lost"
 
 
+@cache
 def _box_actor() -> Any:
-    """The actor class, made on first use so that importing this module needs no ray."""
+    """The actor class, made once, on first use, so that importing this module needs no
+    ray."""
     import ray
 
     @ray.remote(max_concurrency=64)
@@ -145,16 +148,11 @@ class RayTransport:
         return box
 
 
-class RaySandbox(RemoteSandbox):
-    def run(self, job: SandboxJob) -> SandboxResult:
-        return super().run(job)
-
-
-def ray_sandbox(options: Mapping[str, str]) -> RaySandbox:
+def ray_sandbox(options: Mapping[str, str]) -> RemoteSandbox:
     try:
         cpu = float(options["cpu"]) if "cpu" in options else None
     except ValueError:
         raise SiaError(f"sandbox 'ray': cpu must be a number, not {options['cpu']!r}") from None
     connect(options)
     transport: Transport = RayTransport()
-    return RaySandbox(transport=transport, cpu=cpu, name="ray")
+    return RemoteSandbox(transport=transport, cpu=cpu, name="ray")
