@@ -169,6 +169,7 @@ def test_a_node_lost_mid_job_fails_that_job_with_the_reason(tmp_path: Path) -> N
         stop_cluster(cluster)
 
 
+@pytest.mark.timeout(1500)  # two whole runs: 2.5 min alone, over 5 min beside a full suite
 def test_a_run_on_the_cluster_scores_what_the_local_run_scores(tmp_path: Path) -> None:
     """`sia run --sandbox ray --policy-host ray --parallel 2` on the tiny model against a
     running cluster (RAY_ADDRESS), and the same run with the local sandbox and policy:
@@ -252,6 +253,7 @@ def test_a_local_cluster_started_on_request_holds_no_key_and_stops_with_sia(
         pass  # the head is gone with the sia process that started it
 
 
+@pytest.mark.timeout(900)
 def test_a_node_killed_during_a_generation_fails_it_and_the_run_goes_on(tmp_path: Path) -> None:
     """Every worker node is removed while generation 2's agent runs on one of them, and a
     fresh node joins: generation 2 fails with the reason, generation 3 runs on the new
