@@ -259,3 +259,23 @@ def test_edits_walk_from_the_incumbent_one_knob_each_then_tpe(tmp_path: Path) ->
         incumbent = (proposal.values, 0.3 + number / 100, number)
     assert edited[:3] == [("edit", ["MODE"]), ("edit", ["SHOTS"]), ("edit", ["TEMP"])]
     assert [how for how, _ in edited[3:]] == ["tpe", "tpe"]
+
+
+def test_two_run_seeds_try_different_edits(tmp_path: Path) -> None:
+    """The edits are drawn from the run's seed, not the study's name alone: otherwise every
+    seed of a benchmark starts with the same trials and the seed spread is understated."""
+    knobs = parse_knobs(KNOBS)
+    parent = ({"SHOTS": 4, "MODE": "a", "TEMP": 0.0}, 0.2, 1)
+    by_seed: dict[int, list[dict]] = {}
+    for seed in range(4):
+        run = tmp_path / f"run{seed}"
+        search = KnobSearch(run, "max", seed=seed)
+        for number in (2, 3, 4):
+            by_seed.setdefault(seed, []).append(
+                search.propose("s", knobs, {}, number, None, parent).values
+            )
+            _record(run, number, 0.1)
+        # The same seed asks the same edits again.
+        again = KnobSearch(tmp_path / f"again{seed}", "max", seed=seed)
+        assert again.propose("s", knobs, {}, 2, None, parent).values == by_seed[seed][0]
+    assert len({json.dumps(v, sort_keys=True) for v in by_seed.values()}) > 1

@@ -173,15 +173,21 @@ EDIT_ORDER = ("choice", "demos", "int", "float")
 
 
 def _edit(
-    knobs: list[Knob], base: dict[str, Any], pools: dict[str, list[str]], study: str, index: int
+    knobs: list[Knob],
+    base: dict[str, Any],
+    pools: dict[str, list[str]],
+    study: str,
+    index: int,
+    seed: int,
 ) -> dict[str, Any] | None:
     """A startup trial as one knob changed from the parent's setting (GrIPS-style edit
     search): in a handful of trials, one change at a time finds more than fully random
     settings, which move every knob at once, and each trial's diff says what it tried.
-    The `index`-th edit changes the next knob in EDIT_ORDER, to a seeded random value."""
+    The `index`-th edit changes the next knob in EDIT_ORDER, to a random value drawn from
+    the run's seed: two seeds of one task try different edits, so their spread is real."""
     order = sorted(knobs, key=lambda k: EDIT_ORDER.index(k.kind))
     knob = order[index % len(order)]
-    rng = random.Random(f"{study}-{index}")
+    rng = random.Random(f"{seed}-{study}-{index}")
     new = dict(base)
     old = base.get(knob.name)
     if knob.kind == "choice":
@@ -375,7 +381,7 @@ class KnobSearch:
                 for t in study.get_trials(deepcopy=False)
             )
             if base and asked < min(len(knobs), MAX_EDITS):
-                edit = _edit(knobs, base, pools, name, asked)
+                edit = _edit(knobs, base, pools, name, asked, self.seed)
                 if edit is not None:
                     study.enqueue_trial(edit, skip_if_exists=False)
                     how = "edit"
