@@ -174,11 +174,13 @@ def test_the_study_tells_scores_from_the_records_and_reuses_an_unfinished_trial(
     _record(run, 2, 0.5)
     second = KnobSearch(run, "max", seed=1).propose("s", knobs, {}, 3, None, parent)
     assert second.trial == first.trial + 1 and second.best == {"trial": 1, "score": 0.5, "gen": 2}
-    assert [k for k in parent[0] if second.values[k] != parent[0][k]] == ["SHOTS"]
+    # A choice's other option is tried too (the one no trial has), before the numbers.
+    assert [k for k in parent[0] if second.values[k] != parent[0][k]] == ["MODE"]
+    assert {first.values["MODE"], second.values["MODE"]} == {"b", "c"}
     _record(run, 3, None)  # a failed generation: its trial fails
     third = KnobSearch(run, "max", seed=1).propose("s", knobs, {}, 4, None, parent)
     assert third.how == "edit"  # the failed trial did not count as finished
-    assert [k for k in parent[0] if third.values[k] != parent[0][k]] == ["TEMP"]
+    assert [k for k in parent[0] if third.values[k] != parent[0][k]] == ["SHOTS"]
     rows = {r["trial"]: r for r in search.table()}
     assert [rows[n]["state"] for n in sorted(rows)] == ["complete", "complete", "fail", "running"]
     assert rows[0]["how"] == "parent" and rows[0]["gen"] == 1 and rows[0]["score"] == 0.25
@@ -251,14 +253,39 @@ def test_edits_walk_from_the_incumbent_one_knob_each_then_tpe(tmp_path: Path) ->
     search = KnobSearch(run, "max", seed=0)
     incumbent = ({"SHOTS": 4, "MODE": "a", "TEMP": 0.0}, 0.2, 1)
     edited = []
-    for number in range(2, 7):
+    modes = []
+    for number in range(2, 8):
         proposal = search.propose("s", knobs, {}, number, None, incumbent)
         moved = [k for k in incumbent[0] if proposal.values[k] != incumbent[0][k]]
         edited.append((proposal.how, moved))
+        modes.append(proposal.values["MODE"])
         _record(run, number, 0.3 + number / 100)  # each trial is kept: the next builds on it
         incumbent = (proposal.values, 0.3 + number / 100, number)
-    assert edited[:3] == [("edit", ["MODE"]), ("edit", ["SHOTS"]), ("edit", ["TEMP"])]
-    assert [how for how, _ in edited[3:]] == ["tpe", "tpe"]
+    assert edited[:4] == [
+        ("edit", ["MODE"]),
+        ("edit", ["MODE"]),  # from the kept option to the one never tried, not back to "a"
+        ("edit", ["SHOTS"]),
+        ("edit", ["TEMP"]),
+    ]
+    assert sorted(modes[:2]) == ["b", "c"]
+    assert [how for how, _ in edited[4:]] == ["tpe", "tpe"]
+
+
+def test_the_edit_plan_tries_a_choices_options_within_the_caps() -> None:
+    from sia_core.harness.knob_search import CHOICE_EDITS, MAX_EDITS, edit_plan
+
+    many = 'M = "a"  # sia-knob: choice a|b|c|d|e|f\nN = 1  # sia-knob: int 0..3\n'
+    plan = [k.name for k in edit_plan(parse_knobs(many))]
+    assert plan == ["M"] * CHOICE_EDITS + ["N"]
+    wide = "".join(f"K{i} = 1  # sia-knob: int 0..3\n" for i in range(10))
+    assert len(edit_plan(parse_knobs(wide))) == MAX_EDITS
+    arithmetic = (
+        Path(__file__).parent.parent
+        / "plugins/sia_tasks_offline/sia_tasks_offline/files/arithmetic_agent.py"
+    ).read_text()
+    assert [k.name for k in edit_plan(parse_knobs(arithmetic))] == [
+        "FORMAT", "FORMAT", "DEMO_IDS", "SHOTS", "VOTES", "TEMPERATURE"
+    ]  # fmt: skip
 
 
 def test_two_run_seeds_try_different_edits(tmp_path: Path) -> None:

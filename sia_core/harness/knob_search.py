@@ -43,7 +43,7 @@ trials are one-knob edits of the incumbent's setting (`_edit`), or random draws 
 study has no parent setting."""
 MAX_ASKS = 20
 MAX_EDITS = 6
-"""One-knob edits before TPE takes over: one per knob, at most this many."""
+"""One-knob edits before TPE takes over (see `edit_plan`), at most this many."""
 
 
 class KnobSearchError(SiaError):
@@ -170,28 +170,43 @@ def _params(
 EDIT_ORDER = ("choice", "demos", "int", "float")
 """Which knobs the startup edits change first: a choice is a structural alternative
 (another prompt format), demos decide what the model imitates; numbers fine-tune."""
+CHOICE_EDITS = 3
+"""Edits one choice knob may take: each is another of its options. One edit per choice
+would leave the rest untried until TPE, and a choice's options are not ordered, so what
+one option scored says nothing about the next (arithmetic's FORMAT: qa 1%, steps 2.5%,
+equation 14% on selection; a run whose one edit drew steps never saw equation)."""
+
+
+def edit_plan(knobs: list[Knob]) -> list[Knob]:
+    """The knob each startup edit changes, in order: choices first (one edit for each
+    other option, at most CHOICE_EDITS), then one edit for every other knob."""
+    plan: list[Knob] = []
+    for knob in sorted(knobs, key=lambda k: EDIT_ORDER.index(k.kind)):
+        repeat = min(len(knob.choices) - 1, CHOICE_EDITS) if knob.kind == "choice" else 1
+        plan += [knob] * repeat
+    return plan[:MAX_EDITS]
 
 
 def _edit(
+    knob: Knob,
     knobs: list[Knob],
     base: dict[str, Any],
     pools: dict[str, list[str]],
-    study: str,
-    index: int,
-    seed: int,
+    tried: set[Any],
+    rng: random.Random,
 ) -> dict[str, Any] | None:
     """A startup trial as one knob changed from the parent's setting (GrIPS-style edit
     search): in a handful of trials, one change at a time finds more than fully random
     settings, which move every knob at once, and each trial's diff says what it tried.
-    The `index`-th edit changes the next knob in EDIT_ORDER, to a random value drawn from
-    the run's seed: two seeds of one task try different edits, so their spread is real."""
-    order = sorted(knobs, key=lambda k: EDIT_ORDER.index(k.kind))
-    knob = order[index % len(order)]
-    rng = random.Random(f"{seed}-{study}-{index}")
+    A choice takes an option no trial of the study has tried (`tried`: the knob's values
+    so far); None when there is none left or the knob cannot move."""
     new = dict(base)
     old = base.get(knob.name)
     if knob.kind == "choice":
-        new[knob.name] = rng.choice([c for c in knob.choices if c != old])
+        options = [c for c in knob.choices if c != old and c not in tried]
+        if not options:
+            return None
+        new[knob.name] = rng.choice(options)
     elif knob.kind == "int":
         options = [v for v in range(int(knob.low or 0), int(knob.high or 0) + 1) if v != old]
         if not options:
@@ -372,20 +387,32 @@ class KnobSearch:
             ]
             how = "random" if len(finished) < STARTUP_TRIALS else "tpe"
             # The first trials walk one knob at a time from the setting this generation
-            # builds on (the incumbent's), each knob once; then TPE models the scores.
+            # builds on (the incumbent's), down `edit_plan`; then TPE models the scores.
             parent = next((t for t in finished if t.user_attrs.get("how") == "parent"), None)
             base = baseline[0] if baseline else None
             base = base or (parent.user_attrs.get("values") if parent else None)
-            asked = sum(
-                t.user_attrs.get("how") not in ("parent", "repeat")
-                for t in study.get_trials(deepcopy=False)
-            )
-            if base and asked < min(len(knobs), MAX_EDITS):
-                edit = _edit(knobs, base, pools, name, asked, self.seed)
-                if edit is not None:
-                    study.enqueue_trial(edit, skip_if_exists=False)
-                    how = "edit"
+            step = self._next_edit(study)
+            plan = edit_plan(knobs)
+            edit = None
+            while base and edit is None and step < len(plan):
+                knob = plan[step]
+                tried = {
+                    (t.user_attrs.get("values") or {}).get(knob.name)
+                    for t in study.get_trials(deepcopy=False)
+                    if knob.kind == "choice"
+                }
+                # Drawn from the run's seed too: two seeds of a benchmark try different
+                # edits, so their spread is real.
+                rng = random.Random(f"{self.seed}-{name}-{step}")
+                edit = _edit(knob, knobs, base, pools, tried, rng)
+                if edit is None:
+                    step += 1
+            if edit is not None:
+                study.enqueue_trial(edit, skip_if_exists=False)
+                how = "edit"
             trial = study.ask(distributions)
+            if edit is not None:
+                trial.set_user_attr("edit", step)
             values = _values(knobs, trial.params, pools)
             seen = next(
                 (t for t in finished if _same(t.user_attrs.get("values") or {}, values)), None
@@ -409,6 +436,17 @@ class KnobSearch:
             f"the knob search asked {MAX_ASKS} times and got only settings it had tried: "
             "the knobs' space looks exhausted"
         )
+
+    @staticmethod
+    def _next_edit(study: optuna.Study) -> int:
+        """Where the edit walk goes on: after the last step a trial took (a step that
+        repeated a scored setting counts too, or the walk would ask it again)."""
+        trials = study.get_trials(deepcopy=False)
+        steps = [int(t.user_attrs["edit"]) for t in trials if "edit" in t.user_attrs]
+        if steps:
+            return max(steps) + 1
+        # Journals written before trials recorded their step: one step per edit.
+        return sum(t.user_attrs.get("how") == "edit" for t in trials)
 
     @staticmethod
     def _best(study: optuna.Study) -> dict[str, Any] | None:
