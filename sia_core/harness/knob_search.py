@@ -30,6 +30,7 @@ from sia_core.tasks.task import Task
 
 if TYPE_CHECKING:
     import optuna
+    from optuna.trial import FrozenTrial
 
 STUDY_FILE = "knob_study.journal"
 """RUN/knob_study.journal: every study of the run, in Optuna's journal format."""
@@ -381,24 +382,23 @@ class KnobSearch:
                     )
                 )
         repeats: list[int] = []
+        plan = edit_plan(knobs)
         for _ in range(MAX_ASKS):
-            finished = [
-                t for t in study.get_trials(deepcopy=False) if t.state == TrialState.COMPLETE
-            ]
+            trials = study.get_trials(deepcopy=False)
+            finished = [t for t in trials if t.state == TrialState.COMPLETE]
             how = "random" if len(finished) < STARTUP_TRIALS else "tpe"
             # The first trials walk one knob at a time from the setting this generation
             # builds on (the incumbent's), down `edit_plan`; then TPE models the scores.
             parent = next((t for t in finished if t.user_attrs.get("how") == "parent"), None)
             base = baseline[0] if baseline else None
             base = base or (parent.user_attrs.get("values") if parent else None)
-            step = self._next_edit(study)
-            plan = edit_plan(knobs)
+            step = self._next_edit(trials)
             edit = None
             while base and edit is None and step < len(plan):
                 knob = plan[step]
                 tried = {
                     (t.user_attrs.get("values") or {}).get(knob.name)
-                    for t in study.get_trials(deepcopy=False)
+                    for t in trials
                     if knob.kind == "choice"
                 }
                 # Drawn from the run's seed too: two seeds of a benchmark try different
@@ -438,10 +438,9 @@ class KnobSearch:
         )
 
     @staticmethod
-    def _next_edit(study: optuna.Study) -> int:
+    def _next_edit(trials: list[FrozenTrial]) -> int:
         """Where the edit walk goes on: after the last step a trial took (a step that
         repeated a scored setting counts too, or the walk would ask it again)."""
-        trials = study.get_trials(deepcopy=False)
         steps = [int(t.user_attrs["edit"]) for t in trials if "edit" in t.user_attrs]
         if steps:
             return max(steps) + 1
