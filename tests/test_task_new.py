@@ -82,8 +82,8 @@ def test_task_check_reports_every_problem_at_once(tmp_path: Path) -> None:
     root = new(tmp_path)
     public, private = root / "data" / "public", root / "data" / "private"
     test = rows(public / "test.csv")
-    with (public / "train.csv").open("a", newline="") as fh:  # a test id in training
-        csv.writer(fh).writerow([test[0]["review_id"], "x", 1, "pos"])
+    with (public / "train.csv").open("a", newline="") as fh:  # a test row in training
+        csv.writer(fh).writerow([test[0]["review_id"], test[0]["text"], test[0]["stars"], "pos"])
     answers = (private / "answers.csv").read_text().splitlines()
     (private / "answers.csv").write_text("\n".join(answers[:-1]) + "\n")  # one answer gone
     shutil.copy2(private / "answers.csv", public / "answers_copy.csv")  # a leak
@@ -93,7 +93,9 @@ def test_task_check_reports_every_problem_at_once(tmp_path: Path) -> None:
     assert any("private data: data/public/answers_copy.csv is a copy of a private" in f
                for f in failed), result.stdout  # fmt: skip
     assert any("1 without an answer" in f for f in failed), result.stdout
-    assert any("test ids are also in train.csv" in f for f in failed), result.stdout
+    assert any("1 test rows are also in train.csv under the same id" in f for f in failed), (
+        result.stdout
+    )
     # the same cheap checks stop `sia run` before any work, in one line
     run = sia("run", "--task-dir", str(root), "--backend", "heuristic", "--runs-dir",
               str(tmp_path / "runs"))  # fmt: skip

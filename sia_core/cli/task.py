@@ -34,21 +34,27 @@ def new_cmd(
 
 
 @task_group.command("check")
-@click.argument("directory", type=click.Path(file_okay=False))
+@click.argument("task")
 @click.option("--sandbox", default="local", show_default=True)
 @click.option("--task-model", default=None, help="Task model for the reference harness.")
 @click.option("--no-reference", is_flag=True, help="Skip running the reference harness.")
-def check_cmd(directory: str, sandbox: str, task_model: str | None, no_reference: bool) -> None:
-    """Check a task directory: layout, task.toml, private data out of reach, the
-    validation split, id lists, the evaluator (twice) and the reference harness on a
-    few items. Every problem is reported; the exit code is 0 only when all pass."""
+def check_cmd(task: str, sandbox: str, task_model: str | None, no_reference: bool) -> None:
+    """Check TASK (a task directory, or a name `sia tasks` lists): layout, task.toml,
+    private data out of reach, the validation split, id lists, the evaluator (twice) and
+    the reference harness on a few items. Every problem is reported; the exit code is 0
+    only when all pass."""
+    from sia_core.loop.run_config import RunConfig
+    from sia_core.loop.wiring import resolve_task
     from sia_core.tasks.check import full_checks
 
-    findings = full_checks(
-        Path(directory).resolve(), sandbox, task_model, reference=not no_reference
-    )
+    root = Path(task)
+    if not root.is_dir():
+        root = resolve_task(RunConfig(task=task)).root  # a bundled task, built on first use
+    findings = full_checks(root.resolve(), sandbox, task_model, reference=not no_reference)
     for finding in findings:
         click.echo(finding.line())
-    failed = sum(not f.ok for f in findings)
-    click.echo(f"{len(findings) - failed} passed, {failed} failed")
+    failed = sum(not f.ok and not f.skipped for f in findings)
+    skipped = sum(f.skipped for f in findings)
+    passed = len(findings) - failed - skipped
+    click.echo(f"{passed} passed, {failed} failed" + (f", {skipped} skipped" if skipped else ""))
     sys.exit(1 if failed else 0)

@@ -11,8 +11,10 @@ import time
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, Protocol
 
+from sia_core.console_log import quiet_litellm
 from sia_core.gateway.admission import MODEL_FIELDS
 
 
@@ -122,15 +124,21 @@ class LiteLLMModel:
         api_key: str | None = None,
         timeout_s: float = 600.0,
         max_retries: int = 2,
+        log_path: Path | None = None,
     ) -> None:
         self.name = name
+        self.log_path = log_path
+        """Where litellm's own log lines and warnings go (RUN/sia.log), never the console."""
         self.api_base = api_base
         self.api_key = api_key
         self.timeout_s = timeout_s
         self.max_retries = max_retries
 
+    def _litellm(self) -> Any:
+        return quiet_litellm(self.log_path)
+
     def _call(self, request: dict[str, Any], **extra: Any) -> Any:
-        import litellm
+        litellm = self._litellm()
 
         # Allow-listed again here: nothing the agent sends may steer litellm itself.
         params = {k: v for k, v in request.items() if k in MODEL_FIELDS}
@@ -153,7 +161,7 @@ class LiteLLMModel:
 
     def price(self, prompt_tokens: int, completion_tokens: int) -> float | None:
         """What a call of this size would cost, or None when the price is unknown."""
-        import litellm
+        litellm = self._litellm()
 
         try:
             prompt, completion = litellm.cost_per_token(
@@ -164,7 +172,7 @@ class LiteLLMModel:
         return float(prompt + completion)
 
     def _cost(self, response: Any) -> float | None:
-        import litellm
+        litellm = self._litellm()
 
         try:
             return float(litellm.completion_cost(completion_response=response, model=self.name))
@@ -182,7 +190,7 @@ class LiteLLMModel:
         )
 
     def stream(self, request: dict[str, Any], emit: Callable[[dict[str, Any]], None]) -> ModelReply:
-        import litellm
+        litellm = self._litellm()
 
         chunks = []
         for chunk in self._call(request, stream=True, stream_options={"include_usage": True}):

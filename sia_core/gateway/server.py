@@ -78,6 +78,13 @@ class Usage:
     items: set[str] = field(default_factory=set)
     unknown_items: set[str] = field(default_factory=set)
     """Item ids not in the split (at most MAX_UNKNOWN_ITEMS kept: agent-written)."""
+    failures: dict[str, dict[str, Any]] = field(default_factory=dict)
+    """Failed calls by HTTP status: {"401": {"count": 3, "first": "the first error"}}
+    (scrubbed of sia's secrets); `errors` is their total."""
+
+    def failed(self, status: int, message: str) -> None:
+        reason = self.failures.setdefault(str(status), {"count": 0, "first": message[:300]})
+        reason["count"] += 1
 
     def as_dict(self) -> dict[str, Any]:
         data = asdict(self)
@@ -88,9 +95,15 @@ class Usage:
 
 
 def add_usage(total: dict[str, Any], usage: dict[str, Any]) -> None:
-    """Sum one gateway's usage (`Usage.as_dict()`) into a running total."""
+    """Sum one gateway's usage (`Usage.as_dict()`) into a running total: numbers add,
+    tables add key by key, and a text (a first error) keeps the first one seen."""
     for key, value in usage.items():
-        total[key] = total.get(key, 0) + value
+        if isinstance(value, dict):
+            add_usage(total.setdefault(key, {}), value)
+        elif isinstance(value, str):
+            total.setdefault(key, value)
+        else:
+            total[key] = total.get(key, 0) + value
 
 
 def _error_body(message: str, code: str) -> bytes:
@@ -397,6 +410,9 @@ class Gateway:
         try:
             if self.model is None:
                 record.update(status="error", http_status=503, error="no task model configured")
+                with self._lock:
+                    self.usage.errors += 1
+                    self.usage.failed(503, "no task model configured; run with --task-model")
                 self._write(record)
                 return self._error(
                     HTTPStatus.SERVICE_UNAVAILABLE,
@@ -438,6 +454,7 @@ class Gateway:
         )
         with self._lock:
             self.usage.errors += 1
+            self.usage.failed(exc.status, message)
         self._write(record)
         return self._error(exc.status, message, "upstream_error")
 

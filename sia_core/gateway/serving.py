@@ -9,9 +9,10 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from sia_core import plugins
-from sia_core.console_log import third_party_to
+from sia_core.console_log import quiet_local_model, third_party_to
 from sia_core.errors import SiaError
 from sia_core.gateway.models import ChatModel, LiteLLMModel
+from sia_core.gateway.reach import unreachable
 from sia_core.gateway.upstream import OpenAIWireModel, passthrough_model
 from sia_core.policy.registry import is_local_model, needs_conversion
 from sia_core.policy.remote import RemotePolicy
@@ -21,7 +22,9 @@ if TYPE_CHECKING:
     from sia_core.policy.local import LocalPolicy
 
 
-def api_model(name: str, api_base: str | None) -> ChatModel | OpenAIWireModel:
+def api_model(
+    name: str, api_base: str | None, log_path: Path | None = None
+) -> ChatModel | OpenAIWireModel:
     """A model that speaks the OpenAI wire format is forwarded as it is (fast); litellm
     translates for the others. SIA_GATEWAY_PASSTHROUGH=0 sends every model through
     litellm (for a server whose OpenAI dialect litellm knows better)."""
@@ -29,7 +32,7 @@ def api_model(name: str, api_base: str | None) -> ChatModel | OpenAIWireModel:
         forwarding = passthrough_model(name, api_base)
         if forwarding is not None:
             return forwarding
-    return LiteLLMModel(name, api_base=api_base)
+    return LiteLLMModel(name, api_base=api_base, log_path=log_path)
 
 
 class TaskModel:
@@ -45,6 +48,7 @@ class TaskModel:
         exact: bool = False,
     ) -> None:
         self.name = name
+        self.api_base = api_base
         self.exact = exact
         """Greedy calls sampled alone by the open-weight policy (LocalPolicy.exact)."""
         self.local = name if name and is_local_model(name) else None
@@ -58,8 +62,13 @@ class TaskModel:
         self.host_options = host_options or {}
         self.policy: LocalPolicy | RemotePolicy | None = None
         self.model: ChatModel | OpenAIWireModel | None = (
-            api_model(name, api_base) if name and not self.local else None
+            api_model(name, api_base, log_path) if name and not self.local else None
         )
+
+    def unreachable(self) -> str | None:
+        """Why this task model cannot answer, in one line (a provider key not set, a
+        `--task-model-base` server that does not answer), or None."""
+        return unreachable(self.name, self.api_base, local=self.local is not None)
 
     def serve(self, adapter: Path | None, reporter: Reporter) -> None:
         """Make the task model the local policy with `adapter`, loading it if needed."""
@@ -97,6 +106,7 @@ class TaskModel:
             reporter.info(f"loading task model {self.local}")
         with reporter.phase(f"loading task model {self.local}"), third_party_to(self.log_path):
             self.policy = LocalPolicy.load(self.local, adapter, lora=lora_settings(self.lora))
+        quiet_local_model(self.log_path)  # it answers from the gateway's threads from now on
         self.policy.exact = self.exact
         self.model = self.policy
 

@@ -36,7 +36,13 @@ from sia_core.loop.run_dir import (
     index,
     initial_state,
 )
-from sia_core.loop.wiring import Wiring, make_executor, resolve_task, stored_config
+from sia_core.loop.wiring import (
+    Wiring,
+    make_executor,
+    require_reachable,
+    resolve_task,
+    stored_config,
+)
 from sia_core.progress import QuietReporter, Reporter
 from sia_core.store import atomic_dir, atomic_write_json
 from sia_core.tasks.check import cheap_checks
@@ -75,6 +81,7 @@ class Loop:
                 f"task {executor.task.name!r}: {problems[0].check}: {problems[0].message}"
                 f"{more}; `sia task check {executor.task.root}` lists every problem"
             )
+        require_reachable(executor)
         self.wiring = Wiring(
             config=config,
             rundir=self.rundir,
@@ -185,6 +192,10 @@ class Loop:
             keep = record.keep or {}
             if keep.get("difference") is not None and not record.incumbent:
                 mark = f" (not kept: {keep.get('reason')})"
-            self.reporter.info(f"{name}: {self.task.config.metric} {record.score:.4f}{mark}")
+            calls = record.model_calls().text()
+            calls = f"; {calls}" if calls else ""
+            self.reporter.info(
+                f"{name}: {self.task.config.metric} {record.score:.4f}{mark}{calls}"
+            )
         else:
             self.reporter.info(f"{name} failed: {record.error}")

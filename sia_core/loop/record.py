@@ -5,6 +5,7 @@ what it scored. The loop fills it, runs.py indexes it into run.json, report.py s
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -23,6 +24,51 @@ class UsageTotals:
     @property
     def tokens(self) -> int:
         return self.prompt_tokens + self.completion_tokens
+
+
+@dataclass(frozen=True)
+class ModelCalls:
+    """How a generation's (or a split's) task-model calls went."""
+
+    served: int = 0
+    failed: int = 0
+    reasons: tuple[tuple[str, int, str], ...] = ()
+    """(HTTP status, count, first error text), most frequent first."""
+
+    @classmethod
+    def summed(cls, usages: Iterable[dict[str, Any]]) -> ModelCalls:
+        """From several gateways' usage, summed."""
+        total: dict[str, Any] = {}
+        for usage in usages:
+            add_usage(total, usage)
+        return cls.of(total)
+
+    @classmethod
+    def of(cls, usage: dict[str, Any]) -> ModelCalls:
+        """From a gateway's usage (`Usage.as_dict()`, or several summed)."""
+        failures = usage.get("failures") or {}
+        reasons = [
+            (str(k), int(v.get("count", 0)), str(v.get("first", ""))) for k, v in failures.items()
+        ]
+        reasons.sort(key=lambda r: -r[1])
+        return cls(int(usage.get("calls", 0)), int(usage.get("errors", 0)), tuple(reasons))
+
+    @property
+    def mostly_failed(self) -> bool:
+        """At least half the calls failed: a score made of them is not the model's."""
+        return self.failed > 0 and self.failed >= self.served
+
+    def text(self) -> str | None:
+        """ "3 of 10 model calls failed (HTTP 401: ...)", or None when none failed."""
+        if not self.failed:
+            return None
+        line = f"{self.failed} of {self.failed + self.served} model calls failed"
+        if self.reasons:
+            status, _, first = self.reasons[0]
+            why = f"HTTP {status}" + (f": {first}" if first else "")
+            more = f"; {len(self.reasons) - 1} other reason(s)" if len(self.reasons) > 1 else ""
+            line += f" ({why[:200]}{more})"
+        return line
 
 
 @dataclass
@@ -88,6 +134,10 @@ class GenerationRecord:
             cost_usd=sum(u.get("cost_usd", 0.0) for u in parts),
             calls_without_price=sum(u.get("calls_without_price", 0) for u in parts),
         )
+
+    def model_calls(self) -> ModelCalls:
+        """The task-model calls of every part of this generation, served and failed."""
+        return ModelCalls.summed(self.usage.values())
 
     def add_usage(self, part: str, usage: dict[str, Any]) -> None:
         """Sum one gateway's usage (`Usage.as_dict()`) into this record's `part`."""

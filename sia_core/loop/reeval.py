@@ -57,7 +57,7 @@ def evaluate(
     parallel: int | None = None,
     exact: bool = False,
 ) -> EvalResult:
-    from sia_core.loop.wiring import make_executor
+    from sia_core.loop.wiring import make_executor, require_reachable
 
     rundir = RunDir(run_path)
     state = rundir.read()
@@ -87,6 +87,7 @@ def evaluate(
     except EnvError as exc:
         raise SiaError(f"generation {generation}: {exc}") from None
     executor = make_executor(config, rundir.path)
+    require_reachable(executor)
     executor.reporter = reporter or QuietReporter()
     task = executor.task
     if split == "selection":

@@ -210,6 +210,12 @@ def index(state: dict[str, Any], records: list[GenerationRecord], direction: str
     return state
 
 
+def held_out(task: dict[str, Any]) -> bool:
+    """Whether a run's reported test score is held out from selection (runs written
+    before the task's own `[validation] view` counted said so only in their text)."""
+    return bool(task.get("held_out")) or str(task.get("selection", "")).startswith("validation")
+
+
 def initial_state(run_id: str, task: Task, seed: int, serving: TaskModel) -> dict[str, Any]:
     """run.json of a new run: what it runs on, and how it selects and reports."""
     split = task.config.validation
@@ -237,7 +243,7 @@ def initial_state(run_id: str, task: Task, seed: int, serving: TaskModel) -> dic
             "metric": task.config.metric,
             "direction": task.config.direction,
             "selection": selection,
-            "held_out": split is not None,
+            "held_out": split is not None or task.config.selection_data is not None,
         },
         "seeds": {"run": seed},
         "task_model": {"name": serving.name, "local": serving.local is not None},

@@ -31,7 +31,7 @@ from sia_core.execution.executor import sandbox_summary
 from sia_core.execution.trajectories import item_rewards
 from sia_core.execution.trials import TrialRunner
 from sia_core.loop import keep_rule
-from sia_core.loop.record import GenerationRecord
+from sia_core.loop.record import GenerationRecord, ModelCalls
 from sia_core.loop.run_dir import derived_seed, generation_views, incumbent_of
 from sia_core.loop.wiring import Wiring
 from sia_core.store import atomic_write_json
@@ -213,10 +213,17 @@ def evaluate(
     outcome.usage["selection"] = selection.usage
     outcome.agent = sandbox_summary(selection.sandbox)
     evaluation = selection.evaluation
+    calls = ModelCalls.of(selection.usage)
     if selection.error:
         # A crashed or stopped agent fails its generation even when the evaluator could
         # score what it left behind; that partial score is kept for the record only.
-        outcome.error, outcome.partial_score = selection.error, evaluation.score
+        failed = f"; {calls.text()}" if calls.failed else ""
+        outcome.error, outcome.partial_score = selection.error + failed, evaluation.score
+        return outcome
+    if calls.mostly_failed:
+        # An unreachable model scores zeros that would read as the harness's score.
+        outcome.error = f"{calls.text()}: the score is not the task model's"
+        outcome.partial_score = evaluation.score
         return outcome
     outcome.score = evaluation.score
     outcome.items, outcome.summary = len(evaluation.items), evaluation.summary

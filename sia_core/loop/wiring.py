@@ -112,6 +112,14 @@ def make_executor(config: RunConfig, run_path: Path) -> Executor:
     )
 
 
+def require_reachable(executor: Executor) -> None:
+    """Stop before any work when the task model cannot answer: every call would fail
+    and its zeros would read as scores."""
+    problem = executor.serving.unreachable()
+    if problem:
+        raise SiaError(problem)
+
+
 @dataclass
 class Wiring:
     config: RunConfig

@@ -13,6 +13,8 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
+from sia_core.loop.record import GenerationRecord, ModelCalls
+from sia_core.loop.run_dir import held_out
 from sia_core.report import charts
 from sia_core.report.run_view import GenerationView, RunView, Trajectory, full_reward
 from sia_core.report.tables import cost_text
@@ -131,7 +133,7 @@ def _cards(view: RunView) -> str:
     task = view.state.get("task", {})
     metric = task.get("metric", "score")
     best = view.state.get("best") or {}
-    held = "held-out test" if task.get("held_out") else "test (also selects)"
+    held = "held-out test" if held_out(task) else "test (also selects)"
     tokens = view.state.get("tokens") or {}
     agent = view.state.get("agent_usage") or {}
     cost = (
@@ -147,6 +149,10 @@ def _cards(view: RunView) -> str:
         ("task-model tokens", f"{tokens.get('prompt', 0) + tokens.get('completion', 0):,}"),
         ("task-model cost", cost),
     ]
+    calls = ModelCalls.summed(p for g in view.generations for p in g.record.usage.values())
+    if calls.failed:
+        total = calls.failed + calls.served
+        cards.append(("task-model calls failed", f"{calls.failed} of {total}"))
     if agent.get("sessions"):
         cards.append(
             (
@@ -162,12 +168,18 @@ def _cards(view: RunView) -> str:
     )
 
 
+def _failed_calls(r: GenerationRecord) -> str | None:
+    """The failed-calls line of a generation whose error does not already say it."""
+    text = r.model_calls().text()
+    return text if text and "model calls failed" not in (r.error or "") else None
+
+
 def _generations_table(view: RunView) -> str:
     rows, classes = [], []
     for g in view.generations:
         r = g.record
         lever = (r.lever or "-") + (f" ({r.algorithm})" if r.algorithm else "")
-        note = r.error or (r.decision or {}).get("rationale", "")
+        note = r.error or _failed_calls(r) or (r.decision or {}).get("rationale", "")
         keep = r.keep or {}
         versus = "-"
         if keep.get("difference") is not None:
@@ -420,6 +432,9 @@ def _generation(g: GenerationView, link_base: str | None) -> str:
         + (" · incumbent" if r.incumbent else "")
     )
     error = f'<div class="banner bad">{e(r.error)}</div>' if r.error else ""
+    calls = _failed_calls(r)
+    if calls:
+        error += f'<div class="banner warn">{e(calls)}</div>'
     test_error = f'<div class="banner warn">test: {e(r.test_error)}</div>' if r.test_error else ""
     improvement = (
         f"<details><summary>improvement.md</summary><pre>{e(g.improvement)}</pre></details>"

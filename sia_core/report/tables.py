@@ -10,8 +10,8 @@ from rich.console import Console
 from rich.measure import Measurement
 from rich.table import Table
 
-from sia_core.loop.record import GenerationRecord, UsageTotals
-from sia_core.loop.run_dir import RunDir, list_runs
+from sia_core.loop.record import GenerationRecord, ModelCalls, UsageTotals
+from sia_core.loop.run_dir import RunDir, held_out, list_runs
 
 WIDE = 1000
 """Columns of a console whose output is not a terminal: no table is ever cut."""
@@ -120,6 +120,9 @@ def notes(records: list[GenerationRecord]) -> list[str]:
         note = r.error or (r.decision or {}).get("rationale", "")
         if note:
             lines.append(f"gen {r.number}: {note}")
+        calls = r.model_calls().text()
+        if calls and "model calls failed" not in (r.error or ""):
+            lines.append(f"gen {r.number}: {calls}")
         if keep_text(r):
             lines.append(f"gen {r.number}: {keep_text(r)}")
         for c in r.candidates or []:
@@ -166,7 +169,7 @@ def print_summary(state: dict[str, Any], rundir: RunDir, console: Console) -> No
     if best is None:
         console.print("no generation scored; nothing to report")
     else:
-        held = "held-out test" if task.get("held_out") else "test (also used for selection)"
+        held = "held-out test" if held_out(task) else "test (also used for selection)"
         console.print(
             f"incumbent: generation {best['generation']} · selection "
             f"{task.get('metric')} {_num(best['selection_score'])} · {held} "
@@ -192,6 +195,9 @@ def print_summary(state: dict[str, Any], rundir: RunDir, console: Console) -> No
         f"task-model tokens: {tokens.get('prompt', 0)} prompt, "
         f"{tokens.get('completion', 0)} completion · cost {price}"
     )
+    calls = run_calls(records)
+    if calls.failed:
+        console.print(f"task-model calls: {calls.text()}", soft_wrap=True, markup=False)
     agent = state.get("agent_usage") or {}
     if agent.get("sessions"):
         unknown = agent.get("sessions_without_price", 0)
@@ -203,6 +209,11 @@ def print_summary(state: dict[str, Any], rundir: RunDir, console: Console) -> No
             f"{agent.get('output_tokens', 0)} output tokens · cost {agent_price}"
         )
     console.print(f"run directory: {rundir.path}")
+
+
+def run_calls(records: list[GenerationRecord]) -> ModelCalls:
+    """Every generation's task-model calls, summed."""
+    return ModelCalls.summed(part for record in records for part in record.usage.values())
 
 
 def runs_table(runs_dir: Path) -> Rows:

@@ -14,10 +14,11 @@ import tempfile
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from sia_core.errors import SiaError
-from sia_core.tasks.splits import carve, ids_in
-from sia_core.tasks.task import Task, load_task_dir
+from sia_core.tasks.splits import carve, ids_in, read_rows
+from sia_core.tasks.task import Task, ValidationSplit, load_task_dir
 
 
 @dataclass(frozen=True)
@@ -25,9 +26,14 @@ class Finding:
     check: str
     ok: bool
     message: str
+    warning: bool = False
+    """Passed, with something the author should know (counted as passed)."""
+    skipped: bool = False
+    """Not run, and why (counted apart: neither passed nor failed)."""
 
     def line(self) -> str:
-        return f"{'ok  ' if self.ok else 'FAIL'} {self.check}: {self.message}"
+        mark = "skip" if self.skipped else "warn" if self.warning else "ok  " if self.ok else "FAIL"
+        return f"{mark} {self.check}: {self.message}"
 
 
 def _layout(root: Path) -> tuple[Task | None, list[Finding]]:
@@ -103,6 +109,10 @@ def _split(task: Task) -> Iterator[Finding]:
                   f"{split.source}")  # fmt: skip
 
 
+def _content(row: dict[str, Any], columns: list[str]) -> tuple[str, ...]:
+    return tuple(str(row.get(c, "")).strip() for c in columns)
+
+
 def _id_lists(task: Task) -> Iterator[Finding]:
     split = task.config.validation
     if split is None:
@@ -110,7 +120,6 @@ def _id_lists(task: Task) -> Iterator[Finding]:
         return
     test = ids_in(task.public_dir / split.inputs, split.id_column) or set()
     answers = ids_in(task.private_dir / split.answers, split.id_column) or set()
-    train = ids_in(task.public_dir / split.source, split.id_column) or set()
     problems = []
     if test != answers:
         problems.append(
@@ -118,10 +127,11 @@ def _id_lists(task: Task) -> Iterator[Finding]:
             f"({len(test - answers)} without an answer, {len(answers - test)} answers "
             "for no input): give every test row its answer"
         )
-    if test & train:
+    leaked, repeated = _shared_rows(task, split)
+    if leaked:
         problems.append(
-            f"{len(test & train)} test ids are also in {split.source} (with their labels): "
-            "remove them from the training rows"
+            f"{len(leaked)} test rows are also in {split.source} under the same id, with "
+            f"their labels (e.g. {', '.join(leaked[:3])}): remove them from the training rows"
         )
     sample = task.public_dir / "sample_submission.csv"
     if sample.is_file() and (ids_in(sample, split.id_column) or set()) != test:
@@ -131,6 +141,44 @@ def _id_lists(task: Task) -> Iterator[Finding]:
             yield Finding("ids", False, problem)
         return
     yield Finding("ids", True, f"{len(test)} test ids, each with its answer, none in training")
+    if repeated:
+        # Real benchmarks hold a few identical texts; the test score is inflated by at
+        # most these rows, which the author should know of, not be refused for.
+        yield Finding(
+            "duplicates",
+            True,
+            f"{len(repeated)} test inputs also appear in {split.source} with the same "
+            f"content (test ids {', '.join(repeated[:10])}"
+            f"{', ...' if len(repeated) > 10 else ''}): the test score may count them",
+            warning=True,
+        )
+
+
+def _shared_rows(task: Task, split: ValidationSplit) -> tuple[list[str], list[str]]:
+    """Test rows whose content is in the training rows: under the same id (the label
+    leaks with it), and under any id (a duplicate input). Ids alone prove nothing: the
+    original tasks number their rows per file, so test row 7 and training row 7 differ."""
+    try:
+        test_cols, test_rows = read_rows(task.public_dir / split.inputs)
+        train_cols, train_rows = read_rows(task.public_dir / split.source)
+    except (OSError, ValueError):
+        return [], []
+    skip = {split.id_column, split.label_column}
+    columns = [c for c in test_cols if c in train_cols and c not in skip]
+    if not columns:  # nothing but ids to compare: a shared id is all the evidence there is
+        train_ids = {str(r.get(split.id_column)) for r in train_rows}
+        return sorted(str(r.get(split.id_column)) for r in test_rows
+                      if str(r.get(split.id_column)) in train_ids), []  # fmt: skip
+    by_id = {str(r.get(split.id_column)): _content(r, columns) for r in train_rows}
+    contents = set(by_id.values())
+    leaked, repeated = [], []
+    for row in test_rows:
+        key, content = str(row.get(split.id_column)), _content(row, columns)
+        if by_id.get(key) == content:
+            leaked.append(key)
+        elif content in contents:
+            repeated.append(key)
+    return leaked, repeated
 
 
 def cheap_checks(root: Path) -> list[Finding]:
@@ -144,48 +192,80 @@ def cheap_checks(root: Path) -> list[Finding]:
 
 
 def _evaluator(task: Task, bwrap: str | None) -> Iterator[Finding]:
+    """The evaluator on nothing, then on the task's sample submission (when it ships
+    one), twice each: with nothing to score it must either score every answer as
+    missing or say what is missing in one line (a traceback is a crash); on the sample
+    it must score one item per answer, the same twice."""
     from sia_core.execution.evaluation import MetricKeyError, run_evaluator
 
-    scores = []
-    with tempfile.TemporaryDirectory(prefix="sia-check-") as tmp:
+    def twice(name: str, files: list[tuple[Path, str]]) -> list[tuple[Any, ...]]:
+        outcomes = []
         for attempt in (1, 2):
-            gen = Path(tmp) / f"empty_{attempt}"
+            gen = Path(tmp) / f"{name}_{attempt}"
             gen.mkdir()
-            sample = task.public_dir / "sample_submission.csv"
-            if sample.is_file():
-                shutil.copy2(sample, gen / "predictions.csv")
-            try:
-                evaluation = run_evaluator(task, gen, shielded=bwrap is not None, bwrap=bwrap)
-            except MetricKeyError as exc:
-                yield Finding("evaluator", False, str(exc))
-                return
-            if evaluation.score is None:
-                yield Finding(
-                    "evaluator",
-                    False,
-                    f"on an empty submission: {evaluation.error}; an evaluator scores a "
-                    "missing prediction as wrong instead of failing",
-                )
-                return
-            scores.append((evaluation.score, len(evaluation.items)))
+            for source, target in files:
+                shutil.copy2(source, gen / target)
+            evaluation = run_evaluator(task, gen, shielded=bwrap is not None, bwrap=bwrap)
+            log = (gen / "evaluation.log").read_text("utf-8", errors="replace")
+            if evaluation.score is not None:
+                outcomes.append((evaluation.score, len(evaluation.items)))
+            elif "Traceback (most recent call last)" in log:
+                outcomes.append(("crashed", evaluation.error))
+            else:
+                outcomes.append(("refused", evaluation.error))
+        return outcomes
+
+    metric = task.config.metric
     expected = None
     if task.config.validation is not None:
         expected = len(ids_in(task.private_dir / task.config.validation.answers, None) or ())
-    if scores[0] != scores[1]:
-        yield Finding("evaluator", False, f"two runs on the same submission scored {scores}: "
-                      "make it deterministic")  # fmt: skip
-    elif expected is not None and scores[0][1] != expected:
-        yield Finding("evaluator", False, f"{scores[0][1]} items in results.json for "
+    sample = next(iter(sorted(task.public_dir.glob("sample_submission.*"))), None)
+    outputs = list(task.config.shards.outputs) if task.config.shards else []
+    if sample is not None and not outputs:
+        outputs = sorted({"predictions" + sample.suffix, sample.name.removeprefix("sample_")})
+    with tempfile.TemporaryDirectory(prefix="sia-check-") as tmp:
+        try:
+            empty = twice("empty", [])
+            on_sample = twice("sample", [(sample, o) for o in outputs]) if sample else []
+        except MetricKeyError as exc:
+            yield Finding("evaluator", False, str(exc))
+            return
+    if empty[0][0] == "crashed":
+        yield Finding("evaluator", False, f"crashed on an empty working directory "
+                      f"({empty[0][1]}): say what is missing in one line, or score every "
+                      "answer as missing")  # fmt: skip
+        return
+    for outcomes, what in ((empty, "an empty working directory"), (on_sample, sample)):
+        if outcomes and outcomes[0] != outcomes[1]:
+            yield Finding("evaluator", False, f"two runs on {what} gave {outcomes}: "
+                          "make it deterministic")  # fmt: skip
+            return
+    if on_sample and isinstance(on_sample[0][0], str):
+        yield Finding("evaluator", False, f"on {sample.name if sample else ''} written as "
+                      f"{', '.join(outputs)}: {on_sample[0][1]}")  # fmt: skip
+        return
+    scored = on_sample[0] if on_sample else empty[0]
+    if not isinstance(scored[0], str) and expected is not None and scored[1] != expected:
+        yield Finding("evaluator", False, f"{scored[1]} items in results.json for "
                       f"{expected} answers: write one item per id")  # fmt: skip
-    else:
-        yield Finding("evaluator", True, f"an empty submission scores {task.config.metric} "
-                      f"{scores[0][0]:.4f} over {scores[0][1]} items, the same twice")  # fmt: skip
+        return
+    said = (
+        f"an empty submission scores {metric} {empty[0][0]:.4f} over {empty[0][1]} items"
+        if not isinstance(empty[0][0], str)
+        else f"with nothing to score it says so ({empty[0][1]})"
+    )
+    if on_sample:
+        said += (
+            f"; {sample.name if sample else ''} scores {metric} {on_sample[0][0]:.4f} over "
+            f"{on_sample[0][1]} items"
+        )
+    yield Finding("evaluator", True, f"{said}, the same twice")
 
 
 def _reference(root: Path, task: Task, sandbox: str, task_model: str | None) -> Iterator[Finding]:
     from sia_core.execution.trials import TrialRunner
     from sia_core.loop.run_config import RunConfig
-    from sia_core.loop.wiring import make_executor
+    from sia_core.loop.wiring import make_executor, require_reachable
     from sia_core.tasks.splits import selection_view
 
     if task.reference_agent is None:
@@ -195,6 +275,7 @@ def _reference(root: Path, task: Task, sandbox: str, task_model: str | None) -> 
     with tempfile.TemporaryDirectory(prefix="sia-check-") as tmp:
         config = RunConfig(task_dir=str(root), sandbox=sandbox, task_model=task_model)
         executor = make_executor(config, Path(tmp))
+        require_reachable(executor)
         try:
             selection = selection_view(task, Path(tmp) / "views")
             usage: dict = {}
@@ -215,21 +296,50 @@ def full_checks(
     root: Path, sandbox: str = "local", task_model: str | None = None, reference: bool = True
 ) -> list[Finding]:
     """Every check: the cheap ones, the evaluator in its sandbox twice, and (unless
-    `reference` is False) the reference harness on a few items."""
+    `reference` is False) the reference harness on a few items. Every problem at once:
+    the evaluator and the reference harness run even after a file check failed, except
+    where running them would be unsafe or cannot work (then a `skipped` line says why)."""
     from sia_core.sandbox.bwrap import require_bwrap
 
     findings = cheap_checks(root)
-    if not all(f.ok for f in findings):
+    if findings[0].check == "layout" and not findings[0].ok:
         return findings
     task = load_task_dir(root)
-    bwrap = require_bwrap(None) if sandbox != "process" else None
-    steps: list[Callable[[], Iterator[Finding]]] = [lambda: _evaluator(task, bwrap)]
-    if reference:
-        steps.append(lambda: _reference(root, task, sandbox, task_model))
-    for step in steps:
-        try:
-            findings += list(step())
-        except SiaError as exc:
-            findings.append(Finding("run", False, str(exc)))
-            break
+    failed = {f.check for f in findings if not f.ok}
+    try:
+        bwrap = require_bwrap(None) if sandbox != "process" else None
+    except SiaError as exc:
+        return [*findings, Finding("sandbox", False, str(exc))]
+    findings += _guarded("evaluator", lambda: _evaluator(task, bwrap))
+    if not reference:
+        return findings
+    if "private data" in failed:
+        findings.append(
+            Finding(
+                "reference harness",
+                False,
+                "not run: data/public reaches the private answers, and the harness would read them",
+                skipped=True,
+            )
+        )
+    elif "validation split" in failed:
+        findings.append(
+            Finding(
+                "reference harness",
+                False,
+                "not run: it runs on the validation split, which cannot be carved",
+                skipped=True,
+            )
+        )
+    else:
+        findings += _guarded(
+            "reference harness", lambda: _reference(root, task, sandbox, task_model)
+        )
     return findings
+
+
+def _guarded(name: str, step: Callable[[], Iterator[Finding]]) -> list[Finding]:
+    try:
+        return list(step())
+    except SiaError as exc:
+        return [Finding(name, False, str(exc))]

@@ -21,7 +21,7 @@ from sia_core.store import atomic_dir
 from sia_core.tasks.task import ShardSpec, Task, TaskError, ValidationSplit, load_task_dir
 
 
-def _read_rows(path: Path) -> tuple[list[str], list[dict[str, Any]]]:
+def read_rows(path: Path) -> tuple[list[str], list[dict[str, Any]]]:
     if path.suffix == ".csv":
         with path.open(newline="", encoding="utf-8") as fh:
             reader = csv.DictReader(fh)
@@ -47,7 +47,7 @@ def _write_rows(path: Path, columns: list[str], rows: list[dict[str, Any]]) -> N
 
 def carve(split: ValidationSplit, public: Path, private: Path, dest: Path) -> int:
     """Write the selection view's public and private files into `dest`; return its size."""
-    source_cols, source_rows = _read_rows(public / split.source)
+    source_cols, source_rows = read_rows(public / split.source)
     for column in (split.id_column, split.label_column):
         if column not in source_cols:
             raise TaskError(
@@ -63,16 +63,16 @@ def carve(split: ValidationSplit, public: Path, private: Path, dest: Path) -> in
     held = [row for i, row in enumerate(source_rows) if i in held_idx]
     kept = [row for i, row in enumerate(source_rows) if i not in held_idx]
 
-    input_cols, _ = _read_rows(public / split.inputs)
+    input_cols, _ = read_rows(public / split.inputs)
     input_cols = [c for c in input_cols if c != split.label_column] or [
         c for c in source_cols if c != split.label_column
     ]
-    answer_cols, _ = _read_rows(private / split.answers)
+    answer_cols, _ = read_rows(private / split.answers)
     answer_label = split.answer_label_column or split.label_column
     answer_cols = answer_cols or [split.id_column, answer_label]
     answers = [{**row, answer_label: row[split.label_column]} for row in held]
 
-    _, old_inputs = _read_rows(public / split.inputs)
+    _, old_inputs = read_rows(public / split.inputs)
     _write_rows(dest / "data" / "public" / split.source, source_cols, kept)
     _write_rows(dest / "data" / "public" / split.inputs, input_cols, held)
     _write_rows(dest / "data" / "private" / split.answers, answer_cols, answers)
@@ -98,7 +98,7 @@ def _match_id_lists(
         if path.suffix not in (".csv", ".jsonl") or path.name in (split.source, split.inputs):
             continue
         try:
-            columns, rows = _read_rows(path)
+            columns, rows = read_rows(path)
         except (ValueError, UnicodeDecodeError, csv.Error):
             continue
         for column in columns:
@@ -179,7 +179,7 @@ def training_view(task: Task, selection: Task, dest: Path, items: int, seed: int
             "the weights lever trains on labelled rows carved from public data; "
             "add a [validation] section to task.toml (see docs/tasks.md)"
         )
-    _, rows = _read_rows(selection.public_dir / split.source)
+    _, rows = read_rows(selection.public_dir / split.source)
     fraction = min(items / max(len(rows), 1), 0.5)
     _copy_task_data(selection, dest)
     carve(
@@ -195,9 +195,9 @@ def _records(path: Path) -> list[Any] | None:
     """The items of a CSV, JSON-lines or JSON-list file; None for anything else."""
     try:
         if path.suffix == ".csv":
-            return _read_rows(path)[1]
+            return read_rows(path)[1]
         if path.suffix == ".jsonl":
-            return _read_rows(path)[1]
+            return read_rows(path)[1]
         if path.suffix == ".json":
             data = json.loads(path.read_text(encoding="utf-8"))
             return data if isinstance(data, list) else None
@@ -230,7 +230,7 @@ def sample_view(task: Task, dest: Path, items: int) -> Path:
         if path.suffix == ".json":
             path.write_text(json.dumps(records[:items], ensure_ascii=False), encoding="utf-8")
         else:
-            columns, _ = _read_rows(path)
+            columns, _ = read_rows(path)
             _write_rows(path, columns, records[:items])
     return public
 
@@ -261,7 +261,7 @@ def shard_views(view: Task, spec: ShardSpec, n: int, dest: Path) -> list[Path]:
     split = view.config.validation
     if split is not None and split.inputs != spec.inputs:
         split = None  # other tables list the ids of the validation split's inputs only
-    old_ids = {str(r.get(split.id_column)) for r in _read_rows(source)[1]} if split else set()
+    old_ids = {str(r.get(split.id_column)) for r in read_rows(source)[1]} if split else set()
     publics = []
     for k in range(count):
         part = rows[len(rows) * k // count : len(rows) * (k + 1) // count]
@@ -275,7 +275,7 @@ def shard_views(view: Task, spec: ShardSpec, n: int, dest: Path) -> list[Path]:
         else:
             target.write_bytes(b"".join(line + b"\n" for line in part))
         if split is not None:
-            new_ids = [str(r.get(split.id_column)) for r in _read_rows(target)[1]]
+            new_ids = [str(r.get(split.id_column)) for r in read_rows(target)[1]]
             _match_id_lists(split, public, old_ids, new_ids)
         _restate_counts(public / "task.md", {len(rows): len(part)})
         publics.append(public)
@@ -286,7 +286,7 @@ def ids_in(path: Path, column: str | None) -> set[str] | None:
     """The values of `column` (or, when the file has no such column, of its first) in a
     csv or jsonl file; None when it cannot be read as one or has no columns."""
     try:
-        columns, rows = _read_rows(path)
+        columns, rows = read_rows(path)
     except (OSError, ValueError, UnicodeDecodeError, csv.Error):
         return None
     key = column if column in columns else (columns[0] if columns else None)
