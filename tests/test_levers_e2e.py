@@ -56,6 +56,7 @@ def test_tiny_model_run_keeps_a_harness_generation_whose_diff_is_the_knob(
     result = sia(
         "run", "--task-dir", str(yes_task), "--backend", "heuristic", "--task-model",
         str(tiny_dir), "--max-gen", "3", "--run-id", "t", "--runs-dir", str(runs),
+        "--backend-opt", "trials=1",  # one trial a generation: the generation is the trial
     )  # fmt: skip
     assert result.returncode == 0, result.stderr + result.stdout
     state = run_json(runs, "t")
@@ -113,7 +114,7 @@ def test_the_knob_study_resumes_after_kill_9_with_no_lost_or_repeated_trial(
     runs = tmp_path / "runs"
     args = [
         "run", "--task-dir", str(task_dir), "--backend", "heuristic", "--run-id", "k",
-        "--runs-dir", str(runs), "--max-gen", "4",
+        "--runs-dir", str(runs), "--backend-opt", "trials=1", "--max-gen", "4",
     ]  # fmt: skip
     proc = subprocess.Popen(
         [str(Path(sys.executable).parent / "sia"), *args],
@@ -157,6 +158,7 @@ def test_with_candidates_each_candidate_is_a_trial(task_dir: Path, tmp_path: Pat
     result = sia(
         "run", "--task-dir", str(task_dir), "--backend", "heuristic", "--max-gen", "3",
         "--candidates", "2", "--run-id", "c", "--runs-dir", str(runs),
+        "--backend-opt", "trials=1",
     )  # fmt: skip
     assert result.returncode == 0, result.stderr + result.stdout
     run = runs / "run_c"

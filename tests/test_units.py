@@ -134,8 +134,12 @@ def test_decision_validation() -> None:
         Decision.from_dict({"lever": "both"})
 
 
-def _feedback(task_dir: Path, tmp_path: Path, algorithms, weights: bool) -> FeedbackContext:
+def _feedback(
+    task_dir: Path, tmp_path: Path, algorithms, weights: bool, calls: bool = True
+) -> FeedbackContext:
     parent = GenerationView(1, tmp_path, "ok", 0.6, None, None)
+    # the parent's harness called the model (a classical one would not)
+    (tmp_path / "calls.jsonl").write_text('{"status": "ok"}\n' if calls else "")
     return FeedbackContext(
         task=load_task_dir(task_dir),
         out_dir=tmp_path,
@@ -167,6 +171,9 @@ def test_heuristic_follows_the_classifier(task_dir: Path, tmp_path: Path) -> Non
         HeuristicBackend().feedback(_feedback(task_dir, tmp_path, [], True))
     with pytest.raises(BackendCannotAct, match="no open-weight task model"):
         HeuristicBackend().feedback(_feedback(task_dir, tmp_path, ALL, False))
+    # a harness that never called the model: training its weights cannot move the score
+    with pytest.raises(BackendCannotAct, match="a harness that makes no model call"):
+        HeuristicBackend().feedback(_feedback(task_dir, tmp_path, ALL, True, calls=False))
     saturated = _feedback(task_dir, tmp_path, ALL, True)
     saturated = replace(saturated, reward_report=classify([1.0] * 10, ALL))
     with pytest.raises(BackendCannotAct, match="already gets the full reward"):
@@ -178,7 +185,7 @@ def test_backend_options_are_checked(tmp_path: Path) -> None:
         ScriptedBackend.from_options({"scrpt": "x"})
     with pytest.raises(SiaError, match="does not exist"):
         ScriptedBackend.from_options({"script": str(tmp_path / "missing")})
-    with pytest.raises(SiaError, match="takes only the option 'levers', got 'x'"):
+    with pytest.raises(SiaError, match="takes the options 'levers' and 'trials', got 'x'"):
         HeuristicBackend.from_options({"x": "1"})
     with pytest.raises(SiaError, match="levers=all: use one of harness, weights, both"):
         HeuristicBackend.from_options({"levers": "all"})

@@ -63,6 +63,9 @@ def _base(task: Task, root: Path) -> None:
     reference.mkdir(exist_ok=True)
     if task.reference_agent is not None:
         shutil.copy2(task.reference_agent, reference / "reference_target_agent.py")
+        requirements = task.reference_agent.parent / "requirements.txt"
+        if requirements.is_file():
+            shutil.copy2(requirements, reference / "requirements.txt")
     if task.samples is not None:
         shutil.copy2(task.samples, reference / "SAMPLE_TASK_DESCRIPTIONS.md")
 

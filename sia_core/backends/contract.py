@@ -112,6 +112,9 @@ class TrialReport:
 
 Trial = Callable[[Path, int], TrialReport]
 """Run the harness file on a sample of about N items through the sandbox and gateway."""
+SelectionTrial = Callable[[Path], TrialReport]
+"""Run the harness file on the whole selection split and score it, as the generation's
+own evaluation would: for a backend that tries several settings in one generation."""
 
 
 @dataclass(frozen=True)
@@ -151,6 +154,8 @@ class FeedbackContext:
     run_dir: Path | None = None
     """The run directory: where a backend keeps state across generations (the knob
     study), read back on `--resume`."""
+    on_selection: SelectionTrial | None = None
+    """Scores a candidate harness on the selection split (its usage counts as trials)."""
     selection: Task | None = None
     """The selection split's view of the task (the carved validation rows as its items),
     or the task itself when it has no validation split."""
@@ -164,6 +169,11 @@ def start_from_reference(ctx: MetaContext, missing: str) -> Decision:
             f"{missing}, and the task has no reference/reference_target_agent.py"
         )
     shutil.copy2(ctx.task.reference_agent, ctx.out_dir / "target_agent.py")
+    # What the reference imports beyond sia's environment (scikit-learn for a classical
+    # path), installed from wheels into the harness's own environment.
+    requirements = ctx.task.reference_agent.parent / "requirements.txt"
+    if requirements.is_file():
+        shutil.copy2(requirements, ctx.out_dir / "requirements.txt")
     return Decision(
         lever="harness", rationale="generation 1 is the task's reference agent", source="reference"
     )

@@ -5,6 +5,7 @@ classifier ranks first, chosen from the evidence so far (`lever_choice`)."""
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping
 
 from sia_core.backends.contract import (
@@ -15,7 +16,13 @@ from sia_core.backends.contract import (
     NothingLeftToImprove,
     start_from_reference,
 )
-from sia_core.backends.knob_lever import parent_knobs, propose_knobs, search_for, study_name
+from sia_core.backends.knob_lever import (
+    MAX_INNER,
+    parent_knobs,
+    propose_knobs,
+    search_for,
+    study_name,
+)
 from sia_core.backends.lever_choice import LEVER_SETTINGS, LeverEvidence, choose_lever
 from sia_core.errors import SiaError
 
@@ -26,23 +33,41 @@ from sia_core.errors import SiaError
 ROLLOUT_PLANS: dict[str, dict[str, int]] = {"sparse": {"rounds": 4}}
 
 
+def _evaluator_note(ctx: FeedbackContext) -> str:
+    """What the parent's evaluator said of its own score (trimul on a CPU: speed is not
+    measured, so every correct kernel ties and launch knobs cannot be told apart)."""
+    try:
+        summary = json.loads((ctx.parent.dir / "results.json").read_text("utf-8"))["summary"]
+    except (OSError, ValueError, KeyError, TypeError):
+        return ""
+    note = summary.get("note") if isinstance(summary, dict) else None
+    return f" ({str(note)[:300]})" if note else ""
+
+
 class HeuristicBackend:
     name = "heuristic"
 
-    def __init__(self, levers: str = "both") -> None:
+    def __init__(self, levers: str = "both", trials: int | None = None) -> None:
         self.levers = levers
+        self.trials = trials
+        """Knob trials per harness generation (None: from the cost of the first)."""
 
     @classmethod
     def from_options(cls, options: Mapping[str, str]) -> HeuristicBackend:
-        unknown = sorted(set(options) - {"levers"})
+        unknown = sorted(set(options) - {"levers", "trials"})
         if unknown:
             raise SiaError(
-                f"backend 'heuristic' takes only the option 'levers', got {unknown[0]!r}"
+                f"backend 'heuristic' takes the options 'levers' and 'trials', got {unknown[0]!r}"
             )
         levers = options.get("levers", "both")
         if levers not in LEVER_SETTINGS:
             raise SiaError(f"--backend-opt levers={levers}: use one of {', '.join(LEVER_SETTINGS)}")
-        return cls(levers)
+        trials = options.get("trials", "auto")
+        if trials != "auto" and not (trials.isdigit() and 1 <= int(trials) <= MAX_INNER):
+            raise SiaError(
+                f"--backend-opt trials={trials}: use auto or a number from 1 to {MAX_INNER}"
+            )
+        return cls(levers, None if trials == "auto" else int(trials))
 
     def initial(self, ctx: MetaContext) -> Decision:
         return start_from_reference(ctx, "the heuristic backend starts from the reference agent")
@@ -52,10 +77,14 @@ class HeuristicBackend:
         if report is not None and report.label == "saturated":
             raise NothingLeftToImprove(
                 "every selection item already gets the full reward: no "
-                "generation can beat the incumbent"
+                "generation can beat the incumbent" + _evaluator_note(ctx)
             )
         parent = parent_knobs(ctx) if self.levers != "weights" else None
-        trainable = bool(ctx.algorithms) and ctx.weights_available
+        # A harness that never calls the model (a classical method) cannot be moved by
+        # training the model's weights.
+        calls = ctx.parent.dir / "calls.jsonl"
+        calls_model = calls.is_file() and calls.stat().st_size > 0
+        trainable = bool(ctx.algorithms) and ctx.weights_available and calls_model
         trials = 0
         if parent is not None and parent.knobs:
             trials = search_for(ctx).completed(study_name(ctx, parent))
@@ -74,7 +103,7 @@ class HeuristicBackend:
         )
         if lever == "harness":
             assert parent is not None
-            return propose_knobs(ctx, parent, why)
+            return propose_knobs(ctx, parent, why, self.trials)
         return self._weights(ctx, why)
 
     def _weights(self, ctx: FeedbackContext, why: str) -> Decision:

@@ -5,6 +5,7 @@ says what changed and why."""
 from __future__ import annotations
 
 import json
+import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -92,10 +93,49 @@ def _improvement(ctx: FeedbackContext, parent: ParentKnobs, proposal: Proposal, 
     return "\n".join(lines) + "\n"
 
 
-def propose_knobs(ctx: FeedbackContext, parent: ParentKnobs, why: str) -> Decision:
-    """The next knob trial as this generation's harness."""
+TRIAL_BUDGET_S = 90.0
+"""Seconds of knob trials one harness generation may spend. How many trials that buys
+comes from the measured cost of one: the parent's own run on the selection split. A
+classical harness that scores in seconds runs several (up to MAX_INNER); a model harness
+that takes a minute runs one, and then the generation's own run is its trial."""
+MAX_INNER = 8
+
+
+def trials_for(ctx: FeedbackContext, limit: int | None) -> int:
+    """How many knob trials this generation runs: `limit`, or as many runs of the
+    parent's length as fit in TRIAL_BUDGET_S."""
+    if limit is not None:
+        return max(1, limit)
+    try:
+        record = json.loads((ctx.parent.dir / "generation.json").read_text("utf-8"))
+        seconds = float(record["agent"]["duration_s"])
+    except (OSError, ValueError, KeyError, TypeError):
+        return 1
+    return max(1, min(MAX_INNER, int(TRIAL_BUDGET_S // max(seconds, 1.0))))
+
+
+@dataclass
+class InnerTrial:
+    trial: int
+    values: dict[str, object]
+    score: float | None
+    how: str = "rerun"
+
+
+def propose_knobs(
+    ctx: FeedbackContext, parent: ParentKnobs, why: str, limit: int | None = None
+) -> Decision:
+    """This generation's harness. With one trial (a slow harness, or `limit` 1) it is
+    the next trial of the study, scored by the generation's own run. With several, each
+    is scored on the selection split as soon as it is asked for and told to the study at
+    once (so a kill loses no trial and runs none twice), and the best is the harness;
+    each is a one-knob edit of the best setting so far, or TPE's proposal once the edits
+    are spent."""
     search = search_for(ctx)
     selection = ctx.selection or ctx.task
+    name = study_name(ctx, parent)
+    candidate = ctx.candidate if ctx.candidates > 1 else None
+    count = trials_for(ctx, limit)
     try:
         pools = {
             k.name: demo_pool(k, ctx.task, selection, ctx.seed)
@@ -107,29 +147,100 @@ def propose_knobs(ctx: FeedbackContext, parent: ParentKnobs, why: str) -> Decisi
             if ctx.parent.score is not None and ctx.parent.status == "ok"
             else None
         )
-        proposal = search.propose(
-            study_name(ctx, parent),
-            parent.knobs,
-            pools,
-            ctx.number,
-            ctx.candidate if ctx.candidates > 1 else None,
-            baseline,
-        )
-        harness = rewrite(parent.source, proposal.values)
+        if count == 1 or ctx.on_selection is None:
+            proposal = search.propose(name, parent.knobs, pools, ctx.number, candidate, baseline)
+            return _decision(ctx, parent, proposal, why, [])
+        done = [InnerTrial(*t) for t in search.inner_trials(name, ctx.number, candidate)]
+        last: Proposal | None = None
+        while len(done) < count:
+            best = _best(done, ctx.task.config.direction)
+            last = search.propose(
+                name, parent.knobs, pools, ctx.number, candidate, baseline,
+                inner=len(done), base=best.values if best and best.score is not None else None,
+            )  # fmt: skip
+            trial_dir = ctx.out_dir / "trials" / f"knobs_{last.trial}"
+            trial_dir.mkdir(parents=True, exist_ok=True)
+            agent = trial_dir / "target_agent.py"
+            agent.write_text(rewrite(parent.source, last.values), encoding="utf-8")
+            if (ctx.out_dir / "requirements.txt").is_file():
+                shutil.copy2(ctx.out_dir / "requirements.txt", trial_dir / "requirements.txt")
+            report = ctx.on_selection(agent)
+            score = report.score if report.ok else None
+            search.tell(name, last.trial, score)
+            done.append(InnerTrial(last.trial, last.values, score, last.how))
     except SiaError as exc:
         raise BackendCannotAct(f"the knob search cannot go on: {exc}") from None
+    best = _best(done, ctx.task.config.direction)
+    if best is None or best.score is None:
+        raise BackendCannotAct(
+            f"every knob trial of generation {ctx.number} failed on the selection split"
+        )
+    chosen = Proposal(
+        values=best.values,
+        study=name,
+        trial=best.trial,
+        reused=False,
+        how=best.how,
+        finished=last.finished if last else 0,
+        best=last.best if last else None,
+        repeats=last.repeats if last else [],
+    )
+    return _decision(ctx, parent, chosen, why, done)
+
+
+def _best(done: list[InnerTrial], direction: str) -> InnerTrial | None:
+    scored = [t for t in done if t.score is not None]
+    if not scored:
+        return done[-1] if done else None
+    pick = max if direction == "max" else min
+    return pick(scored, key=lambda t: float(t.score))  # type: ignore[arg-type]
+
+
+def _decision(
+    ctx: FeedbackContext,
+    parent: ParentKnobs,
+    proposal: Proposal,
+    why: str,
+    inner: list[InnerTrial],
+) -> Decision:
+    harness = rewrite(parent.source, proposal.values)
     out: Path = ctx.out_dir
     (out / "target_agent.py").write_text(harness, encoding="utf-8")
-    (out / "improvement.md").write_text(_improvement(ctx, parent, proposal, why), encoding="utf-8")
+    improvement = _improvement(ctx, parent, proposal, why)
+    if inner:
+        improvement += _inner_table(parent, inner, proposal.trial)
+    (out / "improvement.md").write_text(improvement, encoding="utf-8")
     moved = changed(parent.values, proposal.values)
+    tried = f"best of {len(inner)} trials, " if len(inner) > 1 else ""
     return Decision(
         lever="harness",
-        rationale=f"{why}; knob trial {proposal.trial} ({proposal.how}): "
+        rationale=f"{why}; knob trial {proposal.trial} ({tried}{proposal.how}): "
         + (describe_values(proposal.values, moved) if moved else "the parent's setting"),
         hyperparameters={
             "knobs": proposal.values,
             "study": proposal.study,
             "trial": proposal.trial,
+            "trials": [
+                {"trial": t.trial, "score": t.score, "values": t.values} for t in inner
+            ],
         },
         source=f"heuristic: knob search (optuna {proposal.how})",
     )
+
+
+def _inner_table(parent: ParentKnobs, inner: list[InnerTrial], chosen: int) -> str:
+    lines = [
+        "",
+        "## Trials of this generation (each on the whole selection split)",
+        "",
+        "| trial | selection | changed from the parent |",
+        "|---|---|---|",
+    ]
+    for t in inner:
+        moved = changed(parent.values, t.values)
+        score = "failed" if t.score is None else f"{t.score:.4f}"
+        mark = " (chosen)" if t.trial == chosen else ""
+        lines.append(
+            f"| {t.trial}{mark} | {score} | {describe_values(t.values, moved) or 'nothing'} |"
+        )
+    return "\n".join(lines) + "\n"

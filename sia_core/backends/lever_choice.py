@@ -66,7 +66,7 @@ def choose_lever(evidence: LeverEvidence) -> tuple[str, str]:
     can_tune = evidence.knobs > 0
     cannot_train = (
         "the task model cannot be trained here (no open-weight task model served locally, "
-        "no labelled rows, or no RL algorithm installed)"
+        "no labelled rows, no RL algorithm installed, or a harness that makes no model call)"
     )
     if evidence.levers == "harness" or (evidence.levers == "both" and not evidence.trainable):
         if not can_tune:

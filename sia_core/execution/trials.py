@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from sia_core.backends.contract import Trial, TrialReport
+from sia_core.backends.contract import SelectionTrial, Trial, TrialReport
 from sia_core.envs import EnvError, python_for
 from sia_core.execution.executor import Executor
 from sia_core.execution.trajectories import read_calls
@@ -46,6 +46,53 @@ class TrialRunner:
                 return self.run(base, agent_file, items)
 
         return trial
+
+    def as_selection_trial(self) -> SelectionTrial:
+        counter = itertools.count(1)
+        lock = threading.Lock()
+
+        def trial(agent_file: Path) -> TrialReport:
+            with lock:
+                base = self.gen_tmp / "trials" / f"selection_{next(counter)}"
+                return self.on_selection(base, agent_file)
+
+        return trial
+
+    def on_selection(self, base: Path, agent_file: Path) -> TrialReport:
+        """Run a candidate harness on the whole selection split, scored as a generation's
+        selection run is (the same view, sandbox, gateway and evaluator)."""
+        base.mkdir(parents=True, exist_ok=True)
+        agent = base / "target_agent.py"
+        shutil.copy2(agent_file, agent)
+        requirements = agent_file.parent / "requirements.txt"
+        if requirements.is_file():
+            shutil.copy2(requirements, base / "requirements.txt")
+        try:
+            python = python_for(base / "requirements.txt")
+        except EnvError as exc:
+            return TrialReport(False, 0, None, False, 0.0, 0, None, {}, [], "", str(exc))
+        outcome = self.executor.run_split(
+            self.number, "trial", self.selection, agent, base, python, None
+        )
+        add_usage(self.usage.setdefault("trials", {}), outcome.usage)
+        result, evaluation = outcome.sandbox, outcome.evaluation
+        statuses: dict[str, int] = {}
+        for item in evaluation.items:
+            statuses[item.status] = statuses.get(item.status, 0) + 1
+        return TrialReport(
+            ok=outcome.error is None,
+            items=len(evaluation.items),
+            exit_code=result.exit_code,
+            timed_out=result.timed_out,
+            duration_s=result.duration_s,
+            calls=outcome.usage.get("calls", 0),
+            score=evaluation.score if outcome.error is None else None,
+            statuses=statuses,
+            files=[],
+            stdout_tail=result.stdout_tail,
+            stderr_tail=result.stderr_tail,
+            note=outcome.error or "",
+        )
 
     def run(self, base: Path, agent_file: Path, items: int) -> TrialReport:
         """Run a candidate harness on a few items and say how it went."""

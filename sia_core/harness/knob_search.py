@@ -318,7 +318,9 @@ class KnobSearch:
             study = self.study(name)
             for trial in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
                 gen, cand = trial.user_attrs.get("gen"), trial.user_attrs.get("candidate")
-                if (gen, cand) == current or gen is None:
+                if (gen, cand) == current or gen is None or "inner" in trial.user_attrs:
+                    # An inner trial is told by the generation that runs it; one left
+                    # running by a kill is run again when that generation is made again.
                     continue
                 record = generation_outcome(self.run_dir, int(gen), cand)
                 if record is None:
@@ -337,10 +339,15 @@ class KnobSearch:
         number: int,
         candidate: int | None,
         baseline: tuple[dict[str, Any], float, int] | None,
+        inner: int | None = None,
+        base: dict[str, Any] | None = None,
     ) -> Proposal:
         """Knob values for generation `number`'s candidate. `baseline`: the parent's own
         setting, score and generation, entered as a finished trial when the study is new,
-        so that the sampler knows what it has to beat and does not propose it again."""
+        so that the sampler knows what it has to beat and does not propose it again.
+        `inner`: the index of this trial among the several one generation runs itself
+        (it tells their scores with `tell`); `base`: the setting the one-knob edits start
+        from (default the parent's: a generation's later trials start from its best)."""
         import optuna
         from optuna.trial import TrialState
 
@@ -390,11 +397,11 @@ class KnobSearch:
             # The first trials walk one knob at a time from the setting this generation
             # builds on (the incumbent's), down `edit_plan`; then TPE models the scores.
             parent = next((t for t in finished if t.user_attrs.get("how") == "parent"), None)
-            base = baseline[0] if baseline else None
-            base = base or (parent.user_attrs.get("values") if parent else None)
+            start = base or (baseline[0] if baseline else None)
+            start = start or (parent.user_attrs.get("values") if parent else None)
             step = self._next_edit(trials)
             edit = None
-            while base and edit is None and step < len(plan):
+            while start and edit is None and step < len(plan):
                 knob = plan[step]
                 tried = {
                     (t.user_attrs.get("values") or {}).get(knob.name)
@@ -404,7 +411,7 @@ class KnobSearch:
                 # Drawn from the run's seed too: two seeds of a benchmark try different
                 # edits, so their spread is real.
                 rng = random.Random(f"{self.seed}-{name}-{step}")
-                edit = _edit(knob, knobs, base, pools, tried, rng)
+                edit = _edit(knob, knobs, start, pools, tried, rng)
                 if edit is None:
                     step += 1
             if edit is not None:
@@ -429,6 +436,8 @@ class KnobSearch:
             trial.set_user_attr("candidate", candidate)
             trial.set_user_attr("how", how)
             trial.set_user_attr("values", values)
+            if inner is not None:
+                trial.set_user_attr("inner", inner)
             return Proposal(
                 values, name, trial.number, False, how, len(finished), self._best(study), repeats
             )
@@ -436,6 +445,40 @@ class KnobSearch:
             f"the knob search asked {MAX_ASKS} times and got only settings it had tried: "
             "the knobs' space looks exhausted"
         )
+
+    def tell(self, name: str, trial: int, score: float | None) -> None:
+        """The score of an inner trial (None: it failed), told as soon as it is known: a
+        kill after this loses nothing, and the trial is never run again."""
+        from optuna.trial import TrialState
+
+        study = self.study(name)
+        if score is None:
+            study.tell(trial, state=TrialState.FAIL)
+        else:
+            study.tell(trial, score)
+
+    def inner_trials(
+        self, name: str, number: int, candidate: int | None
+    ) -> list[tuple[int, dict[str, Any], float | None]]:
+        """The inner trials generation `number`'s candidate has finished: (trial number,
+        values, score or None when it failed), in the order they ran."""
+        from optuna.trial import TrialState
+
+        if name not in self.studies():
+            return []
+        done = []
+        for t in self.study(name).get_trials(deepcopy=False):
+            attrs = t.user_attrs
+            if "inner" not in attrs or (attrs.get("gen"), attrs.get("candidate")) != (
+                number,
+                candidate,
+            ):
+                continue
+            if t.state == TrialState.COMPLETE:
+                done.append((t.number, dict(attrs.get("values") or {}), t.value))
+            elif t.state == TrialState.FAIL:
+                done.append((t.number, dict(attrs.get("values") or {}), None))
+        return done
 
     @staticmethod
     def _next_edit(trials: list[FrozenTrial]) -> int:

@@ -14,7 +14,7 @@ import json
 import shutil
 import time
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -91,7 +91,8 @@ def propose(
     """The backend's child in `out`: generation 1 from the Meta-Agent, later ones from
     the Feedback-Agent with the evidence of the run so far."""
     outcome = Proposal()
-    trial = TrialRunner(w.executor, w.selection, number, out, outcome.usage).as_trial()
+    runner = TrialRunner(w.executor, w.selection, number, out, outcome.usage)
+    trial = runner.as_trial()
     try:
         if number == 1:
             ctx = MetaContext(
@@ -103,8 +104,11 @@ def propose(
             )
             outcome.decision = w.backend.initial(ctx)
         else:
+            ctx = feedback_context(
+                w, number, out, records, parent_record, trial, candidate, siblings
+            )
             outcome.decision = w.backend.feedback(
-                feedback_context(w, number, out, records, parent_record, trial, candidate, siblings)
+                replace(ctx, on_selection=runner.as_selection_trial())
             )
     except BackendCannotAct:
         raise

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import csv
 import io
+import json
 import random
 import re
 from importlib.resources import files
@@ -67,6 +68,50 @@ def _write(path: Path, columns: list[str], rows: list[dict[str, str]]) -> None:
         writer.writerows(rows)
 
 
+TEXT_KNOBS = """ANALYZER = "word"  # sia-knob: choice word|char
+NGRAM_MAX = 2  # sia-knob: int 1..3
+MIN_DF = 1  # sia-knob: int 1..5
+C = 1.0  # sia-knob: float 0.01..10.0"""
+TABULAR_KNOBS = """TREES = 200  # sia-knob: int 50..600
+LEARNING_RATE = 0.1  # sia-knob: float 0.01..0.3
+MAX_LEAF_NODES = 31  # sia-knob: int 4..64
+MIN_LEAF = 20  # sia-knob: int 1..60
+C = 1.0  # sia-knob: float 0.01..10.0"""
+REQUIREMENTS = """# The classical path (METHOD other than llm): installed from wheels into this
+# harness's own environment, never into sia's.
+scikit-learn==1.9.1
+"""
+TEXT_MIN_CHARS = 20
+"""A column is free text when its values average at least this many characters and are
+mostly distinct and not numbers."""
+
+
+def text_column(columns: list[str], rows: list[dict[str, str]]) -> str | None:
+    """The free-text column of the data (the longest on average), or None when the data
+    is tabular: what decides the classical path `sia task new` writes."""
+    best, best_length = None, 0.0
+    for column in columns:
+        values = [(r.get(column) or "").strip() for r in rows]
+        filled = [v for v in values if v]
+        if not filled:
+            continue
+        numbers = sum(_is_number(v) for v in filled)
+        length = sum(len(v) for v in filled) / len(filled)
+        distinct = len(set(filled)) / len(filled)
+        is_text = numbers < 0.5 * len(filled) and length >= TEXT_MIN_CHARS and distinct >= 0.5
+        if is_text and length > best_length:
+            best, best_length = column, length
+    return best
+
+
+def _is_number(value: str) -> bool:
+    try:
+        float(value)
+    except ValueError:
+        return False
+    return True
+
+
 def new_task(
     dest: Path,
     from_csv: Path | None = None,
@@ -114,7 +159,17 @@ def new_task(
     train = [rows[i] for i in sorted(order[n_test:])]
     inputs_columns = [c for c in columns if c != label_column]
     labels = sorted({r[label_column] for r in train})
+    text = text_column([c for c in inputs_columns if c != id_column], train)
     values = {
+        "text_column": json.dumps(text) if text else "None",
+        "methods": "llm|tfidf_logreg|tfidf_svm" if text else "llm|gbm|logreg|forest",
+        "classical_knobs": TEXT_KNOBS if text else TABULAR_KNOBS,
+        "classical_doc": (
+            f"TF-IDF over the free-text column {text!r} and a linear classifier"
+            if text
+            else "gradient boosting, logistic regression or a random forest over the "
+            "columns (numbers as numbers, the others one-hot)"
+        ),
         "name": name,
         "description": description.replace('"', "'"),
         "metric": metric,
@@ -142,4 +197,5 @@ def new_task(
         reference = tmp / "reference" / "reference_target_agent.py"
         reference.parent.mkdir()
         reference.write_text(_template("reference_target_agent.py", **values), encoding="utf-8")
+        (reference.parent / "requirements.txt").write_text(REQUIREMENTS, encoding="utf-8")
     return dest

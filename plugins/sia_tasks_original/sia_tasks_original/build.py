@@ -19,7 +19,14 @@ OWN_FILES = {
     "evaluate.py": "data/public/evaluate.py",
     "agent.py": "reference/reference_target_agent.py",
     "task.toml": "task.toml",
+    "requirements.txt": "reference/requirements.txt",
 }
+
+
+def own_files(name: str) -> dict[str, str]:
+    """This package's files of task `name` (a harness needs a requirements.txt only for
+    its classical path)."""
+    return {own: target for own, target in OWN_FILES.items() if (FILES / name / own).is_file()}
 
 
 def location(name: str) -> Path:
@@ -35,7 +42,7 @@ def assemble(name: str, source: Source, root: Path) -> None:
         dest = root / target
         dest.parent.mkdir(parents=True, exist_ok=True)
         dest.write_bytes(source.read(f"{name}/{member}"))
-    for own, target in OWN_FILES.items():
+    for own, target in own_files(name).items():
         shutil.copy2(FILES / name / own, root / target)
     # Outside data/: provenance is for the researcher, not for the agent.
     (root / "provenance.json").write_text(json.dumps(source.describe(), indent=2) + "\n")
@@ -47,7 +54,7 @@ def build(name: str, source: Source | None = None, *, force: bool = False) -> Pa
     if force and dest.exists():
         shutil.rmtree(dest)
     root = build_once(dest, lambda tmp: assemble(name, source or default_source(), tmp))
-    refresh({FILES / name / own: root / target for own, target in OWN_FILES.items()})
+    refresh({FILES / name / own: root / target for own, target in own_files(name).items()})
     return root
 
 

@@ -1,14 +1,29 @@
 #!/usr/bin/env python3
-"""Reference harness for LongCoT chess: each prompt as given, `solution = ...` parsed back."""
+"""Reference harness for LongCoT chess: each prompt as given, `solution = ...` parsed back.
+
+The constants marked `# sia-knob:` are what sia's offline harness lever tunes for
+whatever model is served; their values here reproduce the original reference (the
+prompt as given, one greedy answer, the last `solution = ...` read back). VOTES > 1 asks
+that many times at TEMPERATURE and keeps the most common parsed solution; EXTRACT picks
+which `solution =` line counts; REMINDER appends the answer format to the prompt.
+Selection here is the test split (as the original does): a gain is selected on test.
+"""
 
 import argparse
 import json
 import os
 import re
+from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 from openai import OpenAI
+
+VOTES = 1  # sia-knob: int 1..5
+TEMPERATURE = 0.0  # sia-knob: float 0.0..1.0
+EXTRACT = "last"  # sia-knob: choice last|first
+REMINDER = "none"  # sia-knob: choice none|format
+FORMAT = "\n\nEnd your reply with one line: solution = <your answer>."
 
 parser = argparse.ArgumentParser()
 parser.add_argument("--dataset_dir", type=Path, required=True)
@@ -21,7 +36,7 @@ def parse(text: str) -> object:
     found = re.findall(r"solution\s*=\s*(.+)", text, re.IGNORECASE)
     if not found:
         return None
-    value = found[-1].strip().rstrip(".")
+    value = (found[-1] if EXTRACT == "last" else found[0]).strip().rstrip(".")
     if value.startswith("["):
         return [m for m in re.findall(r"[^\s,\[\]\"'`]+", value.split("]")[0])]
     number = re.match(r"-?\d+", value.strip("\"'`"))
@@ -29,17 +44,27 @@ def parse(text: str) -> object:
 
 
 def solve(question: dict) -> dict:
-    try:
-        reply = client.chat.completions.create(
-            model=os.environ["SIA_MODEL"],
-            messages=[{"role": "user", "content": question["prompt"]}],
-            temperature=0,
-            extra_headers={"X-SIA-Item": question["question_id"]},
-        )
-        text = reply.choices[0].message.content or ""
-    except Exception as exc:  # one failed call costs one question, not the run
-        return {"question_id": question["question_id"], "solution": None, "error": str(exc)}
-    return {"question_id": question["question_id"], "solution": parse(text), "model_response": text}
+    prompt = question["prompt"] + (FORMAT if REMINDER == "format" else "")
+    texts = []
+    for _ in range(VOTES):
+        try:
+            reply = client.chat.completions.create(
+                model=os.environ["SIA_MODEL"],
+                messages=[{"role": "user", "content": prompt}],
+                temperature=TEMPERATURE,
+                extra_headers={"X-SIA-Item": question["question_id"]},
+            )
+        except Exception as exc:  # one failed call costs one question, not the run
+            if not texts:
+                return {"question_id": question["question_id"], "solution": None,
+                        "error": str(exc)}  # fmt: skip
+            continue
+        texts.append(reply.choices[0].message.content or "")
+    parsed = [parse(t) for t in texts]
+    votes = Counter(json.dumps(p) for p in parsed if p is not None)
+    solution = json.loads(votes.most_common(1)[0][0]) if votes else None
+    return {"question_id": question["question_id"], "solution": solution,
+            "model_response": texts[-1]}  # fmt: skip
 
 
 questions = json.loads((args.dataset_dir / "chess_hard.json").read_text("utf-8"))
