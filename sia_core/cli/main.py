@@ -31,9 +31,10 @@ def cli() -> None:
 
 def _register() -> None:
     from sia_core import plugins
-    from sia_core.cli import evaluate, info, run, task, view
+    from sia_core.cli import ablate, evaluate, info, run, task, view
 
     cli.add_command(run.run)
+    cli.add_command(ablate.ablate_cmd, "ablate")
     for command in (
         info.plugins_cmd,
         info.tasks_cmd,
