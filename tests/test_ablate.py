@@ -16,7 +16,9 @@ from pathlib import Path
 import pytest
 
 from sia_core.report.ablation import ARMS, SeedResult, table
+from sia_core.testing.browser import open_page
 from tests.conftest import EXAMPLE, sia
+from tests.test_report import CHARTS, chromium
 
 
 def _task(tmp_path: Path) -> Path:
@@ -60,6 +62,41 @@ def test_four_arms_share_seeds_and_budget_and_the_table_is_their_runs(tmp_path: 
     # each arm's run is an ordinary run
     show = sia("show", "harness-s0", "--runs-dir", str(root))
     assert show.returncode == 0 and "harness-s0" in show.stdout
+    # its report: the table, the learning curves, a link to each run's own page; it
+    # renders in Chromium with no error
+    report = sia("report", "a", "--runs-dir", str(tmp_path / "runs"))
+    assert report.returncode == 0, report.stderr
+    page = (root / "report.html").read_text()
+    assert 'href="run_harness-s1/report.html"' in page
+    assert (root / "run_both-s0/report.html").is_file()
+    assert "cannot run: levers=weights" in page
+    seen = open_page((root / "report.html").as_uri(), {"charts": CHARTS}, screenshot=False,
+                     binary=chromium())  # fmt: skip
+    assert seen.errors == [] and seen.values["charts"] == 1
+    _web_lists_and_serves_the_ablation(tmp_path / "runs")
+
+
+def _web_lists_and_serves_the_ablation(runs: Path) -> None:
+    from tests.test_report import _get
+
+    argv = [str(Path(sys.executable).parent / "sia"), "web", "--runs-dir", str(runs),
+            "--port", "0"]  # fmt: skip
+    proc = subprocess.Popen(argv, stderr=subprocess.PIPE, text=True)
+    try:
+        line = proc.stderr.readline()
+        port = int(line.rsplit(":", 1)[1].strip().rstrip("/"))
+        status, _, body = _get(port, "/")
+        assert status == 200 and b'href="/ablations/ablation_a/"' in body
+        status, _, body = _get(port, "/ablations/ablation_a/")
+        assert status == 200 and b'href="/ablations/ablation_a/runs/run_harness-s0/"' in body
+        status, _, body = _get(port, "/ablations/ablation_a/runs/run_harness-s0/")
+        assert status == 200 and b"harness-s0" in body
+        for path in ("/ablations/ablation_a/../../../etc/passwd", "/ablations/%2e%2e/x/",
+                     "/ablations/ablation_a/runs/../../../etc/passwd", "/ablations/nope/"):
+            assert _get(port, path)[0] == 404, path  # fmt: skip
+    finally:
+        proc.terminate()
+        proc.wait(timeout=10)
 
 
 def test_interaction_and_its_interval_from_seeds_and_items() -> None:

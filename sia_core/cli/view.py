@@ -27,6 +27,14 @@ def resolve_run(run: str, runs_dir: str) -> Path:
     return named.path
 
 
+def ablation_dir(name: str, runs_dir: str) -> Path | None:
+    """NAME as an ablation (`sia ablate`): its directory, or an id under --runs-dir."""
+    for path in (Path(name), Path(runs_dir) / f"ablation_{name.removeprefix('ablation_')}"):
+        if (path / "ablation.json").is_file():
+            return path.resolve()
+    return None
+
+
 @click.command("report")
 @click.argument("run")
 @click.option("--runs-dir", default="runs", show_default=True, type=click.Path(file_okay=False))
@@ -38,11 +46,19 @@ def resolve_run(run: str, runs_dir: str) -> Path:
 )
 def report_cmd(run: str, runs_dir: str, output: Path | None) -> None:
     """Write one self-contained HTML page about a run (RUN: id or path); it opens offline
-    and works on a run that is still going."""
+    and works on a run that is still going. An ablation (`sia ablate`; its id or
+    directory) gets its table, learning curves and a page for each of its runs."""
     from sia_core.errors import SiaError
     from sia_core.report import html as report_html
     from sia_core.report import run_view
 
+    ablation = ablation_dir(run, runs_dir)
+    if ablation is not None:
+        from sia_core.report import ablation_html
+
+        page = ablation_html.write(ablation, output)
+        click.echo(f"wrote {page} (and each run's report.html)")
+        return
     view = run_view.load(resolve_run(run, runs_dir))
     out = output or view.path / "report.html"
     if out.is_dir():

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import html
 import ipaddress
+import json
 import mimetypes
 import os
 import shutil
@@ -75,6 +76,7 @@ def _runs_page(runs_dir: Path) -> tuple[str, bool]:
         if rows
         else f"<p>No runs in {html.escape(str(runs_dir))} yet: <code>sia run</code> makes one.</p>"
     )
+    body += _ablations(runs_dir)
     page = (
         "<!DOCTYPE html><html lang=en><head><meta charset=utf-8>"
         f'<meta http-equiv="Content-Security-Policy" content="{CSP}">'
@@ -83,6 +85,33 @@ def _runs_page(runs_dir: Path) -> tuple[str, bool]:
         f"<h1>sia runs</h1><p class=sub>{html.escape(str(runs_dir))}</p>{body}</body></html>"
     )
     return page, live
+
+
+def _ablations(runs_dir: Path) -> str:
+    """The ablations (`sia ablate`) in the runs directory, each linked to its page."""
+    rows = []
+    for path in sorted(runs_dir.glob("ablation_*")) if runs_dir.is_dir() else []:
+        if path.is_symlink() or not (path / "ablation.json").is_file():
+            continue
+        try:
+            record = json.loads((path / "ablation.json").read_text(encoding="utf-8"))
+            config = record["config"]
+        except (OSError, ValueError, KeyError, TypeError):
+            continue
+        task = config.get("task") or config.get("task_dir")
+        done = "table ready" if record.get("table") else "running or interrupted"
+        cells = [
+            f'<a href="/ablations/{quote(path.name)}/">{html.escape(path.name)}</a>',
+            html.escape(str(task)),
+            html.escape(" ".join(map(str, config.get("seeds") or []))),
+            html.escape(str(config.get("max_gen"))),
+            done,
+        ]
+        rows.append("<tr>" + "".join(f"<td>{c}</td>" for c in cells) + "</tr>")
+    if not rows:
+        return ""
+    header = "".join(f"<th>{h}</th>" for h in ("ablation", "task", "seeds", "max gen", "state"))
+    return f"<h2>Ablations</h2><table><tr>{header}</tr>{''.join(rows)}</table>"
 
 
 def _listing(path: Path, url: str) -> str:
@@ -184,19 +213,48 @@ class Handler(BaseHTTPRequestHandler):
             self._send(HTTPStatus.OK, page.encode(), "text/html; charset=utf-8", head_only)
             return
         parts = [unquote(p) for p in raw.split("/")[1:]]
+        if len(parts) >= 3 and parts[0] == "ablations":
+            self._ablation(parts[1:], head_only)
+            return
         if len(parts) < 3 or parts[0] != "runs":
             self._not_found(head_only)
             return
-        run = confined(self.runs_dir, parts[1:2])
+        self._run(self.runs_dir, parts[1:], "/runs/", raw, head_only)
+
+    def _ablation(self, parts: list[str], head_only: bool) -> None:
+        """/ablations/NAME/ is the ablation's page; /ablations/NAME/runs/RUN/... its runs,
+        served as any run is."""
+        from sia_core.report import ablation_html
+
+        root = confined(self.runs_dir, parts[:1])
+        if root is None or not (root / "ablation.json").is_file():
+            self._not_found(head_only)
+            return
+        prefix = f"/ablations/{quote(root.name)}/runs/"
+        if parts[1:] == [""]:
+            record = ablation_html.read(root)
+            page = ablation_html.render(
+                root, lambda rid: f"{prefix}run_{quote(rid)}/",
+                ablation_html.metric_of(root, record),
+            )  # fmt: skip
+            self._send(HTTPStatus.OK, page.encode(), "text/html; charset=utf-8", head_only)
+        elif len(parts) >= 4 and parts[1] == "runs":
+            self._run(root, parts[2:], prefix, self.path, head_only)
+        else:
+            self._not_found(head_only)
+
+    def _run(self, base: Path, parts: list[str], prefix: str, raw: str, head_only: bool) -> None:
+        """parts: RUN, then a path in it ("" for its page); `prefix`: URL of `base`."""
+        run = confined(base, parts[:1])
         if run is None or not RunDir(run).exists():
             self._not_found(head_only)
             return
-        rest = parts[2:]
+        rest = parts[1:]
         if any(a == "data" and b == "private" for a, b in zip(rest, rest[1:], strict=False)):
             self._not_found(head_only)  # a selection view's answers
             return
         if rest == [""]:
-            self._report(run, head_only)
+            self._report(run, prefix, head_only)
             return
         trailing = rest[-1] == ""
         path = confined(run, rest[:-1] if trailing else rest)
@@ -210,7 +268,7 @@ class Handler(BaseHTTPRequestHandler):
         else:
             self._not_found(head_only)
 
-    def _report(self, run: Path, head_only: bool) -> None:
+    def _report(self, run: Path, prefix: str, head_only: bool) -> None:
         from sia_core.report import html as report_html
         from sia_core.report import run_view
 
@@ -222,7 +280,7 @@ class Handler(BaseHTTPRequestHandler):
             return
         page = report_html.render(
             view,
-            link_base=f"/runs/{quote(run.name)}/",
+            link_base=f"{prefix}{quote(run.name)}/",
             refresh_s=REFRESH_S if view.state.get("status") == "running" else None,
         )
         self._send(HTTPStatus.OK, page.encode(), "text/html; charset=utf-8", head_only)
