@@ -37,6 +37,22 @@ def candidates_script(root: Path, task_dir: Path, replay_dir: Path) -> Path:
 # -- the keep rule ----------------------------------------------------------------------
 
 
+def test_the_default_rule_keeps_no_plus_one_item_noise() -> None:
+    """`sia run` with no --keep-rule: a child one item better on 100 (binary) or a hair
+    better on graded rewards, its interval spanning 0, is not kept."""
+    from sia_core.loop.run_config import RunConfig
+
+    rule = RunConfig().keep_rule
+    assert rule == "paired"
+    incumbent = {f"i{k}": float(k < 50) for k in range(100)}
+    verdict = decide(rule, dict(incumbent, i50=1.0), incumbent, 0.51, 0.50, "max")
+    assert not verdict.kept and verdict.interval[0] <= 0 <= verdict.interval[1]
+    graded = {f"i{k}": 0.5 + 0.01 * (k % 7) for k in range(100)}
+    nudged = {k: v + (0.01 if k == "i3" else 0.0) for k, v in graded.items()}
+    verdict = decide(rule, nudged, graded, 0.0, 0.0, "max")
+    assert not verdict.kept and verdict.interval[0] <= 0 <= verdict.interval[1]
+
+
 def test_one_point_on_40_binary_items_is_kept_raw_but_not_paired() -> None:
     incumbent = {f"i{k}": float(k < 20) for k in range(40)}  # 20/40
     candidate = dict(incumbent, i20=1.0)  # 21/40: one more item right

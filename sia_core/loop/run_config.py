@@ -45,7 +45,7 @@ class RunConfig:
     """Overrides of LoraSettings: rank, alpha, target_modules, learning_rate."""
     candidates: int = 1
     """Children proposed and evaluated per generation; the best is considered for keeping."""
-    keep_rule: str = "raw"
+    keep_rule: str = "paired"
     """"raw" (a better selection score) or "paired" (better by more than noise)."""
     parent: str = "incumbent"
     """Which generation a child is made from: "incumbent", or "archive" (sampled)."""
@@ -124,8 +124,9 @@ OPTIONS: tuple[Option, ...] = (
            click.FloatRange(min=0, min_open=True), lora_key="learning_rate"),
     Option("--candidates", "candidates", "Children proposed per generation, evaluated side by "
            "side; the best may be kept.", click.IntRange(min=1, max=32)),
-    Option("--keep-rule", "keep_rule", "raw: keep a better selection score; paired: only "
-           "when better by more than noise.", click.Choice(["raw", "paired"])),
+    Option("--keep-rule", "keep_rule", "paired: keep a child only when it beats the "
+           "incumbent on the same items by more than noise; raw: keep any better selection "
+           "score (the original SIA's rule).", click.Choice(["raw", "paired"])),
     Option("--parent", "parent", "Make children from the incumbent, or from a generation "
            "sampled by selection rank.", click.Choice(["incumbent", "archive"])),
 )  # fmt: skip
