@@ -115,10 +115,9 @@ def run(task: str, args: argparse.Namespace, model: str, runs: Path) -> dict:
         if g.get("incumbent"):
             record = json.loads((runs / f"run_{name}" / f"gen_{g['number']}" /
                                  "generation.json").read_text())  # fmt: skip
-            knobs = (record.get("decision") or {}).get("hyperparameters", {}).get("knobs", {})
-            keys = ("METHOD", "DENOISER", "ROUND", "DEPTH")
-            kept.append(f"gen {g['number']}: " + ", ".join(
-                f"{k}={v}" for k, v in knobs.items() if k in keys))  # fmt: skip
+            # What the kept trial changed from its parent, as its rationale says.
+            rationale = str((record.get("decision") or {}).get("rationale", ""))
+            kept.append(f"gen {g['number']}: " + rationale.rsplit("): ", 1)[-1][:120])
     seconds = (runs / f"run_{name}" / "benchmark_seconds.txt").read_text().strip()
     return {
         "task": task,

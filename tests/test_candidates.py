@@ -71,12 +71,18 @@ def test_one_point_on_40_binary_items_is_kept_raw_but_not_paired() -> None:
 
 
 def test_paired_rule_on_continuous_rewards_and_a_metric_to_minimise() -> None:
-    base = {f"i{k}": 1.0 + (k % 7) / 10 for k in range(60)}
-    lower = {k: v - 0.3 for k, v in base.items()}  # every item 0.3 lower: better for "min"
-    verdict = decide("paired", lower, base, 1.0, 1.3, "min", seed=3)
+    """A metric to minimise (scrna-denoise's mse) with item rewards that are, as always,
+    higher-is-better (minus each cell's error): a lower score with higher rewards is
+    kept; noise is not; a lower score whose items got worse is not."""
+    base = {f"i{k}": -(1.0 + (k % 7) / 10) for k in range(60)}
+    better = {k: v + 0.3 for k, v in base.items()}  # every cell's error 0.3 lower
+    verdict = decide("paired", better, base, 1.0, 1.3, "min", seed=3)
     assert verdict.kept and verdict.difference == pytest.approx(0.3)
+    assert verdict.interval[0] > 0
     noisy = {k: v + (0.05 if i % 2 else -0.05) for i, (k, v) in enumerate(base.items())}
     assert not decide("paired", noisy, base, 1.299, 1.3, "min", seed=3).kept
+    worse = {k: v - 0.3 for k, v in base.items()}
+    assert not decide("paired", worse, base, 1.0, 1.3, "min", seed=3).kept
 
 
 def test_mcnemar_one_sided_matches_the_binomial_tail() -> None:

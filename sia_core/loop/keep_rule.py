@@ -27,8 +27,8 @@ class KeepVerdict:
     kept: bool
     reason: str
     difference: float | None = None
-    """Mean per-item reward difference, candidate minus incumbent, signed so that a
-    positive number is better (for a metric to minimise, the sign is flipped)."""
+    """Mean per-item reward difference, candidate minus incumbent: positive is better
+    (item rewards are higher-is-better also when the task's metric is minimised)."""
     interval: tuple[float, float] | None = None
     """95% paired-bootstrap interval of `difference`."""
     p_value: float | None = None
@@ -91,7 +91,9 @@ def decide(
     incumbent = incumbent or {}
     common = sorted(set(candidate) & set(incumbent))
     verdict = KeepVerdict(rule, False, "", items=len(common))
-    diffs = [sign * (candidate[i] - incumbent[i]) for i in common]
+    # Item rewards are higher-is-better whatever the metric's direction (the evaluator
+    # contract the weights lever trains on: scrna-denoise's are minus each cell's MSE).
+    diffs = [candidate[i] - incumbent[i] for i in common]
     # One set of resamples serves the interval and the bootstrap p-value.
     means = _bootstrap(diffs, seed) if diffs else []
     if diffs:
