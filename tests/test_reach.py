@@ -114,7 +114,8 @@ def test_failed_calls_are_counted_and_litellm_stays_off_the_console(tmp_path: Pa
     script = tmp_path / "script"
     _harness(script)
     with FakeAnthropic(always=401) as fake:
-        fake.error_message = "invalid x-api-key"
+        # provider text reaches the console: as text, never as rich markup
+        fake.error_message = "invalid x-api-key [/red] [bold]styled?"
         result = sia(
             "run", "--task-dir", str(task), "--task-model", "anthropic/claude-haiku-4-5",
             "--task-model-base", fake.url, "--backend", "scripted",
@@ -132,6 +133,7 @@ def test_failed_calls_are_counted_and_litellm_stays_off_the_console(tmp_path: Pa
     assert selection["failures"]["401"]["count"] == 6
     assert "sk-ant-test-0000" not in json.dumps(record)
     assert "6 of 6 model calls failed" in console
+    assert "[/red] [bold]styled?" in console
     for word in THIRD_PARTY:
         assert word not in console, f"{word!r} reached the console:\n{console}"
     show = sia("show", "k", "--runs-dir", str(tmp_path / "runs"))

@@ -56,4 +56,6 @@ class RichReporter:
             self.progress.remove_task(task_id)
 
     def info(self, message: str) -> None:
-        self.progress.console.print(message)
+        # Messages carry text from outside (an upstream error, an evaluator's note): never
+        # read as rich markup, where "[/x]" would raise and "[red]" would restyle.
+        self.progress.console.print(message, markup=False, highlight=False)

@@ -163,7 +163,8 @@ def print_summary(state: dict[str, Any], rundir: RunDir, console: Console) -> No
     task = state.get("task", {})
     console.print(
         f"status: {state.get('status')}"
-        + (f" ({state['stop_reason']})" if state.get("stop_reason") else "")
+        + (f" ({state['stop_reason']})" if state.get("stop_reason") else ""),
+        markup=False,
     )
     best = state.get("best")
     if best is None:
