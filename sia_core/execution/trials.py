@@ -27,6 +27,21 @@ TRIAL_SALT = 7
 """Keeps a trial's draw of training rows apart from the weights lever's rounds."""
 
 
+def _stage(base: Path, agent_file: Path) -> tuple[Path | None, str]:
+    """The harness (and its requirements.txt) copied into `base`: (its path, the Python
+    of its environment), or (None, why the environment could not be made)."""
+    base.mkdir(parents=True, exist_ok=True)
+    agent = base / "target_agent.py"
+    shutil.copy2(agent_file, agent)
+    requirements = agent_file.parent / "requirements.txt"
+    if requirements.is_file():
+        shutil.copy2(requirements, base / "requirements.txt")
+    try:
+        return agent, python_for(base / "requirements.txt")
+    except EnvError as exc:
+        return None, str(exc)
+
+
 @dataclass
 class TrialRunner:
     executor: Executor
@@ -61,16 +76,9 @@ class TrialRunner:
     def on_selection(self, base: Path, agent_file: Path) -> TrialReport:
         """Run a candidate harness on the whole selection split, scored as a generation's
         selection run is (the same view, sandbox, gateway and evaluator)."""
-        base.mkdir(parents=True, exist_ok=True)
-        agent = base / "target_agent.py"
-        shutil.copy2(agent_file, agent)
-        requirements = agent_file.parent / "requirements.txt"
-        if requirements.is_file():
-            shutil.copy2(requirements, base / "requirements.txt")
-        try:
-            python = python_for(base / "requirements.txt")
-        except EnvError as exc:
-            return TrialReport(False, 0, None, False, 0.0, 0, None, {}, [], "", str(exc))
+        agent, python = _stage(base, agent_file)
+        if agent is None:
+            return TrialReport(False, 0, None, False, 0.0, 0, None, {}, [], "", python)
         outcome = self.executor.run_split(
             self.number, "trial", self.selection, agent, base, python, None
         )
@@ -98,16 +106,9 @@ class TrialRunner:
         """Run a candidate harness on a few items and say how it went."""
         ex, task = self.executor, self.executor.task
         items = max(1, min(int(items), TRIAL_MAX_ITEMS))
-        base.mkdir(parents=True, exist_ok=True)
-        agent = base / "target_agent.py"
-        shutil.copy2(agent_file, agent)
-        requirements = agent_file.parent / "requirements.txt"
-        if requirements.is_file():
-            shutil.copy2(requirements, base / "requirements.txt")
-        try:
-            python = python_for(base / "requirements.txt")
-        except EnvError as exc:
-            return TrialReport(False, items, None, False, 0.0, 0, None, {}, [], "", str(exc))
+        agent, python = _stage(base, agent_file)
+        if agent is None:
+            return TrialReport(False, items, None, False, 0.0, 0, None, {}, [], "", python)
         view: Task | None = None
         note = ""
         if task.config.validation is not None and self.selection is not task:
