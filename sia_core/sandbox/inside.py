@@ -5,8 +5,8 @@ Standard library only: it runs as `python -I inside.py SPEC.json`. It relays
 starts the agent with its resource limits (as an unprivileged uid when the sandbox was
 started by root), ends every process of the namespace if the agent passes its process
 cap, and exits with the agent's status. The agent's logs and the violation note are
-descriptors sia opened outside (3, 4, 5): no path inside leads to them, and this init
-is not dumpable, so the agent can neither replace nor forge them.
+descriptors sia opened outside (their numbers in the spec): no path inside leads to
+them, and this init is not dumpable, so the agent can neither replace nor forge them.
 """
 
 from __future__ import annotations
@@ -22,7 +22,6 @@ import sys
 PR_CAPBSET_DROP = 24
 PR_SET_NO_NEW_PRIVS = 38
 INSIDE_ROOT = "/tmp/sia"
-STDOUT_FD, STDERR_FD, VIOLATION_FD = 3, 4, 5
 PR_SET_DUMPABLE = 4
 RELAY_BACKLOG = 4096
 _libc = ctypes.CDLL(None, use_errno=True)
@@ -67,15 +66,13 @@ async def _relay_one(socket_path: str, reader, writer) -> None:
     await asyncio.gather(_pipe(reader, up_writer), _pipe(up_reader, writer))
 
 
-async def _cap_processes(limit: int, proc: asyncio.subprocess.Process) -> None:
+async def _cap_processes(limit: int, proc: asyncio.subprocess.Process, note: int) -> None:
     # Counting this pid namespace's processes catches a fork bomb even where
     # RLIMIT_NPROC does not bind; bwrap's pid 1 and this init are not the agent's.
     while proc.returncode is None:
         count = sum(1 for entry in os.listdir("/proc") if entry.isdigit()) - 2
         if count > limit:
-            os.write(
-                VIOLATION_FD, f"process cap exceeded: {count} processes, limit {limit}".encode()
-            )
+            os.write(note, f"process cap exceeded: {count} processes, limit {limit}".encode())
             os.kill(-1, signal.SIGKILL)
             return
         await asyncio.sleep(0.02)
@@ -91,18 +88,19 @@ async def main(spec: dict) -> int:
             backlog=RELAY_BACKLOG,
         )
     limits = spec["memory_mb"], spec["max_processes"], spec["uid"]
+    fds = spec["fds"]
     proc = await asyncio.create_subprocess_exec(
         *spec["argv"],
         cwd=f"{INSIDE_ROOT}/work",
         env=spec["env"],
         stdin=asyncio.subprocess.DEVNULL,
-        stdout=STDOUT_FD,
-        stderr=STDERR_FD,
+        stdout=fds["stdout"],
+        stderr=fds["stderr"],
         preexec_fn=lambda: limit_agent(*limits),
     )
-    os.close(STDOUT_FD)
-    os.close(STDERR_FD)
-    watcher = asyncio.create_task(_cap_processes(spec["max_processes"], proc))
+    os.close(fds["stdout"])
+    os.close(fds["stderr"])
+    watcher = asyncio.create_task(_cap_processes(spec["max_processes"], proc, fds["violation"]))
     code = await proc.wait()
     watcher.cancel()
     return code if code >= 0 else 128 - code

@@ -23,7 +23,6 @@ from __future__ import annotations
 import contextlib
 import ctypes
 import dataclasses
-import fcntl
 import itertools
 import json
 import os
@@ -228,16 +227,6 @@ class LocalSandbox:
             f"{root}/work",
             *job.extra_args,
         ]
-        spec = {
-            "port": port,
-            "argv": argv,
-            "env": agent_env(f"{root}/home", job, base_url),
-            "memory_mb": job.memory_mb,
-            "max_processes": job.max_processes,
-            "uid": uid,
-        }
-        (stage / "spec.json").write_text(json.dumps(spec), encoding="utf-8")
-        os.chmod(stage / "spec.json", 0o644)
         plan = MountPlan().system(job.python).system(sys.executable)
         plan.tmpfs["/tmp"] = ("1777", job.memory_mb * 1024 * 1024)
         plan.ro[f"{root}/dataset"] = str(stage / "dataset")
@@ -253,10 +242,27 @@ class LocalSandbox:
         if filtered:
             (logs / "seccomp.bpf").write_bytes(seccomp.program())
         with contextlib.ExitStack() as stack:
+            # Passed at the numbers they were opened with, named in the spec: fixed
+            # numbers would have to be open in this (threaded) process at fork time,
+            # which nothing guarantees (Popen then fails with EBADF).
             files = [
                 stack.enter_context(open(logs / name, "wb"))
                 for name in ("stdout.log", "stderr.log", "violation.txt")
             ]
+            spec = {
+                "port": port,
+                "argv": argv,
+                "env": agent_env(f"{root}/home", job, base_url),
+                "memory_mb": job.memory_mb,
+                "max_processes": job.max_processes,
+                "uid": uid,
+                "fds": {
+                    name: fh.fileno()
+                    for name, fh in zip(("stdout", "stderr", "violation"), files, strict=True)
+                },
+            }
+            (stage / "spec.json").write_text(json.dumps(spec), encoding="utf-8")
+            os.chmod(stage / "spec.json", 0o644)
             if filtered:
                 files.append(stack.enter_context(open(logs / "seccomp.bpf", "rb")))
             init_log = stack.enter_context((logs / "init.log").open("wb"))
@@ -264,7 +270,7 @@ class LocalSandbox:
                 [
                     self.bwrap,
                     *namespace_flags(),
-                    *(["--seccomp", str(SECCOMP_FD)] if filtered else []),
+                    *(["--seccomp", str(files[-1].fileno())] if filtered else []),
                     *plan.args(),
                     "--chdir",
                     f"{root}/work",
@@ -281,9 +287,9 @@ class LocalSandbox:
                 stdin=subprocess.DEVNULL,
                 stdout=init_log,
                 stderr=subprocess.STDOUT,
-                pass_fds=FIXED_FDS[: len(files)],
+                pass_fds=[fh.fileno() for fh in files],
                 start_new_session=True,
-                preexec_fn=lambda: _enter(group, [fh.fileno() for fh in files]),
+                preexec_fn=lambda: _enter(group),
             )
 
     def _isolation(self, job: SandboxJob, uid: int | None) -> list[str]:
@@ -312,7 +318,6 @@ class LocalSandbox:
         ]
 
 
-SECCOMP_FD = 6
 WORK_MB = 2048
 """The work dir's size cap: what copy_back takes at most (copyback.MAX_BYTES)."""
 HOME_MB = 512
@@ -363,26 +368,12 @@ def sweep_stale_stages() -> None:
             shutil.rmtree(point.parent, ignore_errors=True)
 
 
-FIXED_FDS = (inside.STDOUT_FD, inside.STDERR_FD, inside.VIOLATION_FD, SECCOMP_FD)
-
-
-def _enter(group: SandboxCgroup | None, sources: list[int]) -> None:
+def _enter(group: SandboxCgroup | None) -> None:
     """In bwrap's child before exec: into the sandbox's cgroup (everything it starts
-    follows), and its descriptors in place."""
+    follows), and gone with sia."""
     if group is not None:
         group.join()
-    _place_fds(sources)
-
-
-def _place_fds(sources: list[int]) -> None:
-    """In the child before exec: the init finds the agent's stdout, stderr and the
-    violation note at 3, 4 and 5, bwrap the seccomp program at 6 (moved out of the way
-    first, as a source may sit on one of those numbers)."""
     die_with_parent()
-    high = [fcntl.fcntl(fd, fcntl.F_DUPFD, 100) for fd in sources]
-    for fd, target in zip(high, FIXED_FDS, strict=False):
-        os.dup2(fd, target)
-        os.close(fd)
 
 
 def _open_up(stage: Path, uid: int | None) -> None:
