@@ -11,7 +11,7 @@ import pytest
 
 from sia_core.backends.contract import BackendCannotAct
 from sia_core.backends.lever_choice import LeverEvidence, choose_lever
-from sia_core.harness.knob_search import POOL_MAX, KnobSearch, demo_pool
+from sia_core.harness.knob_search import FOLLOW_UPS, POOL_MAX, KnobSearch, demo_pool
 from sia_core.harness.knobs import parse_knobs
 from sia_core.tasks.splits import selection_view
 from sia_core.tasks.task import load_task_dir
@@ -254,13 +254,15 @@ def test_edits_walk_from_the_incumbent_one_knob_each_then_tpe(tmp_path: Path) ->
     incumbent = ({"SHOTS": 4, "MODE": "a", "TEMP": 0.0}, 0.2, 1)
     edited = []
     modes = []
-    for number in range(2, 8):
+    for number in range(2, 11):
         proposal = search.propose("s", knobs, {}, number, None, incumbent)
         moved = [k for k in incumbent[0] if proposal.values[k] != incumbent[0][k]]
         edited.append((proposal.how, moved))
         modes.append(proposal.values["MODE"])
-        _record(run, number, 0.3 + number / 100)  # each trial is kept: the next builds on it
-        incumbent = (proposal.values, 0.3 + number / 100, number)
+        # Each trial gains and is kept: the next builds on it. SHOTS gains most.
+        score = incumbent[1] + (0.1 if moved == ["SHOTS"] else 0.01)
+        _record(run, number, score)
+        incumbent = (proposal.values, score, number)
     assert edited[:4] == [
         ("edit", ["MODE"]),
         ("edit", ["MODE"]),  # from the kept option to the one never tried, not back to "a"
@@ -268,11 +270,35 @@ def test_edits_walk_from_the_incumbent_one_knob_each_then_tpe(tmp_path: Path) ->
         ("edit", ["TEMP"]),
     ]
     assert sorted(modes[:2]) == ["b", "c"]
-    assert [how for how, _ in edited[4:]] == ["tpe", "tpe"]
+    # Then up to FOLLOW_UPS edits of the knob that gained most (MODE has no option left;
+    # an edit that draws a value already scored is told, not run, and counts), then TPE.
+    follow = [e for e in edited[4:] if e[0] == "edit"]
+    assert follow and set(map(str, follow)) == {str(("edit", ["SHOTS"]))}
+    assert len(follow) <= FOLLOW_UPS and edited[-1][0] == "tpe"
+
+
+def test_a_knob_whose_edit_changed_nothing_is_not_walked_again(tmp_path: Path) -> None:
+    """VOTES at temperature 0, or a wording a base model ignores: its edit scores exactly
+    what the setting it started from scored, so the walk drops it and follows what gained."""
+    knobs = parse_knobs(KNOBS)
+    run = tmp_path / "run"
+    search = KnobSearch(run, "max", seed=0)
+    incumbent = ({"SHOTS": 4, "MODE": "a", "TEMP": 0.0}, 0.2, 1)
+    edited = []
+    for number in range(2, 7):
+        proposal = search.propose("s", knobs, {}, number, None, incumbent)
+        moved = [k for k in incumbent[0] if proposal.values[k] != incumbent[0][k]]
+        edited.append(moved)
+        gain = {"MODE": 0.0, "SHOTS": 0.05}.get(moved[0], 0.01) if moved else 0.0
+        _record(run, number, incumbent[1] + gain)
+        if gain > 0:
+            incumbent = (proposal.values, incumbent[1] + gain, number)
+    # MODE's first edit changed nothing: its other option is skipped, SHOTS follows up.
+    assert edited[:4] == [["MODE"], ["SHOTS"], ["TEMP"], ["SHOTS"]]
 
 
 def test_the_edit_plan_tries_a_choices_options_within_the_caps() -> None:
-    from sia_core.harness.knob_search import CHOICE_EDITS, MAX_EDITS, edit_plan
+    from sia_core.harness.knob_search import CHOICE_EDITS, DEMO_EDITS, MAX_EDITS, edit_plan
 
     many = 'M = "a"  # sia-knob: choice a|b|c|d|e|f\nN = 1  # sia-knob: int 0..3\n'
     plan = [k.name for k in edit_plan(parse_knobs(many))]
@@ -284,8 +310,8 @@ def test_the_edit_plan_tries_a_choices_options_within_the_caps() -> None:
         / "plugins/sia_tasks_offline/sia_tasks_offline/files/arithmetic_agent.py"
     ).read_text()
     assert [k.name for k in edit_plan(parse_knobs(arithmetic))] == [
-        "FORMAT", "FORMAT", "DEMO_IDS", "SHOTS", "VOTES", "TEMPERATURE"
-    ]  # fmt: skip
+        "FORMAT", "FORMAT", *["DEMO_IDS"] * DEMO_EDITS, "SHOTS", "VOTES"
+    ][:MAX_EDITS]  # fmt: skip
 
 
 def test_two_run_seeds_try_different_edits(tmp_path: Path) -> None:

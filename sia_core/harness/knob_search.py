@@ -176,16 +176,76 @@ CHOICE_EDITS = 3
 would leave the rest untried until TPE, and a choice's options are not ordered, so what
 one option scored says nothing about the next (arithmetic's FORMAT: qa 1%, steps 2.5%,
 equation 14% on selection; a run whose one edit drew steps never saw equation)."""
+DEMO_EDITS = 2
+"""Edits one demos knob takes in the plan: another subset each. Which rows a base model
+imitates moves its score more than any number knob (DSPy's random search over demo
+subsets is the peer to match), and one subset says little about the next."""
+FOLLOW_UPS = 4
+"""Edits after the plan, each of the knob whose edits moved the score most (hill
+climbing on what worked) before TPE takes over; none when no edit gained."""
 
 
 def edit_plan(knobs: list[Knob]) -> list[Knob]:
     """The knob each startup edit changes, in order: choices first (one edit for each
-    other option, at most CHOICE_EDITS), then one edit for every other knob."""
+    other option, at most CHOICE_EDITS), demos (DEMO_EDITS subsets), then one edit for
+    every other knob."""
     plan: list[Knob] = []
     for knob in sorted(knobs, key=lambda k: EDIT_ORDER.index(k.kind)):
-        repeat = min(len(knob.choices) - 1, CHOICE_EDITS) if knob.kind == "choice" else 1
+        if knob.kind == "choice":
+            repeat = min(len(knob.choices) - 1, CHOICE_EDITS)
+        else:
+            repeat = DEMO_EDITS if knob.kind == "demos" else 1
         plan += [knob] * repeat
     return plan[:MAX_EDITS]
+
+
+def edit_effects(trials: list[FrozenTrial], maximize: bool) -> dict[str, list[float]]:
+    """What each knob's finished edits did to the score, against the setting each started
+    from (positive: better, whatever the metric's direction)."""
+    from optuna.trial import TrialState
+
+    effects: dict[str, list[float]] = {}
+    for t in trials:
+        attrs = t.user_attrs
+        if t.state != TrialState.COMPLETE or "edit_knob" not in attrs or t.value is None:
+            continue
+        start = attrs.get("edit_from")
+        if not isinstance(start, (int, float)):
+            continue
+        gain = (t.value - start) if maximize else (start - t.value)
+        effects.setdefault(str(attrs["edit_knob"]), []).append(gain)
+    return effects
+
+
+def next_edits(plan: list[Knob], trials: list[FrozenTrial], maximize: bool) -> list[Knob]:
+    """The knobs the walk may edit next, best first: the plan's entries not yet taken
+    (a knob whose every edit left the score exactly as it was is dropped: it cannot move
+    this model, as VOTES at temperature 0 or a question wording a base model ignores),
+    then FOLLOW_UPS edits of the knobs whose edits gained, largest gain first."""
+    taken: dict[str, int] = {}
+    for t in trials:
+        name = t.user_attrs.get("edit_knob")
+        if name is None and "edit" in t.user_attrs and int(t.user_attrs["edit"]) < len(plan):
+            name = plan[int(t.user_attrs["edit"])].name  # journals before edit_knob
+        if name is not None:
+            taken[str(name)] = taken.get(str(name), 0) + 1
+    effects = edit_effects(trials, maximize)
+    dead = {name for name, gains in effects.items() if gains and all(g == 0 for g in gains)}
+    seen: dict[str, int] = {}
+    todo: list[Knob] = []
+    for knob in plan:
+        seen[knob.name] = seen.get(knob.name, 0) + 1
+        if seen[knob.name] > taken.get(knob.name, 0) and knob.name not in dead:
+            todo.append(knob)
+    done = sum(taken.values())
+    if todo or done >= len(plan) + FOLLOW_UPS:
+        return todo
+    by_name = {k.name: k for k in plan}
+    gained = sorted(
+        (n for n, gains in effects.items() if n in by_name and max(gains) > 0),
+        key=lambda n: -max(effects[n]),
+    )
+    return [by_name[n] for n in gained]
 
 
 def _edit(
@@ -220,7 +280,12 @@ def _edit(
         high = min(int(knob.high or 0), len(pool))
         if high < 1:
             return None
-        new[knob.name] = rng.sample(pool, rng.randint(max(int(knob.low or 0), 1), high))
+        # Up to the most demos first (a base model imitates what it is shown: 8 rows
+        # beat fewer on sentiment and arithmetic), then other subsets near that count.
+        current = len(old) if isinstance(old, list) else 0
+        low = max(int(knob.low or 0), 1)
+        size = high if current < high else rng.randint(max(low, high - 2), high)
+        new[knob.name] = rng.sample(pool, size)
     return _params(knobs, new, pools)
 
 
@@ -400,9 +465,8 @@ class KnobSearch:
             start = base or (baseline[0] if baseline else None)
             start = start or (parent.user_attrs.get("values") if parent else None)
             step = self._next_edit(trials)
-            edit = None
-            while start and edit is None and step < len(plan):
-                knob = plan[step]
+            edit, knob = None, None
+            for knob in next_edits(plan, trials, self.direction == "max") if start else []:
                 tried = {
                     (t.user_attrs.get("values") or {}).get(knob.name)
                     for t in trials
@@ -410,16 +474,24 @@ class KnobSearch:
                 }
                 # Drawn from the run's seed too: two seeds of a benchmark try different
                 # edits, so their spread is real.
-                rng = random.Random(f"{self.seed}-{name}-{step}")
+                rng = random.Random(f"{self.seed}-{name}-{step}-{knob.name}")
                 edit = _edit(knob, knobs, start, pools, tried, rng)
-                if edit is None:
-                    step += 1
+                if edit is not None:
+                    break
             if edit is not None:
                 study.enqueue_trial(edit, skip_if_exists=False)
                 how = "edit"
             trial = study.ask(distributions)
-            if edit is not None:
+            if edit is not None and knob is not None:
                 trial.set_user_attr("edit", step)
+                trial.set_user_attr("edit_knob", knob.name)
+                start_score = next(
+                    (t.value for t in finished
+                     if _same(t.user_attrs.get("values") or {}, start or {})),
+                    None,
+                )  # fmt: skip
+                if start_score is not None:
+                    trial.set_user_attr("edit_from", start_score)
             values = _values(knobs, trial.params, pools)
             seen = next(
                 (t for t in finished if _same(t.user_attrs.get("values") or {}, values)), None

@@ -1,0 +1,280 @@
+"""The harness half of benchmarks/peers.py: sia's offline harness lever against DSPy's
+few-shot optimizers and a fixed 8-random-demo prompt, on one of sia's generated tasks,
+the embedded Gemma 3 270M served to every arm through one sia gateway.
+
+What is held equal: the model and its serving path (OpenAI chat requests through sia's
+gateway, greedy, the harness's stop and token cap), the prompt format (the reference
+harness's default: sentiment's plain question, arithmetic's Q/A lines), the demo
+rendering, the answer parsing, the selection split (the rows sia carves) and the
+held-out test split. DSPy gets a completion-style adapter that renders its demos exactly
+as the harness does (its ChatAdapter gets 0% from a base model). Its random search is
+given as many selection evaluations as sia's run used.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import random
+import re
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parent.parent
+SIA = Path(sys.executable).with_name("sia")
+
+
+@dataclass(frozen=True)
+class PromptSpec:
+    """The reference harness's default prompt, as functions of a row."""
+
+    field: str
+    demo: Callable[[str, str], str]
+    query: Callable[[str], str]
+    parse: Callable[[str], str]
+    max_tokens: int
+
+
+def _sentiment_parse(text: str) -> str:
+    words = text.strip().lower().split()
+    first = words[0] if words else ""
+    if first.startswith("pos"):
+        return "positive"
+    return "negative" if first.startswith("neg") else "unknown"
+
+
+def _first_number(text: str) -> str:
+    numbers = re.findall(r"-?\d+", text)
+    return numbers[0] if numbers else ""
+
+
+ASK = "Is this review positive or negative?"
+SPECS = {
+    "sentiment": PromptSpec(
+        "review",
+        lambda x, y: f"Review: {x}\n{ASK}\nAnswer: {y}\n\n",
+        lambda x: f"Review: {x}\n{ASK}\nAnswer:",
+        _sentiment_parse,
+        3,
+    ),
+    "arithmetic": PromptSpec(
+        "problem",
+        lambda x, y: f"Q: {x} = ?\nA: {y}\n\n",
+        lambda x: f"Q: {x} = ?\nA:",
+        _first_number,
+        4,
+    ),
+}
+
+
+@dataclass
+class Splits:
+    train: list[dict[str, str]]
+    """Rows neither selection nor test: what demos may come from."""
+    selection: list[dict[str, str]]
+    test: list[dict[str, str]]
+
+
+def _rows(path: Path) -> list[dict[str, str]]:
+    with path.open(newline="", encoding="utf-8") as fh:
+        return list(csv.DictReader(fh))
+
+
+def _labelled(inputs: Path, answers: Path) -> list[dict[str, str]]:
+    truth = {r["id"]: r["answer"] for r in _rows(answers)}
+    return [{**r, "answer": truth[r["id"]]} for r in _rows(inputs)]
+
+
+def splits(task_name: str, scratch: Path) -> Splits:
+    """The splits a sia run of the task uses: the selection rows sia carves, the rows it
+    leaves for demos, the held-out test rows."""
+    from sia_core import plugins
+    from sia_core.tasks.splits import selection_view
+    from sia_core.tasks.task import load_task_dir
+
+    path = next(p for loader in plugins.task_loaders() if (p := loader.resolve(task_name)))
+    task = load_task_dir(path)
+    view = selection_view(task, scratch)
+    return Splits(
+        train=_rows(view.public_dir / "train.csv"),
+        selection=_labelled(view.public_dir / "test.csv", view.private_dir / "answers.csv"),
+        test=_labelled(task.public_dir / "test.csv", task.private_dir / "answers.csv"),
+    )
+
+
+class Served:
+    """The embedded model behind a sia gateway: the URL and token every arm calls."""
+
+    def __init__(self, scratch: Path) -> None:
+        from sia_core.gateway.server import Gateway
+        from sia_core.policy.local import LocalPolicy
+
+        self.policy = LocalPolicy.load("gemma3-270m")
+        self.gateway = Gateway(self.policy, scratch / "calls.jsonl", concurrency=64).start()
+        self.url = f"http://127.0.0.1:{self.gateway.port}/v1"
+        self.token = self.gateway.token
+
+    def close(self) -> None:
+        self.gateway.stop()
+
+
+def answer_all(served: Served, spec: PromptSpec, demos: list[dict[str, str]],
+               rows: list[dict[str, str]]) -> float:  # fmt: skip
+    """Accuracy of one fixed prompt (demos + query) on `rows`, called as the harness
+    calls: one chat request per row, 32 at a time."""
+    from openai import OpenAI
+
+    client = OpenAI(base_url=served.url, api_key=served.token)
+    prefix = "".join(spec.demo(d[spec.field], d["answer"]) for d in demos)
+
+    def one(row: dict[str, str]) -> bool:
+        reply = client.chat.completions.create(
+            model="gemma3-270m",
+            messages=[{"role": "user", "content": prefix + spec.query(row[spec.field])}],
+            max_tokens=spec.max_tokens,
+            temperature=0.0,
+            stop=["\n"],
+        )
+        return spec.parse(reply.choices[0].message.content or "") == row["answer"]
+
+    with ThreadPoolExecutor(32) as pool:
+        hits = list(pool.map(one, rows))
+    return sum(hits) / len(hits)
+
+
+def fixed_demos(served: Served, spec: PromptSpec, data: Splits, seed: int) -> dict[str, Any]:
+    start = time.perf_counter()
+    demos = random.Random(f"fixed-{seed}").sample(data.train, 8)
+    return {"test": answer_all(served, spec, demos, data.test), "evals": 0,
+            "seconds": time.perf_counter() - start}  # fmt: skip
+
+
+def _dspy_setup(served: Served, spec: PromptSpec) -> Any:
+    import dspy
+    from dspy.adapters.base import Adapter
+
+    class CompletionAdapter(Adapter):
+        """One user message: the demos rendered as the harness renders them, then the
+        query; the reply parsed as the harness parses it."""
+
+        def format(self, signature: Any, demos: list[dict[str, Any]],
+                   inputs: dict[str, Any]) -> list[dict[str, Any]]:  # fmt: skip
+            shots = "".join(spec.demo(d["x"], d["y"]) for d in demos if d.get("x") and d.get("y"))
+            return [{"role": "user", "content": shots + spec.query(inputs["x"])}]
+
+        def parse(self, signature: Any, completion: str) -> dict[str, Any]:
+            return {"y": spec.parse(completion)}
+
+    lm = dspy.LM(
+        "openai/gemma3-270m", api_base=served.url, api_key=served.token, model_type="chat",
+        temperature=0.0, max_tokens=spec.max_tokens, stop=["\n"], cache=False, num_retries=0,
+    )  # fmt: skip
+    dspy.configure(lm=lm, adapter=CompletionAdapter())
+    return dspy
+
+
+def dspy_arm(served: Served, spec: PromptSpec, data: Splits, seed: int, optimizer: str,
+             candidates: int) -> dict[str, Any]:  # fmt: skip
+    """One DSPy optimizer compiled on the training rows (random search: also scored on
+    the selection rows), then scored on the held-out rows."""
+    dspy = _dspy_setup(served, spec)
+    from dspy.teleprompt import (
+        BootstrapFewShot,
+        BootstrapFewShotWithRandomSearch,
+        LabeledFewShot,
+    )
+
+    def example(row: dict[str, str]) -> Any:
+        return dspy.Example(x=row[spec.field], y=row["answer"]).with_inputs("x")
+
+    train = [example(r) for r in data.train]
+    random.Random(f"dspy-{seed}").shuffle(train)
+    valset = [example(r) for r in data.selection]
+
+    def metric(gold: Any, pred: Any, trace: Any = None) -> bool:
+        return gold.y == pred.y
+
+    student = dspy.Predict("x -> y")
+    start = time.perf_counter()
+    evals = 0
+    if optimizer == "labeled":
+        program = LabeledFewShot(k=8).compile(student, trainset=train)
+    elif optimizer == "bootstrap":
+        bootstrap = BootstrapFewShot(metric=metric, max_bootstrapped_demos=4, max_labeled_demos=8)
+        program = bootstrap.compile(student, trainset=train)
+    else:
+        # DSPy scores seeds -3..candidates-4 on the valset: zero-shot, labeled,
+        # unshuffled bootstrap, then shuffled ones; `candidates` evaluations in all.
+        search = BootstrapFewShotWithRandomSearch(
+            metric=metric, max_bootstrapped_demos=4, max_labeled_demos=8,
+            num_candidate_programs=max(candidates - 3, 1), num_threads=16,
+        )  # fmt: skip
+        program = search.compile(student, trainset=train, valset=valset)
+        evals = max(candidates - 3, 1) + 3
+    with ThreadPoolExecutor(32) as pool:
+        hits = list(
+            pool.map(lambda r: program(x=r[spec.field]).y == r["answer"], data.test)
+        )  # fmt: skip
+    return {"test": sum(hits) / len(hits), "evals": evals,
+            "seconds": time.perf_counter() - start}  # fmt: skip
+
+
+def sia_arm(task: str, seed: int, max_gen: int, runs: Path) -> dict[str, Any]:
+    """`sia run --backend heuristic --backend-opt levers=harness`: its final incumbent's
+    held-out score, and how many harnesses it scored on the selection split."""
+    from sia_core.harness.knob_search import KnobSearch
+
+    run_id = f"{task}-s{seed}"
+    start = time.perf_counter()
+    subprocess.run(
+        [str(SIA), "run", "--task", task, "--backend", "heuristic", "--backend-opt",
+         "levers=harness", "--max-gen", str(max_gen), "--seed", str(seed),
+         "--runs-dir", str(runs), "--run-id", run_id],
+        check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )  # fmt: skip
+    seconds = time.perf_counter() - start
+    run = runs / f"run_{run_id}"
+    state = json.loads((run / "run.json").read_text())
+    trials = KnobSearch(run, "max", seed).table() if (run / "knob_study.journal").is_file() else []
+    scored = [t for t in trials if t["how"] in ("edit", "random", "tpe")
+              and t["state"] in ("complete", "fail")]  # fmt: skip
+    return {"test": state["best"]["test_score"], "evals": 1 + len(scored), "seconds": seconds}
+
+
+ARMS = ("sia", "dspy-random-search", "dspy-bootstrap", "dspy-labeled", "fixed-8-demos")
+
+
+def run_task(task: str, seeds: list[int], max_gen: int, log: Callable[[str], None]
+             ) -> dict[str, list[dict[str, Any]]]:  # fmt: skip
+    """Every arm on every seed; sia first, so random search gets its evaluation count."""
+    out: dict[str, list[dict[str, Any]]] = {arm: [] for arm in ARMS}
+    spec = SPECS[task]
+    with tempfile.TemporaryDirectory(prefix="sia-peers-") as tmp:
+        scratch = Path(tmp)
+        data = splits(task, scratch / "views")
+        for seed in seeds:
+            result = sia_arm(task, seed, max_gen, scratch / "runs")
+            out["sia"].append(result)
+            log(f"{task} seed {seed} sia: {result}")
+        served = Served(scratch)
+        try:
+            for k, seed in enumerate(seeds):
+                budget = out["sia"][k]["evals"]
+                for arm in ARMS[1:]:
+                    if arm == "fixed-8-demos":
+                        result = fixed_demos(served, spec, data, seed)
+                    else:
+                        optimizer = arm.removeprefix("dspy-").split("-")[0]
+                        result = dspy_arm(served, spec, data, seed, optimizer, budget)
+                    out[arm].append(result)
+                    log(f"{task} seed {seed} {arm}: {result}")
+        finally:
+            served.close()
+    return out
