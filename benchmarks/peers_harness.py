@@ -13,6 +13,7 @@ given as many selection evaluations as sia's run used.
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import json
 import random
@@ -185,11 +186,6 @@ def dspy_arm(served: Served, spec: PromptSpec, data: Splits, seed: int, optimize
     """One DSPy optimizer compiled on the training rows (random search: also scored on
     the selection rows), then scored on the held-out rows."""
     dspy = _dspy_setup(served, spec)
-    from dspy.teleprompt import (
-        BootstrapFewShot,
-        BootstrapFewShotWithRandomSearch,
-        LabeledFewShot,
-    )
 
     def example(row: dict[str, str]) -> Any:
         return dspy.Example(x=row[spec.field], y=row["answer"]).with_inputs("x")
@@ -204,26 +200,37 @@ def dspy_arm(served: Served, spec: PromptSpec, data: Splits, seed: int, optimize
     student = dspy.Predict("x -> y")
     start = time.perf_counter()
     evals = 0
-    if optimizer == "labeled":
-        program = LabeledFewShot(k=8).compile(student, trainset=train)
-    elif optimizer == "bootstrap":
-        bootstrap = BootstrapFewShot(metric=metric, max_bootstrapped_demos=4, max_labeled_demos=8)
-        program = bootstrap.compile(student, trainset=train)
-    else:
-        # DSPy scores seeds -3..candidates-4 on the valset: zero-shot, labeled,
-        # unshuffled bootstrap, then shuffled ones; `candidates` evaluations in all.
-        search = BootstrapFewShotWithRandomSearch(
-            metric=metric, max_bootstrapped_demos=4, max_labeled_demos=8,
-            num_candidate_programs=max(candidates - 3, 1), num_threads=16,
-        )  # fmt: skip
-        program = search.compile(student, trainset=train, valset=valset)
+    # DSPy prints its progress to stdout: keep stdout for the benchmark's tables.
+    with contextlib.redirect_stdout(sys.stderr):
+        program = _compile(dspy, student, optimizer, metric, train, valset, candidates)
+    if optimizer == "random":
         evals = max(candidates - 3, 1) + 3
     with ThreadPoolExecutor(32) as pool:
-        hits = list(
-            pool.map(lambda r: program(x=r[spec.field]).y == r["answer"], data.test)
-        )  # fmt: skip
+        hits = list(pool.map(lambda r: program(x=r[spec.field]).y == r["answer"], data.test))
     return {"test": sum(hits) / len(hits), "evals": evals,
             "seconds": time.perf_counter() - start}  # fmt: skip
+
+
+def _compile(dspy: Any, student: Any, optimizer: str, metric: Callable[..., bool],
+             train: list[Any], valset: list[Any], candidates: int) -> Any:  # fmt: skip
+    from dspy.teleprompt import (
+        BootstrapFewShot,
+        BootstrapFewShotWithRandomSearch,
+        LabeledFewShot,
+    )
+
+    if optimizer == "labeled":
+        return LabeledFewShot(k=8).compile(student, trainset=train)
+    if optimizer == "bootstrap":
+        bootstrap = BootstrapFewShot(metric=metric, max_bootstrapped_demos=4, max_labeled_demos=8)
+        return bootstrap.compile(student, trainset=train)
+    # DSPy scores seeds -3..candidates-4 on the valset: zero-shot, labeled, unshuffled
+    # bootstrap, then shuffled ones; `candidates` evaluations in all.
+    search = BootstrapFewShotWithRandomSearch(
+        metric=metric, max_bootstrapped_demos=4, max_labeled_demos=8,
+        num_candidate_programs=max(candidates - 3, 1), num_threads=16,
+    )  # fmt: skip
+    return search.compile(student, trainset=train, valset=valset)
 
 
 def sia_arm(task: str, seed: int, max_gen: int, runs: Path) -> dict[str, Any]:

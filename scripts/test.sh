@@ -14,5 +14,5 @@ if [ -z "${SIA_CHROMIUM:-}" ] && ! command -v chromium >/dev/null 2>&1; then
 fi
 .venv/bin/ruff check .
 export LITELLM_LOCAL_MODEL_COST_MAP=True
-.venv/bin/python -m pytest -q -p no:cacheprovider "$@"
+.venv/bin/python -m pytest -q -p no:cacheprovider --durations=25 "$@"
 bash scripts/test_openhands.sh "$@"
