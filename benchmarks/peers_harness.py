@@ -14,7 +14,6 @@ given as many selection evaluations as sia's run used.
 from __future__ import annotations
 
 import contextlib
-import csv
 import json
 import random
 import re
@@ -28,7 +27,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-ROOT = Path(__file__).resolve().parent.parent
 SIA = Path(sys.executable).with_name("sia")
 
 
@@ -84,8 +82,9 @@ class Splits:
 
 
 def _rows(path: Path) -> list[dict[str, str]]:
-    with path.open(newline="", encoding="utf-8") as fh:
-        return list(csv.DictReader(fh))
+    from sia_core.tasks.splits import read_rows
+
+    return read_rows(path)[1]
 
 
 def _labelled(inputs: Path, answers: Path) -> list[dict[str, str]]:

@@ -292,3 +292,38 @@ def test_an_agent_that_nests_its_outputs_too_deep_fails_with_the_reason(layout) 
     assert result.exit_code == 0 and not result.ok
     assert result.outputs_refused and "deeper than 32" in result.violation
     assert not (layout["out"] / "predictions.csv").exists()
+
+
+def test_the_agent_holds_none_of_the_descriptors_the_spec_names(layout) -> None:
+    """The spec (readable inside) names the init's log and violation descriptors. An agent
+    that wants to forge a verdict or rewrite its logs tries them through its own table,
+    /proc/self/fd, and every process's /proc/PID/fd: none is open to it or writable."""
+    result = run_agent(
+        layout,
+        (
+            "spec = json.load(open('/tmp/sia/spec.json'))\n"
+            "own = sorted(int(f) for f in os.listdir('/proc/self/fd'))\n"
+            "reached = []\n"
+            "for name, fd in spec['fds'].items():\n"
+            "    try:\n"
+            "        os.write(fd, b'FORGED')\n"
+            "        reached.append(name)\n"
+            "    except OSError:\n"
+            "        pass\n"
+            "    for pid in [p for p in os.listdir('/proc') if p.isdigit()]:\n"
+            "        try:\n"
+            "            with open(f'/proc/{pid}/fd/{fd}', 'wb') as fh:\n"
+            "                fh.write(b'FORGED')\n"
+            "            reached.append(f'{name} via {pid}')\n"
+            "        except OSError:\n"
+            "            pass\n"
+            "print(json.dumps({'own': own, 'reached': reached}), flush=True)\n"
+        ),
+    )
+    assert result.ok, result.stderr_tail
+    seen = json.loads(result.stdout_tail.strip().splitlines()[-1])
+    assert seen["reached"] == [], seen
+    # stdin, stdout, stderr and the directory listing itself: nothing inherited.
+    assert len(seen["own"]) <= 4 and set(seen["own"]) >= {0, 1, 2}, seen
+    assert "FORGED" not in (layout["out"] / "target_agent_stdout.log").read_text()
+    assert not result.violation
