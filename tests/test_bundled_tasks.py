@@ -45,12 +45,17 @@ def test_a_bundled_task_checks_and_runs_a_generation(
     assert "0 failed" in check.stdout.splitlines()[-1]
     for word in THIRD_PARTY:
         assert word not in check.stdout + check.stderr, check.stdout + check.stderr
-    # The tasks with a classical path improve offline: one harness generation of two
-    # knob trials is kept and beats the reference on held-out test.
+    # The tasks with a classical path improve offline: one harness generation of knob
+    # trials is kept and beats the reference on held-out test.
     improves = name in IMPROVE_OFFLINE
+    # lawbench: one trial, and a seed whose first edit is the linear SVM (seconds); its
+    # other classical path, logistic regression over 191 charges, takes minutes on 2
+    # cores. Another seed only makes this test slower, not wrong.
+    trials, seed = ("1", "2") if name == "lawbench" else ("2", "0")
     run = sia(
         "run", "--task", name, "--task-model", str(tiny_dir), "--backend", "heuristic",
-        "--backend-opt", "trials=2", "--max-gen", "2" if improves else "1",
+        "--backend-opt", f"trials={trials}", "--seed", seed,
+        "--max-gen", "2" if improves else "1",
         "--run-id", "one", "--runs-dir", str(tmp_path / "runs"), timeout=900,
     )  # fmt: skip
     assert run.returncode == 0, run.stdout + run.stderr

@@ -283,9 +283,11 @@ def test_heuristic_candidates_and_eval_reproduce_a_local_model_score(
     )
     scores = [c["score"] for c in record["candidates"]]
     assert 0 < min(scores) < 1, scores  # a score that greedy decoding could drift from
+    # `--gen 2` with no candidate (the chosen one's harness and adapter) is the --exact
+    # call below; each candidate's own score is checked here.
+    assert record["score"] == scores[record["candidate"] - 1]
     for gen, candidate, score in (
         (1, None, gen1["score"]),
-        (2, None, record["score"]),
         (2, 1, scores[0]),
         (2, 2, scores[1]),
     ):
@@ -300,7 +302,8 @@ def test_heuristic_candidates_and_eval_reproduce_a_local_model_score(
     exact = sia("eval", str(run), "--gen", "2", "--exact", "--repeat", "2")
     assert exact.returncode == 0, exact.stderr
     assert "sd 0.0000 over 2" in exact.stdout
-    assert len(list((run / "evals").glob("gen_2-selection-*/rep_2/results.json"))) == 2
+    assert f"recorded in the run: {record['score']:.4f}" in exact.stdout
+    assert len(list((run / "evals").glob("gen_2-selection-*/rep_2/results.json"))) == 1
     assert len(list((run / "evals").glob("gen_2-candidate_1-selection-*/rep_2"))) == 1
     missing = sia("eval", str(run), "--gen", "9")
     assert missing.returncode == 2 and "no whole generation 9" in missing.stderr

@@ -165,7 +165,15 @@ def test_heuristic_follows_the_classifier(task_dir: Path, tmp_path: Path) -> Non
     decision = HeuristicBackend().feedback(sparse)
     assert decision.algorithm == "entropic"
     assert decision.hyperparameters == {"rollout": {"rounds": 4}}
-    assert "rollout plan for this shape: rounds 4" in decision.rationale
+    assert "rollout plan: rounds 4" in decision.rationale
+    # A rollout the user fixed wins over the shape's plan, and is checked before any work.
+    small = HeuristicBackend.from_options({"items": "8", "k": "4", "rounds": "1"})
+    decision = small.feedback(sparse)
+    assert decision.hyperparameters == {"rollout": {"rounds": 1, "items": 8, "k": 4}}
+    for bad, says in (({"k": "1"}, "k must be ≥ 2"), ({"items": "many"}, "use a number"),
+                      ({"batch": "2"}, "got 'batch'")):  # fmt: skip
+        with pytest.raises(SiaError, match=says):
+            HeuristicBackend.from_options(bad)
     # Neither lever can be pulled: no knobs in the harness, and nothing to train.
     with pytest.raises(BackendCannotAct, match="no RL algorithm installed"):
         HeuristicBackend().feedback(_feedback(task_dir, tmp_path, [], True))
@@ -185,7 +193,7 @@ def test_backend_options_are_checked(tmp_path: Path) -> None:
         ScriptedBackend.from_options({"scrpt": "x"})
     with pytest.raises(SiaError, match="does not exist"):
         ScriptedBackend.from_options({"script": str(tmp_path / "missing")})
-    with pytest.raises(SiaError, match="takes the options 'levers' and 'trials', got 'x'"):
+    with pytest.raises(SiaError, match="takes the options levers, trials, k, items, rounds"):
         HeuristicBackend.from_options({"x": "1"})
     with pytest.raises(SiaError, match="levers=all: use one of harness, weights, both"):
         HeuristicBackend.from_options({"levers": "all"})

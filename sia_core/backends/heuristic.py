@@ -25,6 +25,8 @@ from sia_core.backends.knob_lever import (
 )
 from sia_core.backends.lever_choice import LEVER_SETTINGS, LeverEvidence, choose_lever
 from sia_core.errors import SiaError
+from sia_core.options import OptionError, parse
+from sia_core.weights.plan import ROLLOUT_KEYS, RolloutPlan
 
 # When successes are rare each round of rollouts finds only a few, and training on them
 # raises the next round's success rate: more, shorter sample-then-train iterations
@@ -44,20 +46,49 @@ def _evaluator_note(ctx: FeedbackContext) -> str:
     return f" ({str(note)[:300]})" if note else ""
 
 
+OPTIONS = ("levers", "trials", *ROLLOUT_KEYS)
+
+
+def _rollout(options: Mapping[str, str]) -> dict[str, int | float]:
+    """The rollout plan a user fixed (`--backend-opt items=8 k=4 rounds=1`): a smaller
+    round than the default 32 × 8 where a CPU must finish a weights generation in minutes."""
+    given: dict[str, int | float] = {}
+    for key in ROLLOUT_KEYS:
+        if key not in options:
+            continue
+        text = options[key]
+        try:
+            given[key] = float(text) if key == "temperature" else int(text)
+        except ValueError:
+            raise SiaError(f"--backend-opt {key}={text}: use a number") from None
+    try:
+        parse(RolloutPlan, given, "--backend-opt")
+    except OptionError as exc:
+        raise SiaError(str(exc)) from None
+    return given
+
+
 class HeuristicBackend:
     name = "heuristic"
 
-    def __init__(self, levers: str = "both", trials: int | None = None) -> None:
+    def __init__(
+        self,
+        levers: str = "both",
+        trials: int | None = None,
+        rollout: Mapping[str, int | float] | None = None,
+    ) -> None:
         self.levers = levers
         self.trials = trials
         """Knob trials per harness generation (None: from the cost of the first)."""
+        self.rollout = dict(rollout or {})
+        """Rollout settings the user fixed; they win over the plan for the reward shape."""
 
     @classmethod
     def from_options(cls, options: Mapping[str, str]) -> HeuristicBackend:
-        unknown = sorted(set(options) - {"levers", "trials"})
+        unknown = sorted(set(options) - set(OPTIONS))
         if unknown:
             raise SiaError(
-                f"backend 'heuristic' takes the options 'levers' and 'trials', got {unknown[0]!r}"
+                f"backend 'heuristic' takes the options {', '.join(OPTIONS)}; got {unknown[0]!r}"
             )
         levers = options.get("levers", "both")
         if levers not in LEVER_SETTINGS:
@@ -67,7 +98,7 @@ class HeuristicBackend:
             raise SiaError(
                 f"--backend-opt trials={trials}: use auto or a number from 1 to {MAX_INNER}"
             )
-        return cls(levers, None if trials == "auto" else int(trials))
+        return cls(levers, None if trials == "auto" else int(trials), _rollout(options))
 
     def initial(self, ctx: MetaContext) -> Decision:
         return start_from_reference(ctx, "the heuristic backend starts from the reference agent")
@@ -114,15 +145,13 @@ class HeuristicBackend:
         # offline run does not hang on the classifier ranking the best one first.
         ranking = list(report.ranking) or [report.recommended]
         choice = ranking[(ctx.candidate - 1) % len(ranking)]
-        plan = ROLLOUT_PLANS.get(report.label, {})
+        plan = {**ROLLOUT_PLANS.get(report.label, {}), **self.rollout}
         rationale = (
             f"{why}; rewards look {report.label} ({report.explanation}); "
             f"{choice} {report.reasons.get(choice, '')}".strip()
         )
         if plan:
-            rationale += "; rollout plan for this shape: " + ", ".join(
-                f"{k} {v}" for k, v in plan.items()
-            )
+            rationale += "; rollout plan: " + ", ".join(f"{k} {v}" for k, v in plan.items())
         return Decision(
             lever="weights",
             algorithm=choice,
