@@ -233,15 +233,18 @@ def _compile(dspy: Any, student: Any, optimizer: str, metric: Callable[..., bool
 
 
 def sia_arm(task: str, seed: int, max_gen: int, runs: Path) -> dict[str, Any]:
-    """`sia run --backend heuristic --backend-opt levers=harness`: its final incumbent's
-    held-out score, and how many harnesses it scored on the selection split."""
+    """`sia run --backend heuristic --backend-opt levers=harness trials=1`: its final
+    incumbent's held-out score, and how many harnesses it scored on the selection split.
+    One knob trial a generation fixes the budget at MAX_GEN selection evaluations (with
+    `trials=auto` it depends on how fast the machine ran generation 1)."""
     from sia_core.harness.knob_search import KnobSearch
 
     run_id = f"{task}-s{seed}"
     start = time.perf_counter()
     subprocess.run(
         [str(SIA), "run", "--task", task, "--backend", "heuristic", "--backend-opt",
-         "levers=harness", "--max-gen", str(max_gen), "--seed", str(seed),
+         "levers=harness", "--backend-opt", "trials=1", "--max-gen", str(max_gen),
+         "--seed", str(seed),
          "--runs-dir", str(runs), "--run-id", run_id],
         check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
     )  # fmt: skip

@@ -332,3 +332,95 @@ def test_two_run_seeds_try_different_edits(tmp_path: Path) -> None:
         again = KnobSearch(tmp_path / f"again{seed}", "max", seed=seed)
         assert again.propose("s", knobs, {}, 2, None, parent).values == by_seed[seed][0]
     assert len({json.dumps(v, sort_keys=True) for v in by_seed.values()}) > 1
+
+
+def test_demos_edits_after_a_bootstrap_draw_from_rows_the_harness_answered_right(
+    task_dir: Path, tmp_path: Path
+) -> None:
+    """DSPy's bootstrapped demos, in the edit walk: once per study the best setting that
+    shows demos is run on training rows of the pool (never its own demos, selection or
+    test rows), and the demos edits after it draw from the rows it answered right."""
+    from sia_core.backends.contract import FeedbackContext, GenerationView, TrialReport
+    from sia_core.backends.knob_lever import BOOTSTRAP_ROWS, parent_knobs, propose_knobs
+    from sia_core.harness.knobs import parse_knobs as knobs_of
+    from sia_core.tasks.splits import rows_view
+
+    task = load_task_dir(task_dir)
+    selection = selection_view(task, tmp_path / "views")
+    (knob,) = parse_knobs("DEMO_IDS = []  # sia-knob: demos train.csv:id 0..4\n")
+    pool = demo_pool(knob, task, selection, seed=0)
+    shown = pool[:4]
+    source = f"DEMO_IDS = {json.dumps(shown)}  # sia-knob: demos train.csv:id 1..4\n"
+    source += 'MODE = "a"  # sia-knob: choice a|b\n'
+    right = set(pool[10:20])
+    asked: list[list[str]] = []
+
+    def on_rows(agent: Path, ids: list[str]) -> dict[str, bool]:
+        asked.append(ids)
+        # the rows asked about are items of a view whose training file lacks them
+        view = rows_view(task, selection, tmp_path / f"rows_{len(asked)}", set(ids))
+        assert _ids(view.private_dir / "answers.csv") == set(ids)
+        assert not set(ids) & _ids(view.public_dir / "train.csv")
+        return {i: i in right for i in ids}
+
+    def on_selection(agent: Path) -> TrialReport:
+        demos = next(k.value for k in knobs_of(agent.read_text()) if k.name == "DEMO_IDS")
+        score = 0.5 + 0.1 * len(set(demos) & right)
+        return TrialReport(True, 10, 0, False, 1.0, 10, score, {}, [], "", "", "")
+
+    def generation(number: int) -> tuple[FeedbackContext, list[dict]]:
+        out = tmp_path / "run" / f"gen_{number}"
+        out.mkdir(parents=True)
+        (out / "target_agent.py").write_text(source)
+        parent = GenerationView(number - 1, tmp_path, "ok", 0.5, None, None)
+        ctx = FeedbackContext(
+            task=task, out_dir=out, number=number, history=[parent], parent=parent,
+            reward_report=None, algorithms=[], weights_available=False, meta_model=None,
+            run_dir=tmp_path / "run", on_selection=on_selection, on_rows=on_rows,
+            selection=selection,
+        )  # fmt: skip
+        decision = propose_knobs(ctx, parent_knobs(ctx), "tune the harness", 4)
+        return ctx, decision.hyperparameters["trials"]
+
+    ctx, trials = generation(2)
+    assert len(asked) == 1 and len(asked[0]) == min(BOOTSTRAP_ROWS, len(pool) - len(shown))
+    assert set(asked[0]) <= set(pool) and not set(asked[0]) & set(shown)
+    # the walk: MODE's one edit, then demos edits drawn from the rows answered right
+    # MODE's edit tied with the parent (0.5): the trials after it start from the parent
+    assert trials[0]["values"]["MODE"] == "b" and trials[0]["score"] == 0.5
+    assert [t["values"]["MODE"] for t in trials[1:]] == ["a"] * (len(trials) - 1)
+    demos = [t["values"]["DEMO_IDS"] for t in trials if t["values"]["DEMO_IDS"] != shown]
+    assert demos and all(set(d) <= right for d in demos), (demos, right)
+    # label by label: both classes among the rows answered right, so both are shown
+    with (task_dir / "data" / "public" / "train.csv").open(newline="") as fh:
+        label = {row["id"]: row["label"] for row in csv.DictReader(fh)}
+    assert len({label[i] for i in right}) == 2
+    assert all(len({label[i] for i in d}) == 2 for d in demos), demos
+    improvement = (ctx.out_dir / "improvement.md").read_text()
+    assert "## Bootstrapped demos" in improvement and "answered 10 of" in improvement
+    # kept in the study: a later generation on the same harness and adapter asks no more
+    generation(3)
+    assert len(asked) == 1
+
+
+def test_bootstrapped_demos_are_drawn_label_by_label() -> None:
+    """Demos of one class teach a base model to answer that class (sentiment: a setting
+    that answers "negative" to everything gets every negative row right): a label the
+    setting never got right contributes its rows as labelled, and edits alternate."""
+    import random
+
+    from sia_core.backends.knob_lever import _groups
+    from sia_core.harness.knob_search import _interleaved
+
+    rows = [f"r{i}" for i in range(12)]
+    labels = {r: ("pos" if i % 3 == 0 else "neg") for i, r in enumerate(rows)}
+    right = [r for r in rows if labels[r] == "neg"]  # it said "neg" to everything
+    groups = _groups(rows, right, labels)
+    assert sorted(map(sorted, groups)) == sorted([sorted(right), ["r0", "r3", "r6", "r9"]])
+    drawn = _interleaved(groups, random.Random(0))
+    assert {labels[r] for r in drawn[:2]} == {"pos", "neg"}
+    assert sorted(labels[r] for r in drawn[:6]) == ["neg"] * 3 + ["pos"] * 3
+    # many distinct answers (arithmetic): no classes, just the rows answered right
+    numbers = {r: str(i) for i, r in enumerate(rows)}
+    assert _groups(rows, rows[:3], numbers) == [rows[:3]]
+    assert _groups(rows, [], numbers) == []

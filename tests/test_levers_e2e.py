@@ -3,6 +3,7 @@ sandbox and gateway; a kept one's diff is its knob lines; the study survives kil
 
 from __future__ import annotations
 
+import csv
 import difflib
 import json
 import os
@@ -171,3 +172,58 @@ def test_with_candidates_each_candidate_is_a_trial(task_dir: Path, tmp_path: Pat
         assert decision["hyperparameters"]["trial"] == t["trial"]
         record = json.loads((candidate / "generation.json").read_text())
         assert record["score"] == t["score"]
+
+
+def test_bootstrapped_demos_come_from_training_rows_the_harness_answered_in_its_sandbox(
+    yes_task: Path, tiny_dir: Path, tmp_path: Path
+) -> None:
+    """The bootstrap run through the real sandbox, gateway and evaluator: the parent's
+    setting answers exactly the "question A" rows right (without the model), so the rows
+    found are those of the pool, never its own demos, selection or test rows; the demos
+    edit that follows draws from them."""
+    from sia_core.backends.knob_lever import BOOTSTRAP_ROWS
+    from sia_core.harness.knob_search import demo_pool
+    from sia_core.harness.knobs import parse_knobs
+    from sia_core.tasks.splits import selection_view
+    from sia_core.tasks.task import load_task_dir
+
+    spec = "# sia-knob: demos train.csv:id 0..4"
+    task = load_task_dir(yes_task)
+    selection = selection_view(task, tmp_path / "views")
+    pool = demo_pool(parse_knobs(f"DEMO_IDS = []  {spec}\n")[0], task, selection, seed=0)
+    shown = pool[:1]
+    agent = yes_task / "reference" / "reference_target_agent.py"
+    agent.write_text(
+        agent.read_text()
+        .replace("rows = list(", f"DEMO_IDS = {json.dumps(shown)}  {spec}\nrows = list(", 1)
+        .replace(
+            "def answer(row):\n",
+            'def answer(row):\n    if row["question"] == "question A is the":\n'
+            '        return [row["id"], "yes"]\n',
+        )
+    )
+    runs = tmp_path / "runs"
+    result = sia(
+        "run", "--task-dir", str(yes_task), "--backend", "heuristic", "--task-model",
+        str(tiny_dir), "--max-gen", "2", "--run-id", "b", "--runs-dir", str(runs),
+        "--backend-opt", "trials=1",
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr + result.stdout
+    train = {
+        r["id"]: r["question"] for r in csv.DictReader((yes_task / "data/public/train.csv").open())
+    }
+    asked = [i for i in pool if i not in shown][:BOOTSTRAP_ROWS]
+    right = {i for i in asked if train[i] == "question A is the"}
+    assert right and len(right) < len(asked)
+    gen = runs / "run_b" / "gen_2"
+    improvement = (gen / "improvement.md").read_text()
+    assert f"answered {len(right)} of {len(asked)} training rows right ({len(asked)} scored)" in (
+        improvement
+    ), improvement
+    # the rows went through the sandbox as items of their own view: the model was asked
+    # about the others, each tagged with its row's id
+    calls = (gen / "trials" / "rows_1" / "out" / "calls.jsonl").read_text().splitlines()
+    called = {json.loads(line)["item_id"] for line in calls}
+    assert called == set(asked) - right
+    chosen = json.loads((gen / "decision.json").read_text())["hyperparameters"]["knobs"]
+    assert set(chosen["DEMO_IDS"]) <= right and len(chosen["DEMO_IDS"]) == min(4, len(right))

@@ -116,6 +116,12 @@ SelectionTrial = Callable[[Path], TrialReport]
 """Run the harness file on the whole selection split and score it, as the generation's
 own evaluation would: for a backend that tries several settings in one generation."""
 
+RowsTrial = Callable[[Path, list[str]], dict[str, bool]]
+"""Run the harness file on these labelled training rows (ids of the file the selection
+view leaves to the agent; never selection or test rows) and say, per id, whether it
+answered right: which rows the current model gets right, for bootstrapped demos. An id
+missing from the answer was not scored (the run failed or skipped it)."""
+
 
 @dataclass(frozen=True)
 class MetaContext:
@@ -156,6 +162,8 @@ class FeedbackContext:
     study), read back on `--resume`."""
     on_selection: SelectionTrial | None = None
     """Scores a candidate harness on the selection split (its usage counts as trials)."""
+    on_rows: RowsTrial | None = None
+    """Which training rows a candidate harness answers right (its usage counts as trials)."""
     selection: Task | None = None
     """The selection split's view of the task (the carved validation rows as its items),
     or the task itself when it has no validation split."""

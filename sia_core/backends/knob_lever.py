@@ -13,6 +13,7 @@ from sia_core.backends.contract import BackendCannotAct, Decision, FeedbackConte
 from sia_core.errors import SiaError
 from sia_core.harness.knob_search import KnobSearch, Proposal, changed, demo_pool, describe_values
 from sia_core.harness.knobs import Knob, KnobError, parse_knobs, rewrite, skeleton_digest
+from sia_core.tasks.splits import read_rows
 
 
 @dataclass(frozen=True)
@@ -114,6 +115,104 @@ def trials_for(ctx: FeedbackContext, limit: int | None) -> int:
     return max(1, min(MAX_INNER, int(TRIAL_BUDGET_S // max(seconds, 1.0))))
 
 
+BOOTSTRAP_ROWS = 48
+"""Training rows of a demos knob's pool the current harness is run on, once per study,
+to find the rows it answers right: its later demos edits draw from those (DSPy's
+bootstrapped demos). About half a selection run of model calls on sentiment."""
+
+
+def _write_trial(ctx: FeedbackContext, parent: ParentKnobs, folder: str, values: dict) -> Path:
+    trial_dir = ctx.out_dir / "trials" / folder
+    trial_dir.mkdir(parents=True, exist_ok=True)
+    agent = trial_dir / "target_agent.py"
+    agent.write_text(rewrite(parent.source, values), encoding="utf-8")
+    if (ctx.out_dir / "requirements.txt").is_file():
+        shutil.copy2(ctx.out_dir / "requirements.txt", trial_dir / "requirements.txt")
+    return agent
+
+
+MAX_LABELS = 8
+"""A demos file whose label column takes at most this many values is a classification:
+its bootstrapped demos are drawn label by label."""
+
+
+def _labels(ctx: FeedbackContext, knob: Knob) -> dict[str, str]:
+    """Each row's label in the demos file (id -> label), when the task's validation split
+    names a label column that the file has; {} otherwise."""
+    split = ctx.task.config.validation
+    selection = ctx.selection or ctx.task
+    if split is None or not knob.file:
+        return {}
+    try:
+        columns, rows = read_rows(selection.public_dir / knob.file)
+    except (OSError, ValueError, UnicodeDecodeError):
+        return {}
+    if split.label_column not in columns or (knob.column or split.id_column) not in columns:
+        return {}
+    key = knob.column or split.id_column
+    return {str(row[key]): str(row[split.label_column]) for row in rows}
+
+
+def _groups(rows: list[str], right: list[str], labels: dict[str, str]) -> list[list[str]]:
+    """The bootstrapped demos as groups a demos edit draws from in turn: one group per
+    label for a classification (the rows of a label answered right, or, for a label the
+    setting never got right, its rows as labelled: demos of one class only teach a base
+    model to answer that class), else one group of the rows answered right."""
+    classes = sorted({labels[i] for i in rows if i in labels})
+    if not 2 <= len(classes) <= MAX_LABELS:
+        return [right] if right else []
+    groups = []
+    for label in classes:
+        of_label = [i for i in rows if labels.get(i) == label]
+        groups.append([i for i in of_label if i in right] or of_label)
+    return groups
+
+
+def _bootstrap(
+    ctx: FeedbackContext,
+    search: KnobSearch,
+    name: str,
+    parent: ParentKnobs,
+    pools: dict[str, list[str]],
+    setting: dict[str, object] | None,
+) -> tuple[dict[str, list[list[str]]], list[str]]:
+    """Each demos knob's bootstrapped groups (and what was found this time, as lines for
+    improvement.md). Asked once per study, of the best setting so far that shows demos:
+    a zero-shot base model answers too little right to choose from."""
+    found = search.bootstrapped(name)
+    notes: list[str] = []
+    for knob in parent.knobs:
+        if knob.kind != "demos" or knob.name in found or ctx.on_rows is None:
+            continue
+        shown = (setting or {}).get(knob.name)
+        if not isinstance(shown, list) or not shown:
+            continue
+        rows = [i for i in pools[knob.name] if i not in shown][:BOOTSTRAP_ROWS]
+        agent = _write_trial(ctx, parent, f"bootstrap_{knob.name}", dict(setting or {}))
+        answered = ctx.on_rows(agent, rows)
+        right = [i for i in rows if answered.get(i)]
+        labels = _labels(ctx, knob)
+        groups = _groups(rows, right, labels)
+        found[knob.name] = {
+            "ids": right, "groups": groups, "asked": len(rows), "scored": len(answered),
+        }  # fmt: skip
+        search.record_bootstrap(name, knob.name, found[knob.name])
+        line = (
+            f"- `{knob.name}`: the setting {describe_values(setting or {}, [knob.name])} "
+            f"answered {len(right)} of {len(rows)} training rows right ({len(answered)} "
+            "scored); later edits of this knob draw their demos from those rows first"
+        )
+        if len(groups) > 1:
+            per = ", ".join(
+                f"{labels[g[0]]}: {sum(i in right for i in g)} of "
+                f"{sum(labels.get(i) == labels[g[0]] for i in rows)}"
+                for g in groups
+            )
+            line += f", label by label ({per}; a label never answered right gives its rows)"
+        notes.append(line + ".")
+    return {k: [list(g) for g in v.get("groups") or []] for k, v in found.items()}, notes
+
+
 @dataclass
 class InnerTrial:
     trial: int
@@ -148,22 +247,31 @@ def propose_knobs(
             else None
         )
         if count == 1 or ctx.on_selection is None:
-            proposal = search.propose(name, parent.knobs, pools, ctx.number, candidate, baseline)
-            return _decision(ctx, parent, proposal, why, [])
+            preferred, notes = _bootstrap(
+                ctx, search, name, parent, pools, parent.values if baseline else None
+            )
+            proposal = search.propose(
+                name, parent.knobs, pools, ctx.number, candidate, baseline, preferred=preferred
+            )
+            return _decision(ctx, parent, proposal, why, [], notes)
         done = [InnerTrial(*t) for t in search.inner_trials(name, ctx.number, candidate)]
         last: Proposal | None = None
+        notes: list[str] = []
         while len(done) < count:
             best = _best(done, ctx.task.config.direction)
+            scored = best.values if best and best.score is not None else None
+            preferred, found = _bootstrap(
+                ctx, search, name, parent, pools, scored or (parent.values if baseline else None)
+            )
+            notes += found
+            # Later edits build on a trial only when it beat the parent: an edit that tied
+            # (a wording the model ignores) is not carried into every trial after it.
+            gained = best is not None and _beats(best.score, baseline, ctx.task.config.direction)
             last = search.propose(
                 name, parent.knobs, pools, ctx.number, candidate, baseline,
-                inner=len(done), base=best.values if best and best.score is not None else None,
+                inner=len(done), base=scored if gained else None, preferred=preferred,
             )  # fmt: skip
-            trial_dir = ctx.out_dir / "trials" / f"knobs_{last.trial}"
-            trial_dir.mkdir(parents=True, exist_ok=True)
-            agent = trial_dir / "target_agent.py"
-            agent.write_text(rewrite(parent.source, last.values), encoding="utf-8")
-            if (ctx.out_dir / "requirements.txt").is_file():
-                shutil.copy2(ctx.out_dir / "requirements.txt", trial_dir / "requirements.txt")
+            agent = _write_trial(ctx, parent, f"knobs_{last.trial}", last.values)
             report = ctx.on_selection(agent)
             score = report.score if report.ok else None
             search.tell(name, last.trial, score)
@@ -185,7 +293,15 @@ def propose_knobs(
         best=last.best if last else None,
         repeats=last.repeats if last else [],
     )
-    return _decision(ctx, parent, chosen, why, done)
+    return _decision(ctx, parent, chosen, why, done, notes)
+
+
+def _beats(score: float | None, baseline: tuple[dict, float, int] | None, direction: str) -> bool:
+    if score is None:
+        return False
+    if baseline is None:
+        return True
+    return score > baseline[1] if direction == "max" else score < baseline[1]
 
 
 def _best(done: list[InnerTrial], direction: str) -> InnerTrial | None:
@@ -202,6 +318,7 @@ def _decision(
     proposal: Proposal,
     why: str,
     inner: list[InnerTrial],
+    bootstrap: list[str] | None = None,
 ) -> Decision:
     harness = rewrite(parent.source, proposal.values)
     out: Path = ctx.out_dir
@@ -209,6 +326,8 @@ def _decision(
     improvement = _improvement(ctx, parent, proposal, why)
     if inner:
         improvement += _inner_table(parent, inner, proposal.trial)
+    if bootstrap:
+        improvement += "\n## Bootstrapped demos\n\n" + "\n".join(bootstrap) + "\n"
     (out / "improvement.md").write_text(improvement, encoding="utf-8")
     moved = changed(parent.values, proposal.values)
     tried = f"best of {len(inner)} trials, " if len(inner) > 1 else ""
@@ -220,9 +339,7 @@ def _decision(
             "knobs": proposal.values,
             "study": proposal.study,
             "trial": proposal.trial,
-            "trials": [
-                {"trial": t.trial, "score": t.score, "values": t.values} for t in inner
-            ],
+            "trials": [{"trial": t.trial, "score": t.score, "values": t.values} for t in inner],
         },
         source=f"heuristic: knob search (optuna {proposal.how})",
     )

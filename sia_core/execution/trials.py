@@ -12,14 +12,14 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from sia_core.backends.contract import SelectionTrial, Trial, TrialReport
+from sia_core.backends.contract import RowsTrial, SelectionTrial, Trial, TrialReport
 from sia_core.envs import EnvError, python_for
 from sia_core.execution.executor import Executor
 from sia_core.execution.trajectories import read_calls
 from sia_core.gateway.server import ITEM_HEADER, add_usage
 from sia_core.loop.run_dir import RESERVED_NAMES, derived_seed
-from sia_core.tasks.splits import sample_view, training_view
-from sia_core.tasks.task import Task
+from sia_core.tasks.splits import rows_view, sample_view, training_view
+from sia_core.tasks.task import Task, TaskError
 
 TRIAL_MAX_ITEMS = 20
 TRIAL_TIMEOUT_S = 600.0
@@ -72,6 +72,42 @@ class TrialRunner:
                 return self.on_selection(base, agent_file)
 
         return trial
+
+    def as_rows_trial(self) -> RowsTrial:
+        counter = itertools.count(1)
+        lock = threading.Lock()
+
+        def trial(agent_file: Path, ids: list[str]) -> dict[str, bool]:
+            with lock:
+                base = self.gen_tmp / "trials" / f"rows_{next(counter)}"
+                return self.on_rows(base, agent_file, ids)
+
+        return trial
+
+    def on_rows(self, base: Path, agent_file: Path, ids: list[str]) -> dict[str, bool]:
+        """Run a candidate harness on these training rows, carved out of its training
+        file, and say which it answered right (the full reward, 1); {} when the task has
+        no labelled rows or the run failed."""
+        task = self.executor.task
+        if task.config.validation is None or self.selection is task or not ids:
+            return {}
+        agent, python = _stage(base, agent_file)
+        if agent is None:
+            return {}
+        try:
+            view = rows_view(task, self.selection, base / "view", set(ids))
+        except TaskError:
+            return {}
+        try:
+            outcome = self.executor.run_split(
+                self.number, "demo rows", view, agent, base / "out", python, None
+            )
+        finally:
+            shutil.rmtree(base / "view", ignore_errors=True)
+        add_usage(self.usage.setdefault("trials", {}), outcome.usage)
+        if outcome.error is not None:
+            return {}
+        return {str(item.id): item.reward >= 1.0 for item in outcome.evaluation.items}
 
     def on_selection(self, base: Path, agent_file: Path) -> TrialReport:
         """Run a candidate harness on the whole selection split, scored as a generation's

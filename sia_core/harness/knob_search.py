@@ -255,12 +255,15 @@ def _edit(
     pools: dict[str, list[str]],
     tried: set[Any],
     rng: random.Random,
+    preferred: list[list[str]] | None = None,
 ) -> dict[str, Any] | None:
     """A startup trial as one knob changed from the parent's setting (GrIPS-style edit
     search): in a handful of trials, one change at a time finds more than fully random
     settings, which move every knob at once, and each trial's diff says what it tried.
     A choice takes an option no trial of the study has tried (`tried`: the knob's values
-    so far); None when there is none left or the knob cannot move."""
+    so far); None when there is none left or the knob cannot move. A demos knob draws
+    from the `preferred` groups first (bootstrapped demos: one group per label), one
+    from each group in turn, in a seeded order."""
     new = dict(base)
     old = base.get(knob.name)
     if knob.kind == "choice":
@@ -285,8 +288,24 @@ def _edit(
         current = len(old) if isinstance(old, list) else 0
         low = max(int(knob.low or 0), 1)
         size = high if current < high else rng.randint(max(low, high - 2), high)
-        new[knob.name] = rng.sample(pool, size)
+        good = _interleaved([[i for i in g if i in pool] for g in preferred or []], rng)
+        if len(good) >= size:
+            new[knob.name] = good[:size]
+        else:
+            rest = rng.sample([i for i in pool if i not in good], size - len(good))
+            new[knob.name] = rng.sample(good + rest, size)
     return _params(knobs, new, pools)
+
+
+def _interleaved(groups: list[list[str]], rng: random.Random) -> list[str]:
+    """One id from each group in turn (groups and their ids in a seeded order), so that
+    the first N hold every group as evenly as N allows."""
+    groups = [rng.sample(g, len(g)) for g in groups if g]
+    rng.shuffle(groups)
+    out: list[str] = []
+    for k in range(max(map(len, groups), default=0)):
+        out += [g[k] for g in groups if k < len(g)]
+    return out
 
 
 def _same(a: dict[str, Any], b: dict[str, Any]) -> bool:
@@ -406,13 +425,15 @@ class KnobSearch:
         baseline: tuple[dict[str, Any], float, int] | None,
         inner: int | None = None,
         base: dict[str, Any] | None = None,
+        preferred: dict[str, list[list[str]]] | None = None,
     ) -> Proposal:
         """Knob values for generation `number`'s candidate. `baseline`: the parent's own
         setting, score and generation, entered as a finished trial when the study is new,
         so that the sampler knows what it has to beat and does not propose it again.
         `inner`: the index of this trial among the several one generation runs itself
         (it tells their scores with `tell`); `base`: the setting the one-knob edits start
-        from (default the parent's: a generation's later trials start from its best)."""
+        from (default the parent's: a generation's later trials start from its best);
+        `preferred`: per demos knob, the groups of ids its edits draw from first."""
         import optuna
         from optuna.trial import TrialState
 
@@ -475,7 +496,9 @@ class KnobSearch:
                 # Drawn from the run's seed too: two seeds of a benchmark try different
                 # edits, so their spread is real.
                 rng = random.Random(f"{self.seed}-{name}-{step}-{knob.name}")
-                edit = _edit(knob, knobs, start, pools, tried, rng)
+                edit = _edit(
+                    knob, knobs, start, pools, tried, rng, (preferred or {}).get(knob.name)
+                )
                 if edit is not None:
                     break
             if edit is not None:
@@ -517,6 +540,20 @@ class KnobSearch:
             f"the knob search asked {MAX_ASKS} times and got only settings it had tried: "
             "the knobs' space looks exhausted"
         )
+
+    def bootstrapped(self, name: str) -> dict[str, Any]:
+        """The study's bootstrapped demos, per demos knob: {"ids": rows the harness
+        answered right, "groups": what its edits draw from (one group per label),
+        "asked": how many rows it was run on, "scored": how many came back scored}. Kept
+        in the journal, so a resumed run does not ask again."""
+        if name not in self.studies():
+            return {}
+        attrs = self.study(name).user_attrs
+        return {k.removeprefix("bootstrap:"): v for k, v in attrs.items()
+                if k.startswith("bootstrap:")}  # fmt: skip
+
+    def record_bootstrap(self, name: str, knob: str, found: dict[str, Any]) -> None:
+        self.study(name).set_user_attr(f"bootstrap:{knob}", found)
 
     def tell(self, name: str, trial: int, score: float | None) -> None:
         """The score of an inner trial (None: it failed), told as soon as it is known: a

@@ -108,7 +108,11 @@ def propose(
                 w, number, out, records, parent_record, trial, candidate, siblings
             )
             outcome.decision = w.backend.feedback(
-                replace(ctx, on_selection=runner.as_selection_trial())
+                replace(
+                    ctx,
+                    on_selection=runner.as_selection_trial(),
+                    on_rows=runner.as_rows_trial(),
+                )
             )
     except BackendCannotAct:
         raise

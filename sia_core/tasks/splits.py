@@ -45,8 +45,15 @@ def _write_rows(path: Path, columns: list[str], rows: list[dict[str, Any]]) -> N
             fh.write(json.dumps({c: row.get(c) for c in columns}) + "\n")
 
 
-def carve(split: ValidationSplit, public: Path, private: Path, dest: Path) -> int:
-    """Write the selection view's public and private files into `dest`; return its size."""
+def carve(
+    split: ValidationSplit,
+    public: Path,
+    private: Path,
+    dest: Path,
+    held_ids: set[str] | None = None,
+) -> int:
+    """Write the selection view's public and private files into `dest`; return its size.
+    `held_ids`: the rows to hold out, by id, instead of the split's seeded draw."""
     source_cols, source_rows = read_rows(public / split.source)
     for column in (split.id_column, split.label_column):
         if column not in source_cols:
@@ -54,12 +61,20 @@ def carve(split: ValidationSplit, public: Path, private: Path, dest: Path) -> in
                 f"task.toml [validation]: column {column!r} is not in {split.source} "
                 f"(columns: {', '.join(source_cols)})"
             )
-    order = list(range(len(source_rows)))
-    random.Random(split.seed).shuffle(order)
-    n_held = max(1, round(len(source_rows) * split.fraction))
-    if n_held >= len(source_rows):
-        raise TaskError(f"task.toml [validation]: {split.source} has too few rows to split")
-    held_idx = set(order[:n_held])
+    if held_ids is not None:
+        held_idx = {
+            i for i, row in enumerate(source_rows) if str(row.get(split.id_column)) in held_ids
+        }
+        n_held = len(held_idx)
+        if not 0 < n_held < len(source_rows):
+            raise TaskError(f"{split.source}: no rows, or every row, hold the ids asked for")
+    else:
+        order = list(range(len(source_rows)))
+        random.Random(split.seed).shuffle(order)
+        n_held = max(1, round(len(source_rows) * split.fraction))
+        if n_held >= len(source_rows):
+            raise TaskError(f"task.toml [validation]: {split.source} has too few rows to split")
+        held_idx = set(order[:n_held])
     held = [row for i, row in enumerate(source_rows) if i in held_idx]
     kept = [row for i, row in enumerate(source_rows) if i not in held_idx]
 
@@ -188,6 +203,19 @@ def training_view(task: Task, selection: Task, dest: Path, items: int, seed: int
         selection.private_dir,
         dest,
     )
+    return _as_view(dest, task)
+
+
+def rows_view(task: Task, selection: Task, dest: Path, ids: set[str]) -> Task:
+    """The labelled rows with these ids (rows the selection view leaves to the agent) as
+    the items of a view, carved out of its training file; the rest as in `selection`.
+    For asking which training rows the current harness answers right (bootstrapped
+    demos), never for a score that is reported."""
+    split = task.config.validation
+    if split is None or selection is task:
+        raise TaskError("rows of the training file are items only with a [validation] section")
+    _copy_task_data(selection, dest)
+    carve(split, selection.public_dir, selection.private_dir, dest, held_ids=ids)
     return _as_view(dest, task)
 
 
