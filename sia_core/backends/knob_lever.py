@@ -266,7 +266,11 @@ def propose_knobs(
             notes += found
             # Later edits build on a trial only when it beat the parent: an edit that tied
             # (a wording the model ignores) is not carried into every trial after it.
-            gained = best is not None and _beats(best.score, baseline, ctx.task.config.direction)
+            gained = (
+                best is not None
+                and best.score is not None
+                and ctx.task.better(best.score, baseline[1] if baseline else None)
+            )
             last = search.propose(
                 name, parent.knobs, pools, ctx.number, candidate, baseline,
                 inner=len(done), base=scored if gained else None, preferred=preferred,
@@ -294,14 +298,6 @@ def propose_knobs(
         repeats=last.repeats if last else [],
     )
     return _decision(ctx, parent, chosen, why, done, notes)
-
-
-def _beats(score: float | None, baseline: tuple[dict, float, int] | None, direction: str) -> bool:
-    if score is None:
-        return False
-    if baseline is None:
-        return True
-    return score > baseline[1] if direction == "max" else score < baseline[1]
 
 
 def _best(done: list[InnerTrial], direction: str) -> InnerTrial | None:
