@@ -28,9 +28,9 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
 
-from sia_core.gateway.models import LiteLLMModel  # noqa: E402
 from sia_core.gateway.server import Gateway  # noqa: E402
 from sia_core.gateway.upstream import OpenAIWireModel  # noqa: E402
+from sia_core.policy.models import LiteLLMModel  # noqa: E402
 from sia_core.sandbox.api import SandboxJob  # noqa: E402
 from sia_core.sandbox.local import LocalSandbox  # noqa: E402
 from sia_core.testing.fakes import serve_in_subprocess  # noqa: E402

@@ -19,7 +19,7 @@ from pathlib import Path
 
 from sia_core.execution.trajectories import item_rewards
 from sia_core.loop import keep_rule
-from sia_core.loop.reeval import evaluate
+from sia_core.loop.reeval import reevaluate
 from sia_core.loop.run_dir import RunDir
 
 
@@ -65,7 +65,7 @@ def main() -> None:
                 continue
             test = record.test_score
             if test is None:
-                test = evaluate(path, record.number, "test", 1).mean
+                test = reevaluate(path, record.number, "test", 1).mean
             verdicts = {
                 rule: keep_rule.decide(
                     rule,

@@ -40,8 +40,8 @@ class BackendSpec:
     summary: str
     factory: Callable[[Mapping[str, str]], Any]
     """Called with the run's `--backend-opt KEY=VALUE` pairs; returns a ready
-    `sia_core.backends.contract.Backend` (typed Any here: backend_api builds on these records,
-    so this module does not import it back)."""
+    `sia_core.backends.contract.Backend` (typed Any here: the backend contract sits in a
+    layer above these records, docs/architecture.md)."""
 
 
 @dataclass(frozen=True)

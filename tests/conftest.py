@@ -55,14 +55,11 @@ def replay_dir() -> Path:
 
 
 @pytest.fixture
-def yes_task(tmp_path: Path) -> Path:
-    from sia_core.testing.yes_task import write_yes_task
-
-    return write_yes_task(tmp_path / "yes-task")
+def yes_task(sia_yes_task: Path) -> Path:
+    # sia_yes_task comes from sia-core's pytest11 plugin, as in any plugin's tests
+    return sia_yes_task
 
 
 @pytest.fixture
-def tiny_dir(tmp_path: Path) -> Path:
-    from sia_core.testing.yes_task import write_tiny_model
-
-    return write_tiny_model(tmp_path / "tiny-model")
+def tiny_dir(sia_tiny_model_dir: Path) -> Path:
+    return sia_tiny_model_dir

@@ -59,6 +59,8 @@ def test_four_arms_share_seeds_and_budget_and_the_table_is_their_runs(tmp_path: 
     assert "| weights | cannot run: levers=weights" in result.stdout
     assert "interaction (both − harness − weights + initial): - (arm weights" in result.stdout
     assert record["wall_s"] > 0 and record["sum_run_s"] >= record["wall_s"] * 0.5
+    if "OMP_NUM_THREADS" not in os.environ:  # two runs share the cores out
+        assert record["threads_per_run"] == max(1, len(os.sched_getaffinity(0)) // 2)
     # each arm's run is an ordinary run
     show = sia("show", "harness-s0", "--runs-dir", str(root))
     assert show.returncode == 0 and "harness-s0" in show.stdout
@@ -97,6 +99,21 @@ def _web_lists_and_serves_the_ablation(runs: Path) -> None:
     finally:
         proc.terminate()
         proc.wait(timeout=10)
+
+
+def test_runs_side_by_side_share_the_cores_out(monkeypatch: pytest.MonkeyPatch) -> None:
+    from sia_core.cli import ablate
+
+    monkeypatch.delenv("OMP_NUM_THREADS", raising=False)
+    monkeypatch.setattr(ablate.os, "sched_getaffinity", lambda pid: set(range(8)))
+    assert ablate.threads_per_run(1) is None  # one run at a time: torch takes every core
+    assert ablate.threads_per_run(2) == 4 and ablate.threads_per_run(3) == 2
+    assert ablate.threads_per_run(16) == 1
+    env = ablate._env(4)
+    assert env is not None and {env[v] for v in ablate.THREAD_VARIABLES} == {"4"}
+    assert env["PATH"] == os.environ["PATH"]  # the rest of the environment goes on
+    monkeypatch.setenv("OMP_NUM_THREADS", "3")  # the user's own setting is kept
+    assert ablate.threads_per_run(2) is None and ablate._env(None) is None
 
 
 def test_interaction_and_its_interval_from_seeds_and_items() -> None:

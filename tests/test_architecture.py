@@ -126,7 +126,7 @@ def test_training_sits_below_the_loop() -> None:
     """Trainer loading and running import only the RL contract (and errors)."""
     graph = _import_graph()
     assert graph["sia_core.weights.training"] <= {"sia_core.weights.rl", "sia_core.errors"}
-    assert "sia_core.weights.lever" not in _reachable(graph, "sia_core.policy.worker")
+    assert "sia_core.levers.weights" not in _reachable(graph, "sia_core.policy.worker")
 
 
 def _reachable(graph: dict[str, set[str]], start: str) -> set[str]:
@@ -137,6 +137,69 @@ def _reachable(graph: dict[str, set[str]], start: str) -> set[str]:
                 seen.add(dep)
                 todo.append(dep)
     return seen
+
+
+def _layer_table() -> dict[str, int]:
+    """docs/architecture.md's layer table: `folder/` or `module` -> its layer."""
+    import re
+
+    text = (ROOT / "docs" / "architecture.md").read_text(encoding="utf-8")
+    table = text.split("<!-- layers -->")[1]
+    layers: dict[str, int] = {}
+    for number, units in re.findall(r"^\| (\d+) \| (.+?) \|", table, re.M):
+        for unit in re.findall(r"`([a-z_]+)/?`", units):
+            layers[unit] = int(number)
+    return layers
+
+
+def _unit(module: str) -> str:
+    """The folder (or top-level module) of sia_core that `module` belongs to; a name
+    that is no module of its own (`sia_core.__version__`) is sia_core/__init__.py's."""
+    part = module.split(".")[1] if module.count(".") else "__init__"
+    exists = (ROOT / "sia_core" / part).is_dir() or (ROOT / "sia_core" / f"{part}.py").is_file()
+    return part if exists else "__init__"
+
+
+def _upward_imports(layers: dict[str, int]) -> list[str]:
+    found = []
+    for path in sorted((ROOT / "sia_core").rglob("*.py")):
+        inner = path.relative_to(ROOT / "sia_core").parts
+        unit = (
+            inner[0].removesuffix(".py")
+            if len(inner) > 1 or inner[0] != "__init__.py"
+            else "__init__"
+        )
+        for line, module in _sia_imports(path):
+            target = _unit(module)
+            if target != unit and layers[target] > layers[unit]:
+                where = f"{path.relative_to(ROOT)}:{line}"
+                found.append(f"{where} imports {module} (layer {layers[target]} > {layers[unit]})")
+    return found
+
+
+def test_no_module_imports_from_a_higher_layer() -> None:
+    """The layer table in docs/architecture.md holds: every folder and top-level module
+    of sia_core is in it, and no import (module-level, inside a function, or under
+    TYPE_CHECKING: ast.walk sees them all) reaches a higher layer."""
+    layers = _layer_table()
+    units = {p.name.removesuffix(".py") for p in (ROOT / "sia_core").iterdir()
+             if p.suffix == ".py" or (p / "__init__.py").is_file()}  # fmt: skip
+    assert units - set(layers) == set(), "missing from the layer table"
+    assert set(layers) - units == set(), "in the layer table, not in sia_core"
+    assert _upward_imports(layers) == []
+
+
+def test_the_layer_check_sees_climbs_inside_functions_and_type_checking() -> None:
+    layers = _layer_table()
+    assert layers["run_layout"] == 0 and layers["loop"] > layers["execution"]
+    # cli/task.py imports the full task check inside its command function
+    found = _upward_imports({**layers, "cli": 0})
+    assert any(f.startswith("sia_core/cli/task.py") and "loop.task_check" in f for f in found)
+    # execution/executor.py names SharedRound under TYPE_CHECKING only
+    found = _upward_imports({**layers, "weights": 99})
+    assert any(
+        f.startswith("sia_core/execution/executor.py") and "shared_rollouts" in f for f in found
+    )
 
 
 def test_one_table_maps_sia_run_options_to_the_stored_config() -> None:
@@ -206,3 +269,63 @@ def test_every_package_declares_its_license_as_an_spdx_string() -> None:
     for path in projects:
         project = tomllib.loads(path.read_text(encoding="utf-8"))["project"]
         assert project["license"] == "MIT", path  # PEP 639, not the deprecated table
+
+
+def test_hookimpl_has_one_import_path_the_public_one() -> None:
+    """Plugins, built-ins, docs and tests mark hooks with `sia_core.api.hookimpl`; only
+    the API itself takes it from hookspecs."""
+    files = [
+        *(ROOT / "sia_core").rglob("*.py"),
+        *(ROOT / "plugins").rglob("*.py"),
+        *(ROOT / "tests").rglob("*.py"),
+        *(ROOT / "docs").rglob("*.md"),
+    ]
+    internal = "from sia_core.hookspecs import " + "hookimpl"  # this file is scanned too
+    found = [str(p.relative_to(ROOT)) for p in files if internal in p.read_text(encoding="utf-8")]
+    assert found == ["sia_core/api/__init__.py"]
+
+
+def test_the_test_kits_reach_any_plugins_tests_through_pytest11() -> None:
+    """An installed sia-core registers its fixtures with pytest; loading them imports
+    nothing heavy (pytest loads them in every session on the machine)."""
+    import subprocess
+    import sys
+    from importlib.metadata import entry_points
+
+    (point,) = [e for e in entry_points(group="pytest11") if e.name == "sia"]
+    assert point.value == "sia_core.testing.pytest_plugin"
+    heavy = ("torch", "transformers", "litellm", "anthropic", "aiohttp", "optuna")
+    probe = (
+        f"import sys, {point.value} as m; "
+        f"assert all(callable(getattr(m, f)) for f in ('sia_yes_task', 'sia_scene')); "
+        f"print([x for x in {heavy!r} if x in sys.modules])"
+    )
+    out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]"
+
+
+def test_one_module_knows_the_run_directory_layout() -> None:
+    """Only sia_core/run_layout.py spells gen_N, candidate and staging directories or
+    names generation.json; everything else asks it."""
+    import re
+
+    spelled = re.compile(r'f"gen_\{|"gen_\d|"generation\.json"|candidates_gen_|/ "candidates"')
+    found = [
+        f"{path.relative_to(ROOT)}:{n}"
+        for path in (ROOT / "sia_core").rglob("*.py")
+        if path.name != "run_layout.py"
+        for n, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1)
+        if spelled.search(line)
+    ]
+    assert found == []
+
+
+def test_derived_seeds_never_share_a_salt() -> None:
+    from sia_core.run_layout import Salt, derived_seed, round_salt
+
+    rounds = [round_salt(k) for k in range(10)]  # a plan allows 10 rounds
+    assert rounds[:7] == list(range(7))  # what runs on disk drew: resumes redraw the same
+    assert len(set(rounds)) == 10 and not set(rounds) & {int(s) for s in Salt}
+    assert max(rounds) < 101  # below the step between generations
+    seeds = {derived_seed(3, n, s) for n in range(1, 50) for s in [*rounds, *Salt]}
+    assert len(seeds) == 49 * (10 + len(Salt))

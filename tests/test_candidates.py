@@ -14,9 +14,10 @@ from pathlib import Path
 
 import pytest
 
+from sia_core.generation_record import GenerationRecord
 from sia_core.loop.keep_rule import decide, mcnemar_one_sided
-from sia_core.loop.record import GenerationRecord
-from sia_core.loop.run_dir import archive_parent, derived_seed
+from sia_core.loop.run_dir import archive_parent
+from sia_core.run_layout import Salt, derived_seed
 from tests.conftest import sia
 from tests.test_loop import run_json, tree_digest
 
@@ -178,7 +179,9 @@ def test_parent_archive_builds_on_a_non_incumbent(task_dir, replay_dir, tmp_path
         GenerationRecord(number=2, started=0, status="ok", score=0.9),
     ]
     seed = next(
-        s for s in range(100) if archive_parent(ranked, "max", derived_seed(s, 3, 13)).number == 1
+        s
+        for s in range(100)
+        if archive_parent(ranked, "max", derived_seed(s, 3, Salt.ARCHIVE_PARENT)).number == 1
     )
     runs = tmp_path / "runs"
     result = sia(

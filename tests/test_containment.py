@@ -28,10 +28,10 @@ import openai
 import pytest
 
 from sia_core.gateway.admission import worst_case_tokens
-from sia_core.gateway.models import LiteLLMModel
 from sia_core.gateway.server import Budget, Gateway
 from sia_core.gateway.upstream import passthrough_model
-from sia_core.loop.run_dir import RESERVED_NAMES
+from sia_core.policy.models import LiteLLMModel
+from sia_core.run_layout import RESERVED_NAMES
 from sia_core.sandbox.local import LocalSandbox
 from sia_core.sandbox.process import ProcessSandbox
 from sia_core.testing.fakes import FakeOpenAI

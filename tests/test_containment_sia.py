@@ -140,9 +140,9 @@ def test_the_budget_holds_whichever_cap_name_the_upstream_reads(tmp_path: Path, 
     an upstream reading max_tokens served 20,696 tokens against a 3,000 budget."""
     import openai
 
-    from sia_core.gateway.models import LiteLLMModel
     from sia_core.gateway.server import Budget, Gateway
     from sia_core.gateway.upstream import passthrough_model
+    from sia_core.policy.models import LiteLLMModel
     from sia_core.testing.fakes import FakeOpenAI
 
     with FakeOpenAI(agent=_words) as provider:
@@ -308,7 +308,8 @@ def test_invented_item_ids_do_not_inflate_the_count(tmp_path: Path) -> None:
     """Before: every distinct X-SIA-Item counted, so a report could say 15 of 10 items."""
     import openai
 
-    from sia_core.gateway.server import MAX_UNKNOWN_ITEMS, Gateway
+    from sia_core.gateway.accounting import MAX_UNKNOWN_ITEMS
+    from sia_core.gateway.server import Gateway
     from sia_core.gateway.upstream import passthrough_model
     from sia_core.tasks.splits import split_items
     from sia_core.tasks.task import load_task_dir

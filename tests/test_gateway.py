@@ -13,8 +13,8 @@ import openai
 import pytest
 
 from sia_core.gateway.admission import worst_case_tokens
-from sia_core.gateway.models import LiteLLMModel
 from sia_core.gateway.server import Budget, Gateway
+from sia_core.policy.models import LiteLLMModel
 from sia_core.sandbox.api import SandboxJob
 from sia_core.sandbox.local import LocalSandbox
 from sia_core.testing.fakes import FakeOpenAI

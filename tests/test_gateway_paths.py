@@ -14,10 +14,10 @@ import aiohttp
 import openai
 import pytest
 
-from sia_core.gateway.models import LiteLLMModel
 from sia_core.gateway.server import Budget, Gateway
 from sia_core.gateway.serving import api_model
 from sia_core.gateway.upstream import OpenAIWireModel, passthrough_model
+from sia_core.policy.models import LiteLLMModel
 from sia_core.testing.fakes import FakeOpenAI
 
 PATHS = ("litellm", "passthrough")

@@ -15,7 +15,7 @@ import pytest
 from click.testing import CliRunner
 
 from sia_core import hookspecs, plugins
-from sia_core.hookspecs import hookimpl
+from sia_core.api import hookimpl
 from sia_core.loop.generation_loop import RunConfig, resolve_task
 from sia_core.specs import (
     AlgorithmInfo,
@@ -101,8 +101,8 @@ def test_hook_register_sandboxes(extra) -> None:
 
 
 def test_hook_register_policy_hosts(extra, tmp_path: Path) -> None:
-    from sia_core.gateway.models import chat_completion
     from sia_core.gateway.serving import TaskModel
+    from sia_core.policy.models import chat_completion
     from sia_core.progress import QuietReporter
 
     calls: list[tuple[str, tuple]] = []
@@ -427,7 +427,7 @@ def test_cli_startup_imports_nothing_heavy(argv: list[str]) -> None:
 def test_a_misspelt_hook_fails_plugin_loading_naming_the_plugin(tmp_path) -> None:
     # A distribution on the path, as pip would leave it: one module, one entry point.
     (tmp_path / "misspelt_plugin.py").write_text(
-        "from sia_core.hookspecs import hookimpl\n\n"
+        "from sia_core.api import hookimpl\n\n"
         "@hookimpl\n"
         "def register_rl_algorithm(register):\n"
         "    pass\n"

@@ -141,8 +141,8 @@ def test_failed_calls_are_counted_and_litellm_stays_off_the_console(tmp_path: Pa
 
 
 def test_the_record_and_the_report_count_failed_calls() -> None:
-    from sia_core.gateway.server import Usage
-    from sia_core.loop.record import GenerationRecord, ModelCalls
+    from sia_core.generation_record import GenerationRecord, ModelCalls
+    from sia_core.usage import Usage
 
     usage = Usage(calls=3)
     usage.errors = 2

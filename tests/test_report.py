@@ -296,7 +296,7 @@ def test_labels_from_the_run_are_text_in_the_charts(tmp_path: Path) -> None:
     # Group names come from the evaluator's results.json and the metric from task.toml:
     # a "$" must not start a formula (matplotlib would fail to parse "$\frac{1$") and markup
     # must stay escaped in the inline SVG.
-    from sia_core.loop.record import GenerationRecord
+    from sia_core.generation_record import GenerationRecord
     from sia_core.report import charts as report_charts
     from sia_core.report.run_view import GenerationView, RunView
 

@@ -202,7 +202,7 @@ def test_backend_options_are_checked(tmp_path: Path) -> None:
 
 
 def test_a_generation_record_round_trips_and_keeps_what_it_does_not_know() -> None:
-    from sia_core.loop.record import GenerationRecord
+    from sia_core.generation_record import GenerationRecord
 
     older = {"number": 2, "started": 1.0, "status": "ok", "score": 0.5, "incumbent": True}
     record = GenerationRecord.from_dict({**older, "written_by_a_newer_sia": [{"k": 1}]})

@@ -13,9 +13,9 @@ from typing import Any
 import pytest
 
 from sia_core.execution.evaluation import Evaluation, ItemResult
+from sia_core.levers.weights import build_batch
 from sia_core.testing.tiny import tiny_tokenizer
 from sia_core.testing.yes_task import AGENT
-from sia_core.weights.lever import build_batch
 from sia_core.weights.rl import Group, Sample
 from tests.conftest import sia
 

@@ -18,7 +18,7 @@ from sia_core.agent_session.settings import Settings
 from sia_core.agent_session.usage import SessionUsage
 from sia_core.backends.contract import Decision, FeedbackContext, MetaContext, Trial
 from sia_core.errors import SiaError
-from sia_core.store import atomic_write_json
+from sia_core.run_layout import write_agent_sessions
 
 
 class SessionLimit(SiaError):
@@ -84,7 +84,7 @@ def _send(session: AgentSession, prompt: str) -> tuple[str, str | None]:
 def _finish(out_dir: Path, root: Path, session: AgentSession | None, started: float) -> None:
     if session is not None:
         session.usage.duration_s = round(time.monotonic() - started, 3)
-        atomic_write_json(out_dir / "agent_session.json", [session.usage.as_dict()])
+        write_agent_sessions(out_dir, [session.usage.as_dict()])
         session.close()
     shutil.rmtree(root, ignore_errors=True)
 

@@ -13,7 +13,8 @@ import shutil
 from pathlib import Path
 
 from sia_core.backends.contract import FeedbackContext, GenerationView, MetaContext
-from sia_core.loop.record import GenerationRecord
+from sia_core.generation_record import GenerationRecord
+from sia_core.run_layout import gen_name, read_record
 from sia_core.store import read_json_object
 from sia_core.tasks.task import Task
 
@@ -84,7 +85,7 @@ def scalar_metrics(record: GenerationRecord) -> dict[str, float]:
 
 
 def _record(view: GenerationView) -> GenerationRecord:
-    data = read_json_object(view.dir / "generation.json")
+    data = read_record(view.dir) or {}
     return GenerationRecord.from_dict({"number": view.number, "started": 0.0, **data})
 
 
@@ -147,7 +148,7 @@ def feedback_workspace(ctx: FeedbackContext, root: Path, evidence: dict[str, str
     history.mkdir()
     (history / "metrics.md").write_text(metrics_table(ctx.history, metric), encoding="utf-8")
     for view in ctx.history:
-        dest = history / f"gen_{view.number}"
+        dest = history / gen_name(view.number)
         dest.mkdir()
         for name in (*HARNESS_FILES, "decision.json"):
             if (view.dir / name).is_file():

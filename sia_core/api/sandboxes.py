@@ -9,10 +9,10 @@ from sia_core.sandbox.api import GatewayLink, Sandbox, SandboxJob, SandboxResult
 from sia_core.sandbox.box import BoxProcess, BwrapBox
 from sia_core.sandbox.bwrap import MountPlan, SandboxUnavailable, namespace_flags, require_bwrap
 from sia_core.sandbox.cgroup import SandboxCgroup
-from sia_core.sandbox.local import WORK_MB, cap_work_dir, die_with_parent, unmount
 from sia_core.sandbox.remote import BoxSpec, RemoteSandbox, Transport
 from sia_core.sandbox.seccomp import program as seccomp_program
 from sia_core.sandbox.seccomp import supported as seccomp_supported
+from sia_core.sandbox.stage import WORK_MB, cap_work_dir, die_with_parent, unmount
 
 __all__ = [
     "WORK_MB",

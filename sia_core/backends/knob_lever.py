@@ -11,8 +11,15 @@ from pathlib import Path
 
 from sia_core.backends.contract import BackendCannotAct, Decision, FeedbackContext
 from sia_core.errors import SiaError
-from sia_core.harness.knob_search import KnobSearch, Proposal, changed, demo_pool, describe_values
+from sia_core.harness.knob_search import (
+    KnobProposal,
+    KnobSearch,
+    changed,
+    demo_pool,
+    describe_values,
+)
 from sia_core.harness.knobs import Knob, KnobError, parse_knobs, rewrite, skeleton_digest
+from sia_core.run_layout import read_record
 from sia_core.tasks.splits import read_rows
 
 
@@ -53,7 +60,9 @@ def search_for(ctx: FeedbackContext) -> KnobSearch:
     return KnobSearch(ctx.run_dir, ctx.task.config.direction, ctx.seed)
 
 
-def _improvement(ctx: FeedbackContext, parent: ParentKnobs, proposal: Proposal, why: str) -> str:
+def _improvement(
+    ctx: FeedbackContext, parent: ParentKnobs, proposal: KnobProposal, why: str
+) -> str:
     moved = changed(parent.values, proposal.values)
     lines = [
         f"# Generation {ctx.number}: harness knobs (trial {proposal.trial} of study "
@@ -108,9 +117,8 @@ def trials_for(ctx: FeedbackContext, limit: int | None) -> int:
     if limit is not None:
         return max(1, limit)
     try:
-        record = json.loads((ctx.parent.dir / "generation.json").read_text("utf-8"))
-        seconds = float(record["agent"]["duration_s"])
-    except (OSError, ValueError, KeyError, TypeError):
+        seconds = float((read_record(ctx.parent.dir) or {})["agent"]["duration_s"])
+    except (KeyError, TypeError, ValueError):
         return 1
     return max(1, min(MAX_INNER, int(TRIAL_BUDGET_S // max(seconds, 1.0))))
 
@@ -255,7 +263,7 @@ def propose_knobs(
             )
             return _decision(ctx, parent, proposal, why, [], notes)
         done = [InnerTrial(*t) for t in search.inner_trials(name, ctx.number, candidate)]
-        last: Proposal | None = None
+        last: KnobProposal | None = None
         notes: list[str] = []
         while len(done) < count:
             best = _best(done, ctx.task.config.direction)
@@ -287,7 +295,7 @@ def propose_knobs(
         raise BackendCannotAct(
             f"every knob trial of generation {ctx.number} failed on the selection split"
         )
-    chosen = Proposal(
+    chosen = KnobProposal(
         values=best.values,
         study=name,
         trial=best.trial,
@@ -311,7 +319,7 @@ def _best(done: list[InnerTrial], direction: str) -> InnerTrial | None:
 def _decision(
     ctx: FeedbackContext,
     parent: ParentKnobs,
-    proposal: Proposal,
+    proposal: KnobProposal,
     why: str,
     inner: list[InnerTrial],
     bootstrap: list[str] | None = None,

@@ -19,6 +19,7 @@ from sia_core.backends.contract import (
     start_from_reference,
 )
 from sia_core.errors import SiaError
+from sia_core.run_layout import candidate_dir, gen_dir, gen_name
 
 COPIED = ("target_agent.py", "improvement.md", "requirements.txt")
 
@@ -42,10 +43,10 @@ class ScriptedBackend:
         return cls(script)
 
     def _replay(self, number: int, out_dir: Path, candidate: int = 1) -> Decision | None:
-        source = self.script / f"gen_{number}" if self.script else None
+        source = gen_dir(self.script, number) if self.script else None
         # Several candidates: DIR/gen_N/candidates/K/, candidate 1 falling back to gen_N/.
-        if source is not None and (source / "candidates" / str(candidate)).is_dir():
-            source = source / "candidates" / str(candidate)
+        if source is not None and candidate_dir(source, candidate).is_dir():
+            source = candidate_dir(source, candidate)
         elif candidate > 1:
             return None
         if source is None or not (source / "target_agent.py").is_file():
@@ -76,7 +77,7 @@ class ScriptedBackend:
     def feedback(self, ctx: FeedbackContext) -> Decision:
         replayed = self._replay(ctx.number, ctx.out_dir, ctx.candidate)
         if replayed is None:
-            where = f"gen_{ctx.number}" + (
+            where = gen_name(ctx.number) + (
                 f"/candidates/{ctx.candidate}" if ctx.candidate > 1 else ""
             )
             raise BackendCannotAct(f"the script has no {where}/target_agent.py")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 
-from sia_core.hookspecs import hookimpl
+from sia_core.api import hookimpl
 from sia_core.specs import RewardClassifierSpec
 from sia_core.weights.shapes import AlgorithmInfo
 

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 
+from sia_core.api import hookimpl
 from sia_core.errors import SiaError
-from sia_core.hookspecs import hookimpl
 from sia_core.specs import SandboxSpec
 
 

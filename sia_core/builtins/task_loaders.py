@@ -6,7 +6,7 @@ import os
 from collections.abc import Callable
 from pathlib import Path
 
-from sia_core.hookspecs import hookimpl
+from sia_core.api import hookimpl
 from sia_core.specs import TaskInfo, TaskLoaderSpec
 
 

@@ -31,18 +31,18 @@ def cli() -> None:
 
 def _register() -> None:
     from sia_core import plugins
-    from sia_core.cli import ablate, evaluate, info, run, task, view
+    from sia_core.cli import ablate, catalog, reeval, run, runs, task
 
     cli.add_command(run.run)
     cli.add_command(ablate.ablate_cmd, "ablate")
     for command in (
-        info.plugins_cmd,
-        info.tasks_cmd,
-        info.runs_cmd,
-        info.show_cmd,
-        view.report_cmd,
-        view.web_cmd,
-        evaluate.eval_cmd,
+        catalog.plugins_cmd,
+        catalog.tasks_cmd,
+        runs.runs_cmd,
+        runs.show_cmd,
+        runs.report_cmd,
+        runs.web_cmd,
+        reeval.eval_cmd,
         task.task_group,
     ):
         cli.add_command(command)

@@ -44,8 +44,8 @@ def check_cmd(task: str, sandbox: str, task_model: str | None, no_reference: boo
     the reference harness on a few items. Every problem is reported; the exit code is 0
     only when all pass."""
     from sia_core.loop.run_config import RunConfig
+    from sia_core.loop.task_check import full_checks
     from sia_core.loop.wiring import resolve_task
-    from sia_core.tasks.check import full_checks
 
     root = Path(task)
     if not root.is_dir():

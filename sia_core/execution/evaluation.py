@@ -23,7 +23,7 @@ from typing import Any
 
 from sia_core.errors import SiaError
 from sia_core.sandbox.evaluator import evaluator_argv
-from sia_core.sandbox.local import die_with_parent
+from sia_core.sandbox.stage import die_with_parent
 from sia_core.tasks.task import Task
 
 SUCCESS_STATUSES = {"correct", "pass", "passed", "success", "ok", "solved", "true"}

@@ -21,8 +21,8 @@ from sia_core.execution.shards import SHARDS_DIR, merge_logs, merge_outputs, mer
 from sia_core.execution.trajectories import write_agent_execution
 from sia_core.gateway.server import ITEM_HEADER, Budget, Gateway
 from sia_core.gateway.serving import TaskModel
-from sia_core.loop.run_dir import RESERVED_NAMES
 from sia_core.progress import QuietReporter, Reporter
+from sia_core.run_layout import RESERVED_NAMES
 from sia_core.sandbox.api import Sandbox, SandboxJob, SandboxResult
 from sia_core.tasks.splits import shard_views, split_items
 from sia_core.tasks.task import Task
@@ -64,7 +64,7 @@ class Executor:
     [parallel] section says how its rows are cut and its outputs put back)."""
     shared_round: SharedRound | None = None
     """The latest weights candidate's first round of rollouts, which a later candidate
-    of the same generation trains on instead of sampling it again (sia_core.weights.lever)."""
+    of the same generation trains on instead of sampling it again (sia_core.levers.weights)."""
 
     def run_split(
         self,

@@ -16,15 +16,14 @@ from sia_core.backends.contract import RowsTrial, SelectionTrial, Trial, TrialRe
 from sia_core.envs import EnvError, python_for
 from sia_core.execution.executor import Executor
 from sia_core.execution.trajectories import read_calls
-from sia_core.gateway.server import ITEM_HEADER, add_usage
-from sia_core.loop.run_dir import RESERVED_NAMES, derived_seed
+from sia_core.gateway.server import ITEM_HEADER
+from sia_core.run_layout import RESERVED_NAMES, Salt, derived_seed
 from sia_core.tasks.splits import rows_view, sample_view, training_view
 from sia_core.tasks.task import Task, TaskError
+from sia_core.usage import add_usage
 
 TRIAL_MAX_ITEMS = 20
 TRIAL_TIMEOUT_S = 600.0
-TRIAL_SALT = 7
-"""Keeps a trial's draw of training rows apart from the weights lever's rounds."""
 
 
 def _stage(base: Path, agent_file: Path) -> tuple[Path | None, str]:
@@ -148,7 +147,7 @@ class TrialRunner:
         view: Task | None = None
         note = ""
         if task.config.validation is not None and self.selection is not task:
-            seed = derived_seed(ex.seed, self.number, TRIAL_SALT)
+            seed = derived_seed(ex.seed, self.number, Salt.TRIAL)
             view = training_view(task, self.selection, base / "view", items, seed)
             dataset = view.public_dir
         else:

@@ -6,6 +6,7 @@ custom_llm_provider, extra_headers, mock_response, ...) is refused with HTTP 400
 the field, because litellm would act on it with sia's keys. Message content may carry
 text and inline (data:) images only: a URL would make sia's process fetch it.
 Errors and replies are scrubbed of sia's secrets before they reach the agent or the log.
+A call is admitted only if its worst case fits what is left of the budget (BudgetGate).
 """
 
 from __future__ import annotations
@@ -13,30 +14,13 @@ from __future__ import annotations
 import json
 import os
 import re
+from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
-# Forwarded to the task model (the model name is always the run's, whatever is sent).
-MODEL_FIELDS = frozenset(
-    {
-        "temperature",
-        "top_p",
-        "n",
-        "stop",
-        "max_tokens",
-        "max_completion_tokens",
-        "presence_penalty",
-        "frequency_penalty",
-        "logit_bias",
-        "logprobs",
-        "top_logprobs",
-        "seed",
-        "response_format",
-        "tools",
-        "tool_choice",
-        "parallel_tool_calls",
-        "reasoning_effort",
-    }
-)
+from sia_core.policy.models import MODEL_FIELDS
+from sia_core.usage import Usage
+
 # Read by the gateway itself, never forwarded.
 GATEWAY_FIELDS = frozenset({"model", "messages", "stream", "stream_options", "metadata", "user"})
 ALLOWED_FIELDS = MODEL_FIELDS | GATEWAY_FIELDS
@@ -154,3 +138,62 @@ def scrub(text: str, secrets: tuple[str, ...], *, shapes: bool = True) -> str:
         if value in text:
             text = text.replace(value, "[redacted]")
     return _SECRET_SHAPES.sub("[redacted]", text) if shapes else text
+
+
+@dataclass(frozen=True)
+class Budget:
+    max_tokens: int | None = None
+    max_cost_usd: float | None = None
+
+
+class BudgetGate:
+    """Admits a call only if its worst case fits what is left of the budget, counting
+    the worst cases of the calls in flight (reserved until they end)."""
+
+    def __init__(self, budget: Budget, price: Callable[[int, int], float | None] | None) -> None:
+        self.budget = budget
+        self.price = price
+        self.reserved_tokens = 0
+        self.reserved_usd = 0.0
+
+    def worst_case(self, request: dict[str, Any]) -> tuple[int, float]:
+        """The most tokens and dollars `request` can spend; sets its completion cap."""
+        if self.budget.max_tokens is None and self.budget.max_cost_usd is None:
+            return 0, 0.0
+        # The worst case must hold: with a budget, a call gets one cap, the larger it asked
+        # for under either name (or ours), forwarded under both names, since a server
+        # may read only one of them (llama.cpp's reads max_tokens).
+        asked = [request.get("max_tokens"), request.get("max_completion_tokens")]
+        cap = max((int(v) for v in asked if v), default=DEFAULT_COMPLETION_CAP)
+        request["max_tokens"] = request["max_completion_tokens"] = cap
+        tokens = worst_case_tokens(request)
+        completion = cap * int(request.get("n") or 1)
+        usd = self.price(tokens - completion, completion) if self.price else None
+        return tokens, usd or 0.0
+
+    def admit(self, usage: Usage, tokens: int, usd: float) -> str | None:
+        """Reserve a call's worst case, or say why it does not fit. The caller holds the
+        lock `usage` is counted under."""
+        spent = usage.prompt_tokens + usage.completion_tokens
+        limit = self.budget.max_tokens
+        if limit is not None and spent + self.reserved_tokens + tokens > limit:
+            return (
+                f"token budget: this call may use up to {tokens} tokens; "
+                f"{spent} spent and {self.reserved_tokens} reserved of {limit}"
+            )
+        cap = self.budget.max_cost_usd
+        if cap is not None and usage.cost_usd + self.reserved_usd + usd > cap:
+            return (
+                f"cost budget: this call may cost up to ${usd:.4f}; "
+                f"${usage.cost_usd:.4f} spent and ${self.reserved_usd:.4f} reserved "
+                f"of ${cap}"
+            )
+        self.reserved_tokens += tokens
+        self.reserved_usd += usd
+        return None
+
+    def release(self, tokens: int, usd: float) -> None:
+        """A call ended: its reservation goes (what it spent is in the usage now). The
+        caller holds the lock."""
+        self.reserved_tokens -= tokens
+        self.reserved_usd -= usd

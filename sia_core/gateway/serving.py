@@ -11,9 +11,9 @@ from typing import TYPE_CHECKING, Any
 from sia_core import plugins
 from sia_core.console_log import quiet_local_model, third_party_to
 from sia_core.errors import SiaError
-from sia_core.gateway.models import ChatModel, LiteLLMModel
 from sia_core.gateway.reach import unreachable
 from sia_core.gateway.upstream import OpenAIWireModel, passthrough_model
+from sia_core.policy.models import ChatModel, LiteLLMModel
 from sia_core.policy.registry import is_local_model, needs_conversion
 from sia_core.policy.remote import RemotePolicy
 from sia_core.progress import Reporter

@@ -2,7 +2,7 @@
 
 Its calls are forwarded as they are over the gateway's pooled async HTTP client; only
 what logging, budgets and item ids need is parsed (the usage, the reply's messages).
-litellm stays for providers whose format must be translated (sia_core.gateway.models).
+litellm stays for providers whose format must be translated (sia_core.policy.models).
 
 Which models go this way: `openai/NAME`, `openrouter/NAME`, `together_ai/NAME`,
 `hosted_vllm/NAME`, and any model given a `--task-model-base` server under one of those
@@ -21,8 +21,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from sia_core.gateway.admission import MODEL_FIELDS, wants_usage
-from sia_core.gateway.models import ModelError, ModelReply
+from sia_core.gateway.admission import wants_usage
+from sia_core.policy.models import MODEL_FIELDS, ModelError, ModelReply
 
 # provider prefix -> (default base URL, environment variable holding its key)
 OPENAI_WIRE: dict[str, tuple[str | None, str]] = {

@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING, Any
 
 from sia_core.errors import SiaError
 from sia_core.harness.knobs import Knob
-from sia_core.loop.run_dir import STAGING_PREFIX
+from sia_core.run_layout import find_record
 from sia_core.tasks.splits import ids_in
 from sia_core.tasks.task import Task
 
@@ -313,7 +313,7 @@ def _same(a: dict[str, Any], b: dict[str, Any]) -> bool:
 
 
 @dataclass(frozen=True)
-class Proposal:
+class KnobProposal:
     values: dict[str, Any]
     study: str
     trial: int
@@ -321,34 +321,16 @@ class Proposal:
     reused: bool
     """An unfinished trial of this same candidate, handed to it again after a kill."""
     how: str
-    """"random" (a startup trial) or "tpe", for improvement.md."""
+    """How the setting was chosen, for improvement.md and the study's record: "parent"
+    (the parent's own setting, scored first), "random" (a startup trial), "edit" (a
+    one-knob edit of the best so far, from the edit plan), "tpe" (Optuna's sampler),
+    or "repeat" (a setting already scored, told its score without running)."""
     finished: int
     """Finished trials in the study before this one."""
     best: dict[str, Any] | None = None
     """The best finished trial so far: values, score, generation."""
     repeats: list[int] = field(default_factory=list)
     """Trials the sampler asked for again that had a known score: told without running."""
-
-
-def generation_outcome(run_dir: Path, number: int, candidate: int | None) -> dict[str, Any] | None:
-    """The record of generation `number` (of its candidate `candidate` when it had
-    several), or None while it is not whole."""
-    gen = run_dir / f"gen_{number}"
-    places = (
-        [gen / "generation.json"]
-        if candidate is None
-        else [
-            gen / "candidates" / str(candidate) / "generation.json",
-            run_dir / f"{STAGING_PREFIX}{number}" / str(candidate) / "generation.json",
-        ]
-    )
-    for path in places:
-        if path.is_file():
-            try:
-                return json.loads(path.read_text(encoding="utf-8"))
-            except ValueError:
-                return None
-    return None
 
 
 class KnobSearch:
@@ -406,7 +388,7 @@ class KnobSearch:
                     # An inner trial is told by the generation that runs it; one left
                     # running by a kill is run again when that generation is made again.
                     continue
-                record = generation_outcome(self.run_dir, int(gen), cand)
+                record = find_record(self.run_dir, int(gen), cand)
                 if record is None:
                     continue  # not whole yet: its candidate is made again on --resume
                 score = record.get("score")
@@ -426,7 +408,7 @@ class KnobSearch:
         inner: int | None = None,
         base: dict[str, Any] | None = None,
         preferred: dict[str, list[list[str]]] | None = None,
-    ) -> Proposal:
+    ) -> KnobProposal:
         """Knob values for generation `number`'s candidate. `baseline`: the parent's own
         setting, score and generation, entered as a finished trial when the study is new,
         so that the sampler knows what it has to beat and does not propose it again.
@@ -447,7 +429,7 @@ class KnobSearch:
                 number,
                 candidate,
             ):
-                return Proposal(
+                return KnobProposal(
                     values=_values(knobs, trial.params, pools),
                     study=name,
                     trial=trial.number,
@@ -533,7 +515,7 @@ class KnobSearch:
             trial.set_user_attr("values", values)
             if inner is not None:
                 trial.set_user_attr("inner", inner)
-            return Proposal(
+            return KnobProposal(
                 values, name, trial.number, False, how, len(finished), self._best(study), repeats
             )
         raise KnobSearchError(
@@ -634,7 +616,7 @@ class KnobSearch:
                 state, score = t.state.name.lower(), t.value
                 gen, cand = t.user_attrs.get("gen"), t.user_attrs.get("candidate")
                 if state == "running" and gen is not None:
-                    record = generation_outcome(self.run_dir, int(gen), cand)
+                    record = find_record(self.run_dir, int(gen), cand)
                     if record is not None:
                         ok = record.get("status") == "ok"
                         state = "complete" if ok else "fail"

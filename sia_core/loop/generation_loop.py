@@ -25,13 +25,12 @@ from sia_core.backends.contract import BackendCannotAct, NothingLeftToImprove
 from sia_core.errors import SiaError
 from sia_core.execution.evaluation import MetricKeyError
 from sia_core.execution.executor import Executor
+from sia_core.generation_record import GenerationRecord
 from sia_core.loop import staging, steps
-from sia_core.loop.record import GenerationRecord
 from sia_core.loop.run_config import RunConfig
 from sia_core.loop.run_dir import (
     RunDir,
     archive_parent,
-    derived_seed,
     incumbent_of,
     index,
     initial_state,
@@ -44,6 +43,7 @@ from sia_core.loop.wiring import (
     stored_config,
 )
 from sia_core.progress import QuietReporter, Reporter
+from sia_core.run_layout import Salt, derived_seed, record_path
 from sia_core.store import atomic_dir, atomic_write_json
 from sia_core.tasks.check import cheap_checks
 from sia_core.tasks.splits import selection_view
@@ -167,7 +167,7 @@ class Loop:
         fallback = incumbent_of(records) or (records[-1] if records else None)
         if self.config.parent != "archive":
             return fallback
-        seed = derived_seed(self.config.seed, number, 13)
+        seed = derived_seed(self.config.seed, number, Salt.ARCHIVE_PARENT)
         return archive_parent(records, self.task.config.direction, seed) or fallback
 
     def _generation(self, number: int, records: list[GenerationRecord]) -> GenerationRecord:
@@ -181,7 +181,7 @@ class Loop:
                     self.wiring, number, tmp, records, parent,
                     announce=lambda: self.reporter.info(f"generation {number}"),
                 )  # fmt: skip
-                atomic_write_json(tmp / "generation.json", record.as_dict())
+                atomic_write_json(record_path(tmp), record.as_dict())
         self._say(record)
         return record
 
@@ -194,8 +194,6 @@ class Loop:
                 mark = f" (not kept: {keep.get('reason')})"
             calls = record.model_calls().text()
             calls = f"; {calls}" if calls else ""
-            self.reporter.info(
-                f"{name}: {self.task.config.metric} {record.score:.4f}{mark}{calls}"
-            )
+            self.reporter.info(f"{name}: {self.task.config.metric} {record.score:.4f}{mark}{calls}")
         else:
             self.reporter.info(f"{name} failed: {record.error}")

@@ -15,10 +15,11 @@ from pathlib import Path
 
 from sia_core.envs import EnvError, python_for
 from sia_core.errors import SiaError
-from sia_core.loop.record import GenerationRecord
+from sia_core.generation_record import GenerationRecord
 from sia_core.loop.run_config import RunConfig
 from sia_core.loop.run_dir import RunDir
 from sia_core.progress import QuietReporter, Reporter
+from sia_core.run_layout import candidate_dir, gen_name, record_path
 from sia_core.store import read_json
 from sia_core.tasks.splits import selection_view
 
@@ -47,7 +48,7 @@ class EvalResult:
         return statistics.stdev(self.scored) if len(self.scored) > 1 else None
 
 
-def evaluate(
+def reevaluate(
     run_path: Path,
     generation: int | None,
     split: str,
@@ -75,10 +76,10 @@ def evaluate(
         raise SiaError(f"run {run_path.name} has no whole generation {generation} (has: {known})")
     gen_dir = rundir.gen_dir(generation)
     if candidate is not None:
-        gen_dir = gen_dir / "candidates" / str(candidate)
-        if not (gen_dir / "generation.json").is_file():
+        gen_dir = candidate_dir(gen_dir, candidate)
+        if not record_path(gen_dir).is_file():
             raise SiaError(f"generation {generation} has no candidate {candidate}")
-        record = GenerationRecord.from_dict(read_json(gen_dir / "generation.json"))
+        record = GenerationRecord.from_dict(read_json(record_path(gen_dir)))
     agent = gen_dir / "target_agent.py"
     if not agent.is_file():
         raise SiaError(f"generation {generation} has no target_agent.py: nothing to run")
@@ -104,7 +105,7 @@ def evaluate(
         else None
     )
     stamp = time.strftime("%Y%m%d-%H%M%S")
-    name = f"gen_{generation}" + (f"-candidate_{candidate}" if candidate else "")
+    name = gen_name(generation) + (f"-candidate_{candidate}" if candidate else "")
     out_root = rundir.path / "evals" / f"{name}-{split}-{stamp}"
     result = EvalResult(generation, split, recorded=recorded, out=out_root)
     try:

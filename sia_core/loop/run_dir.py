@@ -17,48 +17,15 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from sia_core import run_layout
 from sia_core.backends.contract import GenerationView
 from sia_core.errors import SiaError
-from sia_core.loop.record import GenerationRecord
+from sia_core.generation_record import GenerationRecord
 from sia_core.store import atomic_write_json, clean_partial, read_json
 
 if TYPE_CHECKING:
     from sia_core.gateway.serving import TaskModel
     from sia_core.tasks.task import Task
-
-GEN_DIR = re.compile(r"^gen_(\d+)$")
-RESERVED_NAMES = frozenset(
-    {
-        # sia's records in gen_N/ (and in every evaluation's output directory)
-        "generation.json",
-        "decision.json",
-        "target_agent.py",
-        "requirements.txt",
-        "improvement.md",
-        "calls.jsonl",
-        "results.json",
-        "agent_execution.json",
-        "evaluation.log",
-        "target_agent_stdout.log",
-        "target_agent_stderr.log",
-        "feedback_context.json",
-        "feedback_evidence",
-        "agent_session.json",
-        "meta_agent_transcript.jsonl",
-        "feedback_agent_transcript.jsonl",
-        ".agent_workspace",
-        "training.json",
-        # sia's subdirectories
-        "adapter",
-        "test",
-        "rollouts",
-        "trials",
-        "candidates",
-        "views",
-    }
-)
-"""Names an agent's outputs may not take: they are dropped at copy-back (and listed in
-agent_execution.json), so what sia wrote is never overwritten by the agent."""
 
 
 @dataclass
@@ -76,7 +43,7 @@ class RunDir:
         return self.path / "run.json"
 
     def gen_dir(self, number: int) -> Path:
-        return self.path / f"gen_{number}"
+        return run_layout.gen_dir(self.path, number)
 
     def exists(self) -> bool:
         return self.run_json.is_file()
@@ -95,9 +62,8 @@ class RunDir:
         if not self.path.is_dir():
             return found
         for entry in self.path.iterdir():
-            match = GEN_DIR.match(entry.name)
-            record = entry / "generation.json"
-            if match and record.is_file():
+            record = run_layout.record_path(entry)
+            if run_layout.gen_number(entry) is not None and record.is_file():
                 found.append(GenerationRecord.from_dict(read_json(record)))
         return sorted(found, key=lambda r: r.number)
 
@@ -123,11 +89,6 @@ def list_runs(runs_dir: Path, follow_links: bool = True) -> list[tuple[Path, dic
     return found
 
 
-STAGING_PREFIX = "candidates_gen_"
-"""RUN/candidates_gen_N/K/: the finished candidates of generation N while it is being
-made (sia_core.loop.staging); moved to gen_N/candidates/ once gen_N is whole."""
-
-
 def archive_parent(
     records: list[GenerationRecord], direction: str, seed: int
 ) -> GenerationRecord | None:
@@ -139,12 +100,6 @@ def archive_parent(
     ranked = sorted(scored, key=lambda r: r.score, reverse=direction == "max")
     weights = [1.0 / rank for rank in range(1, len(ranked) + 1)]
     return random.Random(seed).choices(ranked, weights)[0]
-
-
-def derived_seed(run_seed: int, number: int, salt: int) -> int:
-    """The seed of one random draw in generation `number` (a training round, a trial),
-    from the run's --seed: distinct per generation and per salt, the same on resume."""
-    return run_seed * 1_000_003 + number * 101 + salt
 
 
 def incumbent_of(records: list[GenerationRecord]) -> GenerationRecord | None:

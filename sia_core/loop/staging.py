@@ -1,8 +1,8 @@
 """A generation of several candidates (`--candidates N`): each finished candidate is kept
-whole in RUN/candidates_gen_N/K/, outside the generation's temporary directory, so a
-killed run resumes after the last finished one; the best becomes gen_N (its files copied
-up, every candidate moved under gen_N/candidates/ once gen_N is whole), and only it meets
-the keep rule."""
+whole in the generation's staging directory (run_layout.staging_dir), outside its
+temporary directory, so a killed run resumes after the last finished one; the best
+becomes gen_N (its files copied up, every candidate moved under gen_N/candidates/ once
+gen_N is whole), and only it meets the keep rule."""
 
 from __future__ import annotations
 
@@ -12,10 +12,11 @@ import time
 from pathlib import Path
 from typing import Any
 
+from sia_core import run_layout
 from sia_core.backends.contract import BackendCannotAct, Decision
+from sia_core.generation_record import GenerationRecord
 from sia_core.loop import steps
-from sia_core.loop.record import GenerationRecord
-from sia_core.loop.run_dir import STAGING_PREFIX, RunDir
+from sia_core.loop.run_dir import RunDir
 from sia_core.loop.wiring import Wiring
 from sia_core.store import atomic_dir, atomic_write_json, clean_partial, read_json
 
@@ -23,16 +24,13 @@ from sia_core.store import atomic_dir, atomic_write_json, clean_partial, read_js
 def adopt_candidates(rundir: RunDir) -> None:
     """Move the candidates of every whole generation into it (a kill can fall between
     gen_N's rename and this move)."""
-    if not rundir.path.is_dir():
-        return
-    for staging in rundir.path.glob(f"{STAGING_PREFIX}*"):
-        number = staging.name.removeprefix(STAGING_PREFIX)
-        final = rundir.path / f"gen_{number}"
-        if number.isdigit() and (final / "generation.json").is_file():
-            if (final / "candidates").exists():
+    for number, staging in run_layout.staged_numbers(rundir.path):
+        final = rundir.gen_dir(number)
+        if run_layout.record_path(final).is_file():
+            if run_layout.candidates_dir(final).exists():
                 shutil.rmtree(staging)
             else:
-                os.replace(staging, final / "candidates")
+                os.replace(staging, run_layout.candidates_dir(final))
 
 
 def candidate_summary(record: GenerationRecord) -> dict[str, Any]:
@@ -66,14 +64,14 @@ def candidates(
     say: Any,
 ) -> GenerationRecord:
     """Generation `number` from `--candidates` children of `parent`."""
-    staging = w.rundir.path / f"{STAGING_PREFIX}{number}"
+    staging = run_layout.staging_dir(w.rundir.path, number)
     clean_partial(staging)
     done: list[GenerationRecord] = []
     total = w.config.candidates
     for k in range(1, total + 1):
         kept_dir = staging / str(k)
-        if (kept_dir / "generation.json").is_file():
-            done.append(GenerationRecord.from_dict(read_json(kept_dir / "generation.json")))
+        if run_layout.record_path(kept_dir).is_file():
+            done.append(GenerationRecord.from_dict(read_json(run_layout.record_path(kept_dir))))
             continue
         siblings = [Decision.from_dict(r.decision) for r in done if r.decision]
 
@@ -90,7 +88,7 @@ def candidates(
                     raise
                 record = GenerationRecord(number=number, started=time.time(), candidate=k)
                 record.error, record.finished = f"candidate {k}: {exc}", time.time()
-            atomic_write_json(tmp / "generation.json", record.as_dict())
+            atomic_write_json(run_layout.record_path(tmp), record.as_dict())
         done.append(record)
         say(record, f"generation {number} · candidate {k}")
     return choose(w, number, done, staging, records)
@@ -120,7 +118,7 @@ def choose(
         else:
             chosen = staging / str(best.candidate)
             for entry in chosen.iterdir():
-                if entry.name == "generation.json":
+                if entry.name == run_layout.RECORD:
                     continue
                 if entry.is_dir() and not entry.is_symlink():
                     shutil.copytree(entry, tmp / entry.name, symlinks=True)
@@ -149,7 +147,7 @@ def choose(
             ]
         record.agent_sessions = sessions or None
         record.finished = time.time()
-        atomic_write_json(tmp / "generation.json", record.as_dict())
+        atomic_write_json(run_layout.record_path(tmp), record.as_dict())
     # Moved in only once gen_N is whole: a kill before this leaves the candidates in
     # staging, and the next start moves them (adopt_candidates).
     adopt_candidates(w.rundir)

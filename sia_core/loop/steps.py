@@ -9,8 +9,6 @@ only when whole; nothing in a record has to be rewritten after that rename.
 
 from __future__ import annotations
 
-import contextlib
-import json
 import shutil
 import time
 from collections.abc import Callable
@@ -30,23 +28,25 @@ from sia_core.errors import SiaError, relative_paths
 from sia_core.execution.executor import sandbox_summary
 from sia_core.execution.trajectories import item_rewards
 from sia_core.execution.trials import TrialRunner
+from sia_core.generation_record import GenerationRecord, ModelCalls
+from sia_core.levers.weights import improve_weights
 from sia_core.loop import keep_rule
-from sia_core.loop.record import GenerationRecord, ModelCalls
-from sia_core.loop.run_dir import derived_seed, generation_views, incumbent_of
+from sia_core.loop.run_dir import generation_views, incumbent_of
 from sia_core.loop.wiring import Wiring
+from sia_core.run_layout import Salt, derived_seed, read_agent_sessions
 from sia_core.store import atomic_write_json
-from sia_core.weights.lever import improve_weights
 from sia_core.weights.shapes import ShapeReport
 
-Usage = dict[str, dict[str, Any]]
+UsageByPart = dict[str, dict[str, Any]]
+"""Stored usages (`Usage.as_dict()` forms) by the part of a generation that spent them."""
 
 
 @dataclass
-class Proposal:
+class Proposed:
     decision: Decision | None = None
     error: str | None = None
     """Why the backend produced no decision (its fault fails the child, not the run)."""
-    usage: Usage = field(default_factory=dict)
+    usage: UsageByPart = field(default_factory=dict)
     """What the backend's trial runs spent ("trials")."""
     agent_sessions: list[dict[str, Any]] | None = None
 
@@ -63,7 +63,7 @@ class Evaluated:
     reward_shape: dict[str, Any] | None = None
     agent: dict[str, Any] | None = None
     training: dict[str, Any] | None = None
-    usage: Usage = field(default_factory=dict)
+    usage: UsageByPart = field(default_factory=dict)
 
     @property
     def ok(self) -> bool:
@@ -76,7 +76,7 @@ class Kept:
     incumbent: bool = False
     test_score: float | None = None
     test_error: str | None = None
-    usage: Usage = field(default_factory=dict)
+    usage: UsageByPart = field(default_factory=dict)
 
 
 def propose(
@@ -87,10 +87,10 @@ def propose(
     parent_record: GenerationRecord | None,
     candidate: int = 1,
     siblings: list[Decision] | None = None,
-) -> Proposal:
+) -> Proposed:
     """The backend's child in `out`: generation 1 from the Meta-Agent, later ones from
     the Feedback-Agent with the evidence of the run so far."""
-    outcome = Proposal()
+    outcome = Proposed()
     runner = TrialRunner(w.executor, w.selection, number, out, outcome.usage)
     trial = runner.as_trial()
     try:
@@ -119,11 +119,7 @@ def propose(
     except Exception as exc:  # a backend's fault fails this generation, not the run
         message = f"backend {w.config.backend!r} failed: {exc}"
         outcome.error = (relative_paths(message, out) or message)[:1000]
-    # Agent backends leave the usage of their sessions.
-    session_file = out / "agent_session.json"
-    if session_file.is_file():
-        with contextlib.suppress(ValueError):
-            outcome.agent_sessions = json.loads(session_file.read_text("utf-8"))
+    outcome.agent_sessions = read_agent_sessions(out)
     if outcome.decision is not None:
         atomic_write_json(out / "decision.json", outcome.decision.as_dict())
     return outcome
@@ -252,7 +248,7 @@ def keep(
         score,
         incumbent.score if incumbent else None,
         w.task.config.direction,
-        seed=derived_seed(w.config.seed, number, 11),
+        seed=derived_seed(w.config.seed, number, Salt.KEEP_RULE),
     )
     outcome = Kept(verdict=verdict.as_dict(), incumbent=verdict.kept)
     if not verdict.kept:
@@ -278,7 +274,7 @@ def assemble(
     number: int,
     started: float,
     parent: int | None,
-    proposal: Proposal,
+    proposal: Proposed,
     evaluated: Evaluated | None = None,
     kept: Kept | None = None,
     candidate: int | None = None,

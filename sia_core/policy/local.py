@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from sia_core.errors import SiaError
-from sia_core.gateway.models import ModelReply, chat_completion
+from sia_core.policy.models import ModelReply, chat_completion
 from sia_core.weights.rl import RLBatch
 from sia_core.weights.training import train_here
 

@@ -8,7 +8,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from sia_core.gateway.models import ModelReply
+from sia_core.policy.models import ModelReply
 from sia_core.policy.worker import read_files, write_files
 from sia_core.specs import PolicyConnection
 from sia_core.weights.rl import RLBatch

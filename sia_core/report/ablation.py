@@ -19,6 +19,7 @@ from typing import Any
 
 from sia_core.execution.trajectories import item_rewards
 from sia_core.loop.run_dir import RunDir
+from sia_core.run_layout import gen_dir
 
 ARMS = ("initial", "harness", "weights", "both")
 BOOTSTRAP = 2000
@@ -46,7 +47,7 @@ class SeedResult:
 
 
 def _test_rewards(run: Path, generation: int) -> dict[str, float]:
-    gen = run / f"gen_{generation}"
+    gen = gen_dir(run, generation)
     rewards = item_rewards(gen / "test")
     return rewards or item_rewards(gen)  # no validation split: selection is the test run
 
@@ -96,9 +97,7 @@ def _interval(values: list[float]) -> tuple[float, float] | None:
     return values[int(0.025 * (len(values) - 1))], values[int(0.975 * (len(values) - 1))]
 
 
-def _replicates(
-    arms: dict[str, list[SeedResult]], seed: int
-) -> dict[str, list[float]] | None:
+def _replicates(arms: dict[str, list[SeedResult]], seed: int) -> dict[str, list[float]] | None:
     """Bootstrap means per arm: seeds resampled (the same draw for every arm), then the
     test items (the same draw for every arm and seed: they are the same items)."""
     seeds = sorted({s.seed for results in arms.values() for s in results})

@@ -13,11 +13,12 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
-from sia_core.loop.record import GenerationRecord, ModelCalls
+from sia_core.generation_record import GenerationRecord, ModelCalls
 from sia_core.loop.run_dir import held_out
 from sia_core.report import charts
 from sia_core.report.run_view import GenerationView, RunView, Trajectory, full_reward
 from sia_core.report.tables import cost_text
+from sia_core.run_layout import gen_name
 
 CSP = "default-src 'none'; style-src 'unsafe-inline'; img-src data:"
 MAX_CELL = 1500
@@ -254,7 +255,7 @@ def _files(g: GenerationView, link_base: str | None) -> str:
     if link_base is None:
         return ""
     links = [
-        f'<a href="{e(link_base + quote(f"gen_{g.number}/{name}"))}">{e(name)}</a>'
+        f'<a href="{e(link_base + quote(f"{gen_name(g.number)}/{name}"))}">{e(name)}</a>'
         for name in LINKED_FILES
         if (g.dir / name).is_file() and not (g.dir / name).is_symlink()
     ]

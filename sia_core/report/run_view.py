@@ -14,9 +14,10 @@ from pathlib import Path
 from typing import Any
 
 from sia_core.execution.evaluation import SUCCESS_STATUSES
+from sia_core.generation_record import GenerationRecord
 from sia_core.harness.knob_search import STUDY_FILE, KnobSearch
-from sia_core.loop.record import GenerationRecord
 from sia_core.loop.run_dir import RunDir
+from sia_core.run_layout import gen_name
 from sia_core.store import TMP_PREFIX
 
 MAX_TEXT = 200_000
@@ -208,8 +209,8 @@ def _diff(views: list[GenerationView]) -> None:
             difflib.unified_diff(
                 old.splitlines(),
                 new.splitlines(),
-                f"gen_{base_number}/target_agent.py",
-                f"gen_{view.number}/target_agent.py",
+                f"{gen_name(base_number)}/target_agent.py",
+                f"{gen_name(view.number)}/target_agent.py",
                 lineterm="",
             )
         )

@@ -10,8 +10,9 @@ from rich.console import Console
 from rich.measure import Measurement
 from rich.table import Table
 
-from sia_core.loop.record import GenerationRecord, ModelCalls, UsageTotals
+from sia_core.generation_record import GenerationRecord, ModelCalls
 from sia_core.loop.run_dir import RunDir, held_out, list_runs
+from sia_core.usage import Usage
 
 WIDE = 1000
 """Columns of a console whose output is not a terminal: no table is ever cut."""
@@ -90,7 +91,7 @@ def generations_table(state: dict[str, Any], records: list[GenerationRecord]) ->
     return table
 
 
-def cost_text(state: dict[str, Any], totals: UsageTotals) -> str:
+def cost_text(state: dict[str, Any], totals: Usage) -> str:
     """A generation's task-model cost in dollars: "local" for the embedded model,
     "unknown" when no call had a price."""
     if _local_model(state):

@@ -88,9 +88,40 @@ class SandboxResult:
 
 
 class Sandbox(Protocol):
+    """Where a harness (or any agent script) runs, kept from what it must not reach.
+
+    Lifecycle: sia builds a sandbox once per run (from `--sandbox NAME` and its
+    `--sandbox-opt` options, through the plugin's SandboxSpec factory) and calls `run`
+    once per job — per split shard, trial and rollout, from several threads at once when
+    a run is parallel. A sandbox keeps no state between jobs that a job could see: each
+    `run` stages a fresh copy of the public data and the script, runs it, copies back
+    its outputs and removes everything it made before it returns (also when it raises).
+    There is no separate start or close; a sandbox that holds machines (a remote pool)
+    gives them back inside `run`.
+
+    A sandbox that is not `shielded` says so: sia then records in every generation that
+    keys, private data and the network were within the agent's reach.
+    """
+
     name: str
+    """The name `--sandbox` takes and the records show."""
     shielded: bool
     """False only for a sandbox that does not keep keys, private data and the network
     from the agent (`process`); sia then says so in every record."""
 
-    def run(self, job: SandboxJob) -> SandboxResult: ...
+    def run(self, job: SandboxJob) -> SandboxResult:
+        """Run `job.agent_file` on a copy of `job.dataset_dir` under the job's limits and
+        copy what it wrote to `job.output_dir` (no link followed, reserved names
+        dropped), with its stdout and stderr as target_agent_*.log beside it.
+
+        What the agent does is never an exception: a non-zero exit, the wall clock, a
+        broken limit or refused outputs come back in the SandboxResult (`exit_code`,
+        `timed_out`, `violation`), and the run goes on.
+
+        Raises:
+            SandboxUnavailable: this machine or service cannot give the sandbox now (no
+                bubblewrap, no namespaces, a remote box that would not start); the
+                message (a SiaError's one line) says what to install or choose instead.
+            OSError: the stage could not be written on this machine (a full disk).
+        """
+        ...

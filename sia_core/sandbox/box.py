@@ -25,12 +25,12 @@ import sys
 import tempfile
 from pathlib import Path
 
-from sia_core.sandbox.bwrap import MountPlan, namespace_flags, require_bwrap
+from sia_core.sandbox.bwrap import BWRAP_ENV, MountPlan, command, require_bwrap
 from sia_core.sandbox.cgroup import SandboxCgroup
-from sia_core.sandbox.local import WORK_MB, cap_work_dir, die_with_parent, unmount
 from sia_core.sandbox.remote import BoxSpec
 from sia_core.sandbox.seccomp import program as seccomp_program
 from sia_core.sandbox.seccomp import supported as seccomp_supported
+from sia_core.sandbox.stage import WORK_MB, cap_work_dir, join_and_die_with_parent, unmount
 
 INIT = Path(__file__).with_name("box_init.py")
 BOX_TASKS = 4096
@@ -113,38 +113,21 @@ class BwrapBox:
         listener.listen(1024)
         # Modal's gVisor filters syscalls itself; a box has bwrap load sia's filter.
         fds = [listener.fileno()]
-        filter_args: list[str] = []
+        seccomp_fd = None
         if seccomp_supported():
-            program_r, program_w = os.pipe()
+            seccomp_fd, program_w = os.pipe()
             os.write(program_w, seccomp_program())
             os.close(program_w)
-            fds.append(program_r)
-            filter_args = ["--seccomp", str(program_r)]
+            fds.append(seccomp_fd)
+        program = ["/control/box_init.py", str(listener.fileno()), str(spec.memory_mb)]
         self._proc = subprocess.Popen(
-            [
-                require_bwrap(),
-                *namespace_flags(),
-                *filter_args,
-                "--cap-drop",
-                "ALL",
-                *plan.args(),
-                "--clearenv",
-                "--setenv",
-                "PATH",
-                "/usr/bin:/bin",
-                sys.executable,
-                "-I",
-                "/control/box_init.py",
-                str(listener.fileno()),
-                str(spec.memory_mb),
-            ],
-            # bwrap is pid 1 inside: its /proc/1/environ must hold none of sia's keys.
-            env={"PATH": "/usr/bin:/bin", "LANG": "C.UTF-8"},
+            command(require_bwrap(), plan, program, seccomp_fd, flags=("--cap-drop", "ALL")),
+            env=BWRAP_ENV,
             stdin=subprocess.DEVNULL,
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
             start_new_session=True,
-            preexec_fn=self._enter,
+            preexec_fn=lambda: join_and_die_with_parent(self._group),
             pass_fds=tuple(fds),
         )
         listener.close()
@@ -164,11 +147,6 @@ class BwrapBox:
             self._group.line if self._group else f"cgroup: none ({no_group})",
             f"disk: /sia a {WORK_MB} MiB tmpfs" if self._capped else "disk: /sia not capped",
         ]
-
-    def _enter(self) -> None:
-        if self._group is not None:
-            self._group.join()
-        die_with_parent()
 
     def exec(self, argv: list[str], env: dict[str, str] | None = None) -> BoxProcess:
         control = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)

@@ -87,6 +87,40 @@ def namespace_flags() -> list[str]:
     return [*user, *NAMESPACES, "--unshare-cgroup-try", "--die-with-parent", "--new-session"]
 
 
+BWRAP_ENV = {"PATH": "/usr/bin:/bin", "LANG": "C.UTF-8"}
+"""bwrap's own environment: it is pid 1 inside, and its /proc/1/environ must hold none
+of sia's keys."""
+
+
+def command(
+    bwrap: str,
+    plan: MountPlan,
+    program: list[str],
+    seccomp_fd: int | None,
+    flags: tuple[str, ...] = (),
+    chdir: str | None = None,
+) -> list[str]:
+    """The one bubblewrap command line every sandbox starts: sia's namespaces, its
+    seccomp filter (read from `seccomp_fd`), `flags`, the mounts of `plan`, a cleared
+    environment, and `program` (a script and its arguments) run by sia's interpreter in
+    isolated mode."""
+    return [
+        bwrap,
+        *namespace_flags(),
+        *(["--seccomp", str(seccomp_fd)] if seccomp_fd is not None else []),
+        *flags,
+        *plan.args(),
+        *(["--chdir", chdir] if chdir else []),
+        "--clearenv",
+        "--setenv",
+        "PATH",
+        "/usr/bin:/bin",
+        sys.executable,
+        "-I",
+        *program,
+    ]
+
+
 @cache
 def interpreter_paths(python: str) -> tuple[str, ...]:
     """What an interpreter needs to start and import its packages: its prefixes and

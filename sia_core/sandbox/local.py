@@ -21,136 +21,40 @@ may choose `--sandbox process` explicitly.
 from __future__ import annotations
 
 import contextlib
-import ctypes
 import dataclasses
 import itertools
 import json
 import os
 import shutil
-import signal
 import subprocess
 import sys
 import tempfile
-import time
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from pathlib import Path
 
 from sia_core.errors import SiaError
 from sia_core.sandbox import inside, seccomp
-from sia_core.sandbox.api import OUTPUTS_REFUSED, SandboxJob, SandboxResult
-from sia_core.sandbox.bwrap import MountPlan, namespace_flags, require_bwrap
+from sia_core.sandbox.api import SandboxJob, SandboxResult
+from sia_core.sandbox.bwrap import BWRAP_ENV, MountPlan, command, require_bwrap
 from sia_core.sandbox.cgroup import SandboxCgroup
-from sia_core.sandbox.copyback import CopyBackError, copy_back
+from sia_core.sandbox.stage import (
+    HOME_MB,
+    NO_CGROUP,
+    WORK_MB,
+    agent_argv,
+    agent_env,
+    cap_work_dir,
+    finish,
+    join_and_die_with_parent,
+    prepare_stage,
+    sweep_stale_stages,
+    unmount,
+)
 
-PR_SET_PDEATHSIG = 1
-TAIL_CHARS = 4000
 # Each sandbox started by root gets its own uid, so per-uid limits and signals never
 # reach another sandbox (or anything on the host).
 _UID_BASE = 200_000 + (os.getpid() % 4096) * 64
 _AGENT_UIDS = itertools.cycle(range(_UID_BASE, _UID_BASE + 64))
-
-
-def die_with_parent() -> None:
-    # If sia is killed (even with SIGKILL) the sandbox goes with it.
-    ctypes.CDLL(None).prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
-
-
-def tail(path: Path) -> str:
-    if not path.is_file():
-        return ""
-    with path.open("rb") as fh:
-        fh.seek(max(0, path.stat().st_size - TAIL_CHARS))
-        return fh.read().decode("utf-8", errors="replace")
-
-
-def hand_back_logs(logs: Path, output_dir: Path) -> tuple[str, str]:
-    """Copy the agent's stdout.log and stderr.log (kept by sia, out of its reach) into
-    its outputs as target_agent_*.log; returns their tails."""
-    for name in ("stdout", "stderr"):
-        shutil.copyfile(logs / f"{name}.log", output_dir / f"target_agent_{name}.log")
-    return tail(logs / "stdout.log"), tail(logs / "stderr.log")
-
-
-def agent_env(home: str, job: SandboxJob, base_url: str | None) -> dict[str, str]:
-    bin_dir = str(Path(job.python).parent)
-    env = {
-        "PATH": f"{bin_dir}:/usr/local/bin:/usr/bin:/bin",
-        "HOME": home,
-        "TMPDIR": "/tmp",
-        "LANG": "C.UTF-8",
-        "LC_ALL": "C.UTF-8",
-        "PYTHONUNBUFFERED": "1",
-        "PYTHONDONTWRITEBYTECODE": "1",
-    }
-    env.update(job.env)
-    if job.gateway is not None and base_url is not None:
-        env.update(
-            SIA_BASE_URL=base_url,
-            SIA_MODEL=job.gateway.model,
-            SIA_API_KEY=job.gateway.token,
-            OPENAI_BASE_URL=base_url,
-            OPENAI_API_KEY=job.gateway.token,
-        )
-    return env
-
-
-def prepare_stage(job: SandboxJob, stage: Path, subdirs: tuple[str, ...]) -> Path:
-    """Lay out a stage: the agent's copy of the public data, its script, empty `subdirs`,
-    and the log files sia keeps outside the agent's reach. Returns the logs directory."""
-    job.output_dir.mkdir(parents=True, exist_ok=True)
-    logs = stage / "logs"
-    logs.mkdir()
-    for name in ("stdout.log", "stderr.log", "violation.txt", "init.log"):
-        (logs / name).touch()
-    shutil.copytree(job.dataset_dir, stage / "dataset", symlinks=False)
-    for sub in subdirs:
-        (stage / sub).mkdir()
-    shutil.copyfile(job.agent_file, stage / "agent" / "target_agent.py")
-    return logs
-
-
-def finish(
-    job: SandboxJob,
-    proc: subprocess.Popen[bytes],
-    work: Path,
-    logs: Path,
-    isolation: list[str],
-    reap: Callable[[], None] | None = None,
-) -> SandboxResult:
-    """Wait for the agent under the wall clock, then bring its outputs home safely.
-    Shared by every sandbox that runs a local process; `reap` ends whatever the agent
-    left running where killing its process group is not enough."""
-    started = time.monotonic()
-    timed_out = False
-    try:
-        code: int | None = proc.wait(timeout=job.timeout_s)
-    except subprocess.TimeoutExpired:
-        timed_out = True
-        os.killpg(proc.pid, signal.SIGKILL)
-        code = proc.wait()
-    duration = time.monotonic() - started
-    if reap is not None:
-        reap()
-    if code is not None and code < 0:
-        code = 128 - code
-    violation = tail(logs / "violation.txt") or None
-    dropped: list[str] = []
-    try:
-        copied = copy_back(work, job.output_dir, job.reserved_names)
-        dropped = copied.dropped
-    except CopyBackError as exc:
-        violation = f"{OUTPUTS_REFUSED}{exc}"
-    stdout_tail, stderr_tail = hand_back_logs(logs, job.output_dir)
-    return SandboxResult(
-        exit_code=code,
-        timed_out=timed_out,
-        duration_s=duration,
-        stdout_tail=stdout_tail,
-        stderr_tail=stderr_tail or tail(logs / "init.log"),
-        isolation=isolation,
-        violation=violation,
-        dropped=dropped,
-    )
 
 
 class LocalSandbox:
@@ -218,15 +122,7 @@ class LocalSandbox:
         root = inside.INSIDE_ROOT
         port = job.gateway.port if job.gateway else 0
         base_url = f"http://127.0.0.1:{port}/v1" if port else None
-        argv = [
-            job.python,
-            f"{root}/agent/target_agent.py",
-            "--dataset_dir",
-            f"{root}/dataset",
-            "--working_dir",
-            f"{root}/work",
-            *job.extra_args,
-        ]
+        argv = agent_argv(job.python, root, job.extra_args)
         plan = MountPlan().system(job.python).system(sys.executable)
         plan.tmpfs["/tmp"] = ("1777", job.memory_mb * 1024 * 1024)
         plan.ro[f"{root}/dataset"] = str(stage / "dataset")
@@ -266,30 +162,17 @@ class LocalSandbox:
             if filtered:
                 files.append(stack.enter_context(open(logs / "seccomp.bpf", "rb")))
             init_log = stack.enter_context((logs / "init.log").open("wb"))
+            program = [f"{root}/inside.py", f"{root}/spec.json"]
+            seccomp_fd = files[-1].fileno() if filtered else None
             return subprocess.Popen(
-                [
-                    self.bwrap,
-                    *namespace_flags(),
-                    *(["--seccomp", str(files[-1].fileno())] if filtered else []),
-                    *plan.args(),
-                    "--chdir",
-                    f"{root}/work",
-                    "--clearenv",
-                    "--setenv",
-                    "PATH",
-                    "/usr/bin:/bin",
-                    sys.executable,
-                    "-I",
-                    f"{root}/inside.py",
-                    f"{root}/spec.json",
-                ],
-                env={"PATH": "/usr/bin:/bin", "LANG": "C.UTF-8"},
+                command(self.bwrap, plan, program, seccomp_fd, chdir=f"{root}/work"),
+                env=BWRAP_ENV,
                 stdin=subprocess.DEVNULL,
                 stdout=init_log,
                 stderr=subprocess.STDOUT,
                 pass_fds=[fh.fileno() for fh in files],
                 start_new_session=True,
-                preexec_fn=lambda: _enter(group),
+                preexec_fn=lambda: join_and_die_with_parent(group),
             )
 
     def _isolation(self, job: SandboxJob, uid: int | None) -> list[str]:
@@ -316,64 +199,6 @@ class LocalSandbox:
                 else f"seccomp: none on {seccomp.machine()} (no syscall table for it)"
             ),
         ]
-
-
-WORK_MB = 2048
-"""The work dir's size cap: what copy_back takes at most (copyback.MAX_BYTES)."""
-HOME_MB = 512
-NO_CGROUP = "memfd, shared memory and /tmp are bounded per process only"
-MS_NOSUID, MS_NODEV = 2, 4
-MNT_DETACH = 2
-
-
-def cap_work_dir(work: Path, uid: int | None, mode: str = "0700") -> bool:
-    """Mount a size-capped tmpfs on the work dir (root only): an agent then cannot fill
-    the host's disk through it. False where it cannot be mounted."""
-    if os.geteuid() != 0:
-        return False
-    owner = "" if uid is None else f",uid={uid},gid={uid}"
-    options = f"size={WORK_MB}m,mode={mode}{owner}".encode()
-    libc = ctypes.CDLL(None, use_errno=True)
-    done = libc.mount(b"tmpfs", str(work).encode(), b"tmpfs", MS_NOSUID | MS_NODEV, options)
-    return done == 0
-
-
-def unmount(path: Path) -> None:
-    ctypes.CDLL(None, use_errno=True).umount2(str(path).encode(), MNT_DETACH)
-
-
-def sweep_stale_stages() -> None:
-    """A sia killed with -9 leaves its sandboxes' work tmpfs mounted: unmount and remove
-    the stages of processes that no longer run (the pid is in the stage's name)."""
-    if os.geteuid() != 0:
-        return
-    try:
-        mounts = Path("/proc/self/mounts").read_text().splitlines()
-    except OSError:
-        return
-    base = tempfile.gettempdir()
-    for line in mounts:
-        fields = line.split()
-        if len(fields) < 3 or fields[2] != "tmpfs":
-            continue
-        point = Path(fields[1])
-        name = point.parent.name
-        if point.name != "work" or str(point.parent.parent) != base:
-            continue
-        if not name.startswith("sia-sandbox-"):
-            continue
-        pid = name.removeprefix("sia-sandbox-").split("-")[0]
-        if pid.isdigit() and not Path(f"/proc/{pid}").exists():
-            unmount(point)
-            shutil.rmtree(point.parent, ignore_errors=True)
-
-
-def _enter(group: SandboxCgroup | None) -> None:
-    """In bwrap's child before exec: into the sandbox's cgroup (everything it starts
-    follows), and gone with sia."""
-    if group is not None:
-        group.join()
-    die_with_parent()
 
 
 def _open_up(stage: Path, uid: int | None) -> None:

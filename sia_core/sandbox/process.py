@@ -20,7 +20,7 @@ import time
 from pathlib import Path
 
 from sia_core.sandbox.api import SandboxJob, SandboxResult
-from sia_core.sandbox.local import agent_env, die_with_parent, finish, prepare_stage
+from sia_core.sandbox.stage import agent_env, die_with_parent, finish, prepare_stage
 
 NOT_SHIELDED = [
     "NOT SHIELDED (--sandbox process): the agent runs as the same user as sia, on the host",

@@ -29,7 +29,7 @@ from sia_core.errors import SiaError
 from sia_core.sandbox.api import OUTPUTS_REFUSED, SandboxJob, SandboxResult
 from sia_core.sandbox.bwrap import SandboxUnavailable
 from sia_core.sandbox.copyback import MAX_BYTES, MAX_FILES, CopyBackError, copy_back
-from sia_core.sandbox.local import TAIL_CHARS, agent_env, hand_back_logs
+from sia_core.sandbox.stage import TAIL_CHARS, agent_argv, agent_env, handed_back
 from sia_core.sandbox.stream_relay import INSIDE_SCRIPT, StreamRelay, gateway_connector
 
 RELAY_PORT = 8642
@@ -165,15 +165,7 @@ class RemoteSandbox:
         self, box: Box, job: SandboxJob, stage: Path, base_url: str | None
     ) -> SandboxResult:
         root = box.root
-        argv = [
-            box.python,
-            f"{root}/agent/target_agent.py",
-            "--dataset_dir",
-            f"{root}/dataset",
-            "--working_dir",
-            f"{root}/work",
-            *job.extra_args,
-        ]
+        argv = agent_argv(box.python, root, job.extra_args)
         env = agent_env(f"{root}/home", job, base_url)
         if Path(box.python).is_absolute():  # else the box's own PATH finds it
             env["PATH"] = f"{Path(box.python).parent}:/usr/local/bin:/usr/bin:/bin"
@@ -209,18 +201,8 @@ class RemoteSandbox:
                     f"{OUTPUTS_REFUSED}the box did not hand back the work directory: "
                     f"{type(exc).__name__}: {exc}"[:400]
                 )
-        job.output_dir.mkdir(parents=True, exist_ok=True)
-        stdout_tail, stderr_tail = hand_back_logs(stage, job.output_dir)
-        return SandboxResult(
-            exit_code=code,
-            timed_out=timed_out,
-            duration_s=duration,
-            stdout_tail=stdout_tail,
-            stderr_tail=stderr_tail,
-            isolation=[*box.isolation, "outputs: copied back, no links, reserved names dropped"],
-            violation=violation,
-            dropped=dropped,
-        )
+        isolation = [*box.isolation, "outputs: copied back, no links, reserved names dropped"]
+        return handed_back(job, stage, (code, timed_out, duration), isolation, violation, dropped)
 
     def _bring_back(self, box: Box, job: SandboxJob, stage: Path) -> list[str]:
         packed = stage / "work.tar"

@@ -14,6 +14,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from sia_core.run_layout import gen_dir, read_record
+
 GOLD_MARK = "GOLD-ANSWER-"
 
 HARNESS = '''\
@@ -256,19 +258,19 @@ def check_three_generations(run: Path, backend: str, sent: str) -> dict[str, Any
     record = json.loads((run / "run.json").read_text())
     assert record["status"] == "finished"
     assert [g["status"] for g in record["generations"]] == ["ok", "ok", "ok"]
-    code = [(run / f"gen_{n}" / "target_agent.py").read_text() for n in (1, 2, 3)]
+    code = [(gen_dir(run, n) / "target_agent.py").read_text() for n in (1, 2, 3)]
     assert "version 1" in code[0] and "version 2" in code[1] and "version 3" in code[2]
     scores = [g["score"] for g in record["generations"]]
     assert scores[1] > scores[0]  # the stricter prompt makes the fake model read the words
     for n in (2, 3):
-        decision = json.loads((run / f"gen_{n}" / "decision.json").read_text())
+        decision = json.loads((gen_dir(run, n) / "decision.json").read_text())
         assert decision["source"] == f"backend: {backend}" and decision["lever"] == "harness"
-        assert (run / f"gen_{n}" / "improvement.md").read_text().startswith(f"Version {n}")
-        assert (run / f"gen_{n}" / "feedback_evidence" / "trajectories.md").is_file()
+        assert (gen_dir(run, n) / "improvement.md").read_text().startswith(f"Version {n}")
+        assert (gen_dir(run, n) / "feedback_evidence" / "trajectories.md").is_file()
     # The agent's trial ran through the sandbox and the gateway, on training items.
-    trial_calls = (run / "gen_1" / "trials" / "trial_1" / "out" / "calls.jsonl").read_text()
+    trial_calls = (gen_dir(run, 1) / "trials" / "trial_1" / "out" / "calls.jsonl").read_text()
     assert len(trial_calls.splitlines()) == 3 and '"item_id": "r0' in trial_calls
-    first = json.loads((run / "gen_1" / "generation.json").read_text())
+    first = read_record(gen_dir(run, 1)) or {}
     assert first["usage"]["trials"]["calls"] == 3
     assert "ran on 3 items: ok" in sent and "accuracy on these items" in sent
     assert "### item" in sent  # it read the trajectory sample
@@ -277,7 +279,7 @@ def check_three_generations(run: Path, backend: str, sent: str) -> dict[str, Any
     assert [s["role"] for s in sessions] == ["meta", "feedback", "feedback"]
     assert all(s["input_tokens"] > 0 for s in sessions)
     assert record["agent_usage"]["sessions"] == 3
-    assert (run / "gen_2" / "feedback_agent_transcript.jsonl").stat().st_size > 0
+    assert (gen_dir(run, 2) / "feedback_agent_transcript.jsonl").stat().st_size > 0
     assert not list(run.rglob(".agent_workspace"))
     return record
 
@@ -285,10 +287,10 @@ def check_three_generations(run: Path, backend: str, sent: str) -> dict[str, Any
 def check_unknown_algorithm(run: Path, backend: str, sent: str) -> None:
     """After `unknown_algorithm_script`: gen 2 recovers on the send-back, gen 3 falls back."""
     assert sent.count("algorithm 'dpo-magic' is not installed; installed:") >= 2
-    recovered = json.loads((run / "gen_2" / "decision.json").read_text())
+    recovered = json.loads((gen_dir(run, 2) / "decision.json").read_text())
     assert recovered["source"] == f"backend: {backend}"
     assert recovered["rationale"] == "fixed after the error"
-    fell_back = json.loads((run / "gen_3" / "decision.json").read_text())
+    fell_back = json.loads((gen_dir(run, 3) / "decision.json").read_text())
     assert fell_back["source"].startswith("fallback: decision.json failed twice")
     assert "dpo-magic" in fell_back["source"] and fell_back["lever"] == "harness"
 

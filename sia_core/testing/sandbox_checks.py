@@ -31,9 +31,9 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
-from sia_core.gateway.models import ModelReply, chat_completion
 from sia_core.gateway.server import Gateway
-from sia_core.loop.run_dir import RESERVED_NAMES
+from sia_core.policy.models import ModelReply, chat_completion
+from sia_core.run_layout import RESERVED_NAMES, gen_dir
 from sia_core.sandbox.api import Sandbox, SandboxJob, SandboxResult
 
 HEADER = (
@@ -63,7 +63,7 @@ class Scene:
     def canary_paths(self) -> list[Path]:
         return [
             self.task / "data" / "private" / "answers.txt",
-            self.other_run / "gen_1" / "results.json",
+            gen_dir(self.other_run, 1) / "results.json",
             self.host_cache / "tasks" / "other" / "data" / "private" / "answers.txt",
         ]
 

@@ -7,8 +7,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 
-from sia_core.api import Backend, BackendSpec
-from sia_core.hookspecs import hookimpl
+from sia_core.api import Backend, BackendSpec, hookimpl
 
 
 def _factory(options: Mapping[str, str]) -> Backend:

@@ -26,8 +26,8 @@ def test_containment_checks_hold(check: Check, tmp_path: Path) -> None:
     check(modal_sandbox({"transport": "standin"}), tmp_path)
 
 
-def test_bad_options_are_one_line(tmp_path: Path) -> None:
-    task_dir = write_yes_task(tmp_path / "yes")
+def test_bad_options_are_one_line(tmp_path: Path, sia_yes_task: Path) -> None:
+    task_dir = sia_yes_task  # a fixture of sia-core's pytest11 plugin, no conftest
     from modal.config import config
 
     cases = [

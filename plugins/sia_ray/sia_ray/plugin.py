@@ -5,8 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from sia_core.api import PolicyConnection, PolicyHostSpec, Sandbox, SandboxSpec, SiaError
-from sia_core.hookspecs import hookimpl
+from sia_core.api import PolicyConnection, PolicyHostSpec, Sandbox, SandboxSpec, SiaError, hookimpl
 
 SANDBOX_OPTIONS = ("address", "cpu")
 POLICY_OPTIONS = ("address", "num_gpus", "num_cpus", "memory_mb")

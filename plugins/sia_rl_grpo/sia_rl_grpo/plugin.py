@@ -4,8 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from sia_core.api import AlgorithmInfo, RLAlgorithmSpec
-from sia_core.hookspecs import hookimpl
+from sia_core.api import AlgorithmInfo, RLAlgorithmSpec, hookimpl
 from sia_rl_grpo.config import GRPOConfig
 
 

@@ -10,8 +10,7 @@ from pathlib import Path
 
 import click
 
-from sia_core.api import SiaError, TaskInfo, TaskLoaderSpec
-from sia_core.hookspecs import hookimpl
+from sia_core.api import SiaError, TaskInfo, TaskLoaderSpec, hookimpl
 
 PREFIX = "mlebench:"
 

@@ -109,8 +109,8 @@ def test_evaluator_perfect_empty_and_malformed(name: str, tmp_path: Path) -> Non
 @pytest.mark.parametrize("name", ["sentiment", "arithmetic"])
 def test_reference_harness_runs_against_a_fake_model(name: str, tmp_path: Path) -> None:
     from sia_core.execution.evaluation import run_evaluator
-    from sia_core.gateway.models import LiteLLMModel
     from sia_core.gateway.server import Gateway
+    from sia_core.policy.models import LiteLLMModel
     from sia_core.sandbox.api import SandboxJob
     from sia_core.sandbox.local import LocalSandbox
     from sia_core.testing.fakes import FakeOpenAI

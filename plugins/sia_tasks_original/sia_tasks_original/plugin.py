@@ -10,9 +10,8 @@ from pathlib import Path
 
 import click
 
-from sia_core.api import TaskLoaderSpec
+from sia_core.api import TaskLoaderSpec, hookimpl
 from sia_core.api.tasks import lazy_loader
-from sia_core.hookspecs import hookimpl
 from sia_tasks_original.catalog import TASKS
 
 NAMES = tuple(TASKS)

@@ -361,8 +361,8 @@ def test_real_task_reference_agent_on_three_items(
     name: str, real_cache: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     from sia_core.execution.evaluation import run_evaluator
-    from sia_core.gateway.models import LiteLLMModel
     from sia_core.gateway.server import Gateway
+    from sia_core.policy.models import LiteLLMModel
     from sia_core.sandbox.api import SandboxJob
     from sia_core.sandbox.local import LocalSandbox
     from sia_core.testing.fakes import FakeOpenAI

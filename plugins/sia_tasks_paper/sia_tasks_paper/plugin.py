@@ -5,9 +5,8 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from sia_core.api import TaskLoaderSpec
+from sia_core.api import TaskLoaderSpec, hookimpl
 from sia_core.api.tasks import lazy_loader
-from sia_core.hookspecs import hookimpl
 
 DESCRIPTIONS = {
     "trimul": "A fast TriMul (AlphaFold 3 triangle update) kernel in Triton; correctness "

@@ -1,7 +1,6 @@
 """A third-party RL algorithm: best-of-N behaviour cloning, registered via the entry point."""
 
-from sia_core.api import AlgorithmInfo, RLAlgorithmSpec
-from sia_core.hookspecs import hookimpl
+from sia_core.api import AlgorithmInfo, RLAlgorithmSpec, hookimpl
 
 
 @hookimpl

@@ -3,8 +3,7 @@
 from importlib.resources import files
 from pathlib import Path
 
-from sia_core.api import TaskInfo, TaskLoaderSpec
-from sia_core.hookspecs import hookimpl
+from sia_core.api import TaskInfo, TaskLoaderSpec, hookimpl
 
 
 def _resolve(name):

@@ -1,4 +1,4 @@
-"""`sia eval`."""
+"""`sia eval`: a stored generation's harness run again on a split (sia_core.loop.reeval)."""
 
 from __future__ import annotations
 
@@ -43,12 +43,12 @@ def eval_cmd(
     from rich.console import Console
 
     from sia_core.cli.progress import RichReporter
-    from sia_core.cli.view import resolve_run
-    from sia_core.loop.reeval import evaluate
+    from sia_core.cli.runs import resolve_run
+    from sia_core.loop.reeval import reevaluate
 
     console = Console()
     with RichReporter(console) as reporter:
-        result = evaluate(
+        result = reevaluate(
             resolve_run(run, runs_dir),
             generation,
             split,

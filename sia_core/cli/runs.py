@@ -1,4 +1,5 @@
-"""`sia report` and `sia web`: a run as a page to look at."""
+"""Looking at runs: `sia runs` (a line each), `sia show` (one in the terminal), `sia report`
+(one as a page) and `sia web` (all of them, served)."""
 
 from __future__ import annotations
 
@@ -33,6 +34,27 @@ def ablation_dir(name: str, runs_dir: str) -> Path | None:
         if (path / "ablation.json").is_file():
             return path.resolve()
     return None
+
+
+@click.command("runs")
+@click.option("--runs-dir", default="runs", show_default=True, type=click.Path(file_okay=False))
+def runs_cmd(runs_dir: str) -> None:
+    """List runs with their best generation and scores."""
+    from sia_core.report.tables import output_console, print_rows, runs_table
+
+    print_rows(output_console(), runs_table(Path(runs_dir).resolve()))
+
+
+@click.command("show")
+@click.argument("run")
+@click.option("--runs-dir", default="runs", show_default=True, type=click.Path(file_okay=False))
+def show_cmd(run: str, runs_dir: str) -> None:
+    """Show a run's generations, scores, decisions, tokens and cost (RUN: id or path)."""
+    from sia_core.loop.run_dir import RunDir
+    from sia_core.report.tables import output_console, print_summary
+
+    rundir = RunDir(resolve_run(run, runs_dir))
+    print_summary(rundir.read(), rundir, output_console())
 
 
 @click.command("report")

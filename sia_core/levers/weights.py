@@ -14,13 +14,13 @@ from sia_core.console_log import third_party_to
 from sia_core.errors import SiaError
 from sia_core.execution.evaluation import Evaluation
 from sia_core.execution.trajectories import read_calls
-from sia_core.gateway.server import add_usage
-from sia_core.loop.run_dir import derived_seed
 from sia_core.options import OptionError
 from sia_core.policy.contract import Policy
+from sia_core.run_layout import derived_seed, gen_name, round_salt
 from sia_core.store import atomic_write_json
 from sia_core.tasks.splits import training_view
 from sia_core.tasks.task import Task
+from sia_core.usage import add_usage
 from sia_core.weights.plan import plan_for
 from sia_core.weights.rl import Group, RLBatch, Sample
 from sia_core.weights.shared_rollouts import SharedRound, round_key
@@ -111,7 +111,7 @@ def improve_weights(
     key = round_key(number, adapter_gen, agent, python, plan)
     shared = executor.shared_round
     for round_no in range(plan.rounds):
-        seed = derived_seed(executor.seed, number, round_no)
+        seed = derived_seed(executor.seed, number, round_salt(round_no))
         reused = shared if round_no == 0 and shared is not None and shared.key == key else None
         if reused is not None:
             batch, summary = reused.batch, reused.summary
@@ -158,6 +158,6 @@ def improve_weights(
         "started_from_gen": adapter_gen,
         "rounds": rounds,
     }
-    key = f"gen_{number}/{tmp.name.lstrip('.')}"  # where a policy host keeps it too
+    key = f"{gen_name(number)}/{tmp.name.lstrip('.')}"  # where a policy host keeps it too
     save_adapter(policy, tmp / "adapter", training, extra_files, key)
     return training

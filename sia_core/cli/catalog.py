@@ -1,10 +1,9 @@
-"""`sia plugins`, `sia tasks`, `sia runs`, `sia show`."""
+"""`sia plugins` and `sia tasks`: what is installed."""
 
 from __future__ import annotations
 
 import json
 from dataclasses import asdict
-from pathlib import Path
 
 import click
 
@@ -62,25 +61,3 @@ def tasks_cmd() -> None:
             )
     Console().print(table)
     click.echo("A task directory in the SIA layout also works anywhere: --task-dir PATH.")
-
-
-@click.command("runs")
-@click.option("--runs-dir", default="runs", show_default=True, type=click.Path(file_okay=False))
-def runs_cmd(runs_dir: str) -> None:
-    """List runs with their best generation and scores."""
-    from sia_core.report.tables import output_console, print_rows, runs_table
-
-    print_rows(output_console(), runs_table(Path(runs_dir).resolve()))
-
-
-@click.command("show")
-@click.argument("run")
-@click.option("--runs-dir", default="runs", show_default=True, type=click.Path(file_okay=False))
-def show_cmd(run: str, runs_dir: str) -> None:
-    """Show a run's generations, scores, decisions, tokens and cost (RUN: id or path)."""
-    from sia_core.cli.view import resolve_run
-    from sia_core.loop.run_dir import RunDir
-    from sia_core.report.tables import output_console, print_summary
-
-    rundir = RunDir(resolve_run(run, runs_dir))
-    print_summary(rundir.read(), rundir, output_console())

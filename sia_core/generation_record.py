@@ -1,5 +1,5 @@
 """The record of one generation, gen_N/generation.json: what was decided, how it ran,
-what it scored. The loop fills it, runs.py indexes it into run.json, report.py shows it.
+what it scored. The loop fills it, run_dir.index folds it into run.json, the report shows it.
 """
 
 from __future__ import annotations
@@ -9,21 +9,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
-from sia_core.gateway.server import add_usage
-
-
-@dataclass
-class UsageTotals:
-    """Task-model usage summed over a record's parts."""
-
-    prompt_tokens: int = 0
-    completion_tokens: int = 0
-    cost_usd: float = 0.0
-    calls_without_price: int = 0
-
-    @property
-    def tokens(self) -> int:
-        return self.prompt_tokens + self.completion_tokens
+from sia_core.usage import Usage, add_usage
 
 
 @dataclass(frozen=True)
@@ -126,14 +112,9 @@ class GenerationRecord:
         data = {f.name: getattr(self, f.name) for f in dataclasses.fields(self)}
         return {**data.pop("extra"), **data}
 
-    def totals(self) -> UsageTotals:
-        parts = self.usage.values()
-        return UsageTotals(
-            prompt_tokens=sum(u.get("prompt_tokens", 0) for u in parts),
-            completion_tokens=sum(u.get("completion_tokens", 0) for u in parts),
-            cost_usd=sum(u.get("cost_usd", 0.0) for u in parts),
-            calls_without_price=sum(u.get("calls_without_price", 0) for u in parts),
-        )
+    def totals(self) -> Usage:
+        """Task-model usage summed over every part of this generation."""
+        return Usage.of(self.usage.values())
 
     def model_calls(self) -> ModelCalls:
         """The task-model calls of every part of this generation, served and failed."""

@@ -1,4 +1,5 @@
-"""Task models the gateway forwards to: an API model through litellm, or an in-process one.
+"""Task models the gateway forwards to: an API model through litellm, or an in-process one
+(the policy). They sit with the policy, below the gateway that serves them.
 
 A model answers one OpenAI chat-completions request body. In-process models (the local
 policy of the weights lever) implement `complete` only; the gateway streams their
@@ -15,7 +16,29 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from sia_core.console_log import quiet_litellm
-from sia_core.gateway.admission import MODEL_FIELDS
+
+# Forwarded to the task model (the model name is always the run's, whatever is sent).
+MODEL_FIELDS = frozenset(
+    {
+        "temperature",
+        "top_p",
+        "n",
+        "stop",
+        "max_tokens",
+        "max_completion_tokens",
+        "presence_penalty",
+        "frequency_penalty",
+        "logit_bias",
+        "logprobs",
+        "top_logprobs",
+        "seed",
+        "response_format",
+        "tools",
+        "tool_choice",
+        "parallel_tool_calls",
+        "reasoning_effort",
+    }
+)
 
 
 @dataclass

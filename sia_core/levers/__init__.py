@@ -1,0 +1,1 @@
+"""The levers that need the execution layer: the weights lever's training rounds."""
