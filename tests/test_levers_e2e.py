@@ -193,9 +193,20 @@ def test_bootstrapped_demos_come_from_training_rows_the_harness_answered_in_its_
     pool = demo_pool(parse_knobs(f"DEMO_IDS = []  {spec}\n")[0], task, selection, seed=0)
     shown = pool[:1]
     agent = yes_task / "reference" / "reference_target_agent.py"
+    # Hostile too: every run of the harness writes down what its sandbox lets it see.
+    peek = (
+        "import json as _json\n"
+        "def _ids(name):\n"
+        "    path = os.path.join(a.dataset_dir, name)\n"
+        "    return list(csv.DictReader(open(path))) if os.path.exists(path) else []\n"
+        "_json.dump({'files': sorted(os.listdir(a.dataset_dir)),\n"
+        "            'train': [r['id'] for r in _ids('train.csv')],\n"
+        "            'items': _ids('test.csv')},\n"
+        "           open(os.path.join(a.working_dir, 'seen.json'), 'w'))\n"
+    )
     agent.write_text(
         agent.read_text()
-        .replace("rows = list(", f"DEMO_IDS = {json.dumps(shown)}  {spec}\nrows = list(", 1)
+        .replace("rows = list(", f"DEMO_IDS = {json.dumps(shown)}  {spec}\n{peek}rows = list(", 1)
         .replace(
             "def answer(row):\n",
             'def answer(row):\n    if row["question"] == "question A is the":\n'
@@ -227,3 +238,10 @@ def test_bootstrapped_demos_come_from_training_rows_the_harness_answered_in_its_
     assert called == set(asked) - right
     chosen = json.loads((gen / "decision.json").read_text())["hyperparameters"]["knobs"]
     assert set(chosen["DEMO_IDS"]) <= right and len(chosen["DEMO_IDS"]) == min(4, len(right))
+    # what the harness saw in the rows view: the asked rows as its items, without their
+    # labels, and no longer among the labelled training rows (nor anywhere else public)
+    seen = json.loads((gen / "trials" / "rows_1" / "out" / "seen.json").read_text())
+    assert {r["id"] for r in seen["items"]} == set(asked)
+    assert all(set(r) == {"id", "question"} for r in seen["items"])
+    assert seen["train"] and not set(seen["train"]) & set(asked)
+    assert not {"answers.csv", "private"} & set(seen["files"])
