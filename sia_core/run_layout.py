@@ -167,10 +167,8 @@ def round_salt(round_no: int) -> int:
     """The salt of training round `round_no` (0-based) in a generation: the round_no-th
     whole number that no Salt takes. Rounds below every Salt keep the salt they always
     had (= round_no); an eighth round no longer shares the trial's seed."""
-    free = (n for n in range(1_000) if n not in set(Salt))
-    for _ in range(round_no):
-        next(free)
-    return next(free)
+    taken = {int(salt) for salt in Salt}
+    return [n for n in range(round_no + len(taken) + 1) if n not in taken][round_no]
 
 
 def derived_seed(run_seed: int, number: int, salt: int) -> int:
