@@ -80,6 +80,11 @@ def main() -> None:
     parser.add_argument("--tasks", nargs="+", default=["sentiment", "arithmetic"])
     parser.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2])
     parser.add_argument("--max-gen", type=int, default=5)
+    parser.add_argument(
+        "--trials", type=int, default=2,
+        help="knob trials per sia harness generation: 1 + (max-gen - 1) * trials harnesses "
+        "scored on selection, and DSPy's random search gets as many",
+    )  # fmt: skip
     parser.add_argument("--rounds", type=int, default=4)
     parser.add_argument("--items", type=int, default=32, help="prompts per round")
     parser.add_argument("--k", type=int, default=8, help="completions per prompt")
@@ -94,7 +99,7 @@ def main() -> None:
         from peers_harness import run_task
 
         for task in args.tasks:
-            results = run_task(task, args.seeds, args.max_gen, log)
+            results = run_task(task, args.seeds, args.max_gen, log, args.trials)
             record[f"harness/{task}"] = results
             lines += harness_table(task, results) + [""]
     if not args.skip_weights:

@@ -232,18 +232,20 @@ def _compile(dspy: Any, student: Any, optimizer: str, metric: Callable[..., bool
     return search.compile(student, trainset=train, valset=valset)
 
 
-def sia_arm(task: str, seed: int, max_gen: int, runs: Path) -> dict[str, Any]:
-    """`sia run --backend heuristic --backend-opt levers=harness trials=1`: its final
+def sia_arm(task: str, seed: int, max_gen: int, runs: Path, trials: int) -> dict[str, Any]:
+    """`sia run --backend heuristic --backend-opt levers=harness trials=N`: its final
     incumbent's held-out score, and how many harnesses it scored on the selection split.
-    One knob trial a generation fixes the budget at MAX_GEN selection evaluations (with
-    `trials=auto` it depends on how fast the machine ran generation 1)."""
+    A fixed trial count fixes the budget at 1 + (MAX_GEN - 1) * N selection evaluations
+    (with `trials=auto` it depends on how fast the machine ran generation 1). A
+    generation of several trials also runs its chosen harness again as its own
+    selection run: not counted (the same harness, greedy), but in sia's seconds."""
     from sia_core.harness.knob_search import KnobSearch
 
     run_id = f"{task}-s{seed}"
     start = time.perf_counter()
     subprocess.run(
         [str(SIA), "run", "--task", task, "--backend", "heuristic", "--backend-opt",
-         "levers=harness", "--backend-opt", "trials=1", "--max-gen", str(max_gen),
+         "levers=harness", "--backend-opt", f"trials={trials}", "--max-gen", str(max_gen),
          "--seed", str(seed),
          "--runs-dir", str(runs), "--run-id", run_id],
         check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
@@ -251,8 +253,8 @@ def sia_arm(task: str, seed: int, max_gen: int, runs: Path) -> dict[str, Any]:
     seconds = time.perf_counter() - start
     run = runs / f"run_{run_id}"
     state = json.loads((run / "run.json").read_text())
-    trials = KnobSearch(run, "max", seed).table() if (run / "knob_study.journal").is_file() else []
-    scored = [t for t in trials if t["how"] in ("edit", "random", "tpe")
+    table = KnobSearch(run, "max", seed).table() if (run / "knob_study.journal").is_file() else []
+    scored = [t for t in table if t["how"] in ("edit", "random", "tpe")
               and t["state"] in ("complete", "fail")]  # fmt: skip
     return {"test": state["best"]["test_score"], "evals": 1 + len(scored), "seconds": seconds}
 
@@ -260,8 +262,8 @@ def sia_arm(task: str, seed: int, max_gen: int, runs: Path) -> dict[str, Any]:
 ARMS = ("sia", "dspy-random-search", "dspy-bootstrap", "dspy-labeled", "fixed-8-demos")
 
 
-def run_task(task: str, seeds: list[int], max_gen: int, log: Callable[[str], None]
-             ) -> dict[str, list[dict[str, Any]]]:  # fmt: skip
+def run_task(task: str, seeds: list[int], max_gen: int, log: Callable[[str], None],
+             trials: int = 2) -> dict[str, list[dict[str, Any]]]:  # fmt: skip
     """Every arm on every seed; sia first, so random search gets its evaluation count."""
     out: dict[str, list[dict[str, Any]]] = {arm: [] for arm in ARMS}
     spec = SPECS[task]
@@ -269,7 +271,7 @@ def run_task(task: str, seeds: list[int], max_gen: int, log: Callable[[str], Non
         scratch = Path(tmp)
         data = splits(task, scratch / "views")
         for seed in seeds:
-            result = sia_arm(task, seed, max_gen, scratch / "runs")
+            result = sia_arm(task, seed, max_gen, scratch / "runs", trials)
             out["sia"].append(result)
             log(f"{task} seed {seed} sia: {result}")
         served = Served(scratch)
