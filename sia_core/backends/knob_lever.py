@@ -184,10 +184,9 @@ def _bootstrap(
     pools: dict[str, list[str]],
     setting: dict[str, object] | None,
 ) -> tuple[dict[str, list[list[str]]], list[str]]:
-    """Each demos knob's groups its edits draw from (and what was found this time, as
-    lines for improvement.md): bootstrapped, asked once per study of the best setting so
-    far that shows demos (a zero-shot base model answers too little right to choose
-    from); until then, for a classification, the pool's rows label by label."""
+    """Each demos knob's bootstrapped groups (and what was found this time, as lines for
+    improvement.md). Asked once per study, of the best setting so far that shows demos:
+    a zero-shot base model answers too little right to choose from."""
     found = search.bootstrapped(name)
     notes: list[str] = []
     for knob in parent.knobs:
@@ -219,14 +218,7 @@ def _bootstrap(
             )
             line += f", label by label ({per}; a label never answered right gives its rows)"
         notes.append(line + ".")
-    preferred = {k: [list(g) for g in v.get("groups") or []] for k, v in found.items()}
-    for knob in parent.knobs:
-        if knob.kind == "demos" and knob.name not in preferred:
-            # Before any bootstrap (a zero-shot setting answers too little right), a
-            # classification's demos are still drawn label by label: a random eight of a
-            # two-label pool is often six of one label, which a base model then answers.
-            preferred[knob.name] = _groups(pools[knob.name], [], _labels(ctx, knob))
-    return preferred, notes
+    return {k: [list(g) for g in v.get("groups") or []] for k, v in found.items()}, notes
 
 
 @dataclass

@@ -181,8 +181,8 @@ DEMO_EDITS = 2
 imitates moves its score more than any number knob (DSPy's random search over demo
 subsets is the peer to match), and one subset says little about the next."""
 FOLLOW_UPS = 4
-"""Edits beyond the plan's, of the knobs whose edits moved the score most (hill climbing
-on what worked), taken before the plan's untried entries; none when no edit gained."""
+"""Edits after the plan, each of the knob whose edits moved the score most (hill
+climbing on what worked) before TPE takes over; none when no edit gained."""
 
 
 def edit_plan(knobs: list[Knob]) -> list[Knob]:
@@ -218,12 +218,10 @@ def edit_effects(trials: list[FrozenTrial], maximize: bool) -> dict[str, list[fl
 
 
 def next_edits(plan: list[Knob], trials: list[FrozenTrial], maximize: bool) -> list[Knob]:
-    """The knobs the walk may edit next, best first, ranked by what their edits did:
-    a knob whose edits gained goes first (largest gain first: its plan entries left,
-    then one follow-up each while FOLLOW_UPS lasts), then the plan's untried entries in
-    plan order, then those of knobs whose edits only lost. A knob whose every edit left
-    the score exactly as it was is dropped: it cannot move this model (VOTES at
-    temperature 0, a question wording a zero-shot base model ignores)."""
+    """The knobs the walk may edit next, best first: the plan's entries not yet taken
+    (a knob whose every edit left the score exactly as it was is dropped: it cannot move
+    this model, as VOTES at temperature 0 or a question wording a base model ignores),
+    then FOLLOW_UPS edits of the knobs whose edits gained, largest gain first."""
     taken: dict[str, int] = {}
     for t in trials:
         name = t.user_attrs.get("edit_knob")
@@ -233,24 +231,21 @@ def next_edits(plan: list[Knob], trials: list[FrozenTrial], maximize: bool) -> l
             taken[str(name)] = taken.get(str(name), 0) + 1
     effects = edit_effects(trials, maximize)
     dead = {name for name, gains in effects.items() if gains and all(g == 0 for g in gains)}
-    planned: dict[str, int] = {}
-    left: list[Knob] = []
+    seen: dict[str, int] = {}
+    todo: list[Knob] = []
     for knob in plan:
-        planned[knob.name] = planned.get(knob.name, 0) + 1
-        if planned[knob.name] > taken.get(knob.name, 0) and knob.name not in dead:
-            left.append(knob)
+        seen[knob.name] = seen.get(knob.name, 0) + 1
+        if seen[knob.name] > taken.get(knob.name, 0) and knob.name not in dead:
+            todo.append(knob)
+    done = sum(taken.values())
+    if todo or done >= len(plan) + FOLLOW_UPS:
+        return todo
     by_name = {k.name: k for k in plan}
     gained = sorted(
         (n for n, gains in effects.items() if n in by_name and max(gains) > 0),
         key=lambda n: -max(effects[n]),
     )
-    follow_ups = sum(max(0, n - planned.get(k, 0)) for k, n in taken.items())
-    ranked = [k for n in gained for k in left if k.name == n]
-    if follow_ups < FOLLOW_UPS:
-        ranked += [by_name[n] for n in gained]
-    lost = {n for n, gains in effects.items() if gains and max(gains) < 0}
-    ranked += [k for k in left if k.name not in gained and k.name not in lost]
-    return ranked + [k for k in left if k.name in lost]
+    return [by_name[n] for n in gained]
 
 
 def _edit(
