@@ -263,7 +263,7 @@ ARMS = ("sia", "dspy-random-search", "dspy-bootstrap", "dspy-labeled", "fixed-8-
 
 
 def run_task(task: str, seeds: list[int], max_gen: int, log: Callable[[str], None],
-             trials: int = 2) -> dict[str, list[dict[str, Any]]]:  # fmt: skip
+             trials: int) -> dict[str, list[dict[str, Any]]]:  # fmt: skip
     """Every arm on every seed; sia first, so random search gets its evaluation count."""
     out: dict[str, list[dict[str, Any]]] = {arm: [] for arm in ARMS}
     spec = SPECS[task]
