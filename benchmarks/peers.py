@@ -51,6 +51,32 @@ def harness_table(task: str, results: dict[str, list[dict[str, Any]]]) -> list[s
             f"{', '.join(str(r['evals']) for r in runs)} | "
             f"{statistics.mean(r['seconds'] for r in runs):.0f} |"
         )
+    return lines + ["", *paired_lines(results)]
+
+
+def paired_lines(results: dict[str, list[dict[str, Any]]]) -> list[str]:
+    """sia against each other arm item by item, every seed's held-out items pooled: how
+    many sia answers right that the arm gets wrong and the reverse, and the exact
+    two-sided sign test on them (McNemar's), so a gap of a point or two reads as what it is."""
+    from sia_core.loop.keep_rule import mcnemar_one_sided
+
+    lines = [
+        "sia against each arm on the same held-out items (all seeds pooled):",
+        "",
+        "| arm | items | sia right, arm wrong | arm right, sia wrong | two-sided p |",
+        "|---|---|---|---|---|",
+    ]
+    for arm, runs in results.items():
+        if arm == "sia":
+            continue
+        better = worse = items = 0
+        for ours, theirs in zip(results["sia"], runs, strict=True):
+            for item, right in ours["hits"].items():
+                items += 1
+                better += right and not theirs["hits"][item]
+                worse += theirs["hits"][item] and not right
+        p = min(1.0, 2 * min(mcnemar_one_sided(better, worse), mcnemar_one_sided(worse, better)))
+        lines.append(f"| {arm} | {items} | {better} | {worse} | {p:.3f} |")
     return lines
 
 

@@ -126,9 +126,9 @@ class Served:
 
 
 def answer_all(served: Served, spec: PromptSpec, demos: list[dict[str, str]],
-               rows: list[dict[str, str]]) -> float:  # fmt: skip
-    """Accuracy of one fixed prompt (demos + query) on `rows`, called as the harness
-    calls: one chat request per row, 32 at a time."""
+               rows: list[dict[str, str]]) -> dict[str, bool]:  # fmt: skip
+    """Whether one fixed prompt (demos + query) answers each of `rows` right (by id),
+    called as the harness calls: one chat request per row, 32 at a time."""
     from openai import OpenAI
 
     client = OpenAI(base_url=served.url, api_key=served.token)
@@ -145,15 +145,19 @@ def answer_all(served: Served, spec: PromptSpec, demos: list[dict[str, str]],
         return spec.parse(reply.choices[0].message.content or "") == row["answer"]
 
     with ThreadPoolExecutor(32) as pool:
-        hits = list(pool.map(one, rows))
-    return sum(hits) / len(hits)
+        return dict(zip([r["id"] for r in rows], pool.map(one, rows), strict=True))
+
+
+def _result(hits: dict[str, bool], evals: int, seconds: float) -> dict[str, Any]:
+    return {"test": sum(hits.values()) / len(hits), "evals": evals, "seconds": seconds,
+            "hits": hits}  # fmt: skip
 
 
 def fixed_demos(served: Served, spec: PromptSpec, data: Splits, seed: int) -> dict[str, Any]:
     start = time.perf_counter()
     demos = random.Random(f"fixed-{seed}").sample(data.train, 8)
-    return {"test": answer_all(served, spec, demos, data.test), "evals": 0,
-            "seconds": time.perf_counter() - start}  # fmt: skip
+    hits = answer_all(served, spec, demos, data.test)
+    return _result(hits, 0, time.perf_counter() - start)
 
 
 def _dspy_setup(served: Served, spec: PromptSpec) -> Any:
@@ -205,9 +209,9 @@ def dspy_arm(served: Served, spec: PromptSpec, data: Splits, seed: int, optimize
     if optimizer == "random":
         evals = max(candidates - 3, 1) + 3
     with ThreadPoolExecutor(32) as pool:
-        hits = list(pool.map(lambda r: program(x=r[spec.field]).y == r["answer"], data.test))
-    return {"test": sum(hits) / len(hits), "evals": evals,
-            "seconds": time.perf_counter() - start}  # fmt: skip
+        right = pool.map(lambda r: program(x=r[spec.field]).y == r["answer"], data.test)
+        hits = dict(zip([r["id"] for r in data.test], right, strict=True))
+    return _result(hits, evals, time.perf_counter() - start)
 
 
 def _compile(dspy: Any, student: Any, optimizer: str, metric: Callable[..., bool],
@@ -256,7 +260,13 @@ def sia_arm(task: str, seed: int, max_gen: int, runs: Path, trials: int) -> dict
     table = KnobSearch(run, "max", seed).table() if (run / "knob_study.journal").is_file() else []
     scored = [t for t in table if t["how"] in ("edit", "random", "tpe")
               and t["state"] in ("complete", "fail")]  # fmt: skip
-    return {"test": state["best"]["test_score"], "evals": 1 + len(scored), "seconds": seconds}
+    # The held-out items of the generation the run ended on, for the paired comparison.
+    graded = json.loads((run / f"gen_{state['best']['generation']}" / "test" / "results.json")
+                        .read_text())["items"]  # fmt: skip
+    hits = {item["id"]: item["status"] == "correct" for item in graded}
+    if abs(sum(hits.values()) / len(hits) - state["best"]["test_score"]) > 1e-9:
+        raise RuntimeError(f"{run}: per-item held-out results disagree with run.json")
+    return _result(hits, 1 + len(scored), seconds)
 
 
 ARMS = ("sia", "dspy-random-search", "dspy-bootstrap", "dspy-labeled", "fixed-8-demos")
