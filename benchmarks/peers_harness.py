@@ -269,6 +269,11 @@ def sia_arm(task: str, seed: int, max_gen: int, runs: Path, trials: int) -> dict
     return _result(hits, 1 + len(scored), seconds)
 
 
+def _brief(result: dict[str, Any]) -> str:
+    test, evals, seconds = result["test"], result["evals"], result["seconds"]
+    return f"held-out {test:.2f}, {evals} evaluations, {seconds:.0f} s"
+
+
 ARMS = ("sia", "dspy-random-search", "dspy-bootstrap", "dspy-labeled", "fixed-8-demos")
 
 
@@ -283,7 +288,7 @@ def run_task(task: str, seeds: list[int], max_gen: int, log: Callable[[str], Non
         for seed in seeds:
             result = sia_arm(task, seed, max_gen, scratch / "runs", trials)
             out["sia"].append(result)
-            log(f"{task} seed {seed} sia: {result}")
+            log(f"{task} seed {seed} sia: {_brief(result)}")
         served = Served(scratch)
         try:
             for k, seed in enumerate(seeds):
@@ -295,7 +300,7 @@ def run_task(task: str, seeds: list[int], max_gen: int, log: Callable[[str], Non
                         optimizer = arm.removeprefix("dspy-").split("-")[0]
                         result = dspy_arm(served, spec, data, seed, optimizer, budget)
                     out[arm].append(result)
-                    log(f"{task} seed {seed} {arm}: {result}")
+                    log(f"{task} seed {seed} {arm}: {_brief(result)}")
         finally:
             served.close()
     return out
