@@ -46,7 +46,7 @@ def harness_table(task: str, results: dict[str, list[dict[str, Any]]]) -> list[s
     for arm, runs in results.items():
         scores = [r["test"] for r in runs]
         lines.append(
-            f"| {arm} | {', '.join(f'{s:.2f}' for s in scores)} | "
+            f"| {arm} | {', '.join(f'{s:.3f}' for s in scores)} | "
             f"{statistics.mean(scores):.3f} | {max(scores) - min(scores):.2f} | "
             f"{', '.join(str(r['evals']) for r in runs)} | "
             f"{statistics.mean(r['seconds'] for r in runs):.0f} |"
@@ -76,7 +76,8 @@ def paired_lines(results: dict[str, list[dict[str, Any]]]) -> list[str]:
                 better += right and not theirs["hits"][item]
                 worse += theirs["hits"][item] and not right
         p = min(1.0, 2 * min(mcnemar_one_sided(better, worse), mcnemar_one_sided(worse, better)))
-        lines.append(f"| {arm} | {items} | {better} | {worse} | {p:.3f} |")
+        shown = "< 0.001" if p < 0.001 else f"{p:.3f}"
+        lines.append(f"| {arm} | {items} | {better} | {worse} | {shown} |")
     return lines
 
 
