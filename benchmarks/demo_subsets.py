@@ -28,13 +28,12 @@ import statistics
 import sys
 import tempfile
 from collections import Counter
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from peers_harness import SPECS, Served, sia_arm, splits  # noqa: E402
+from peers_harness import SPECS, Served, answers, sia_arm, splits  # noqa: E402
 
 from sia_core.harness.knob_search import KnobSearch  # noqa: E402
 
@@ -58,26 +57,6 @@ def subsets(run: Path, seed: int) -> list[tuple[float, list[str]]]:
         seen.add(tuple(ids))
         out.append((float(row["score"]), [str(i) for i in ids]))
     return out
-
-
-def greedy(served: Served, demos: list[dict[str, str]], rows: list[dict[str, str]]) -> list[str]:
-    from openai import OpenAI
-
-    client = OpenAI(base_url=served.url, api_key=served.token)
-    prefix = "".join(SPEC.demo(d["review"], d["answer"]) for d in demos)
-
-    def one(row: dict[str, str]) -> str:
-        reply = client.chat.completions.create(
-            model="gemma3-270m",
-            messages=[{"role": "user", "content": prefix + SPEC.query(row["review"])}],
-            max_tokens=SPEC.max_tokens,
-            temperature=0.0,
-            stop=["\n"],
-        )
-        return SPEC.parse(reply.choices[0].message.content or "")
-
-    with ThreadPoolExecutor(32) as pool:
-        return list(pool.map(one, rows))
 
 
 def label_log_odds(served: Served, demos: list[dict[str, str]], reviews: list[str]) -> list[float]:
@@ -115,14 +94,14 @@ def accuracy(predicted: list[str], rows: list[dict[str, str]]) -> float:
 
 
 def vote(predictions: list[list[str]]) -> list[str]:
-    return [Counter(answers).most_common(1)[0][0] for answers in zip(*predictions, strict=True)]
+    return [Counter(item).most_common(1)[0][0] for item in zip(*predictions, strict=True)]
 
 
 def measure(served: Served, data: Any, ids: list[str]) -> dict[str, Any]:
     by_id = {r["id"]: r for r in data.train}
     demos = [by_id[i] for i in ids]
     orders = [demos] + [random.Random(f"{k}-{ids}").sample(demos, len(demos)) for k in (1, 2)]
-    answers = [greedy(served, order, data.test) for order in orders]
+    given = [answers(served, SPEC, order, data.test) for order in orders]
     odds = label_log_odds(served, demos, [r["review"] for r in data.test])
     bias = statistics.mean(label_log_odds(served, demos, list(CONTENT_FREE)))
 
@@ -130,11 +109,11 @@ def measure(served: Served, data: Any, ids: list[str]) -> dict[str, Any]:
         return ["positive" if o > shift else "negative" for o in odds]
 
     return {
-        "greedy": accuracy(answers[0], data.test),
-        "3 orders": accuracy(vote(answers), data.test),
+        "greedy": accuracy(given[0], data.test),
+        "3 orders": accuracy(vote(given), data.test),
         "labels": accuracy(read(0.0), data.test),
         "calibrated": accuracy(read(bias), data.test),
-        "answers": answers[0],
+        "answers": given[0],
     }
 
 

@@ -125,16 +125,16 @@ class Served:
         self.gateway.stop()
 
 
-def answer_all(served: Served, spec: PromptSpec, demos: list[dict[str, str]],
-               rows: list[dict[str, str]]) -> dict[str, bool]:  # fmt: skip
-    """Whether one fixed prompt (demos + query) answers each of `rows` right (by id),
-    called as the harness calls: one chat request per row, 32 at a time."""
+def answers(served: Served, spec: PromptSpec, demos: list[dict[str, str]],
+            rows: list[dict[str, str]]) -> list[str]:  # fmt: skip
+    """One fixed prompt's (demos + query) parsed answer to each of `rows`, called as the
+    harness calls: one chat request per row, 32 at a time."""
     from openai import OpenAI
 
     client = OpenAI(base_url=served.url, api_key=served.token)
     prefix = "".join(spec.demo(d[spec.field], d["answer"]) for d in demos)
 
-    def one(row: dict[str, str]) -> bool:
+    def one(row: dict[str, str]) -> str:
         reply = client.chat.completions.create(
             model="gemma3-270m",
             messages=[{"role": "user", "content": prefix + spec.query(row[spec.field])}],
@@ -142,10 +142,17 @@ def answer_all(served: Served, spec: PromptSpec, demos: list[dict[str, str]],
             temperature=0.0,
             stop=["\n"],
         )
-        return spec.parse(reply.choices[0].message.content or "") == row["answer"]
+        return spec.parse(reply.choices[0].message.content or "")
 
     with ThreadPoolExecutor(32) as pool:
-        return dict(zip([r["id"] for r in rows], pool.map(one, rows), strict=True))
+        return list(pool.map(one, rows))
+
+
+def answer_all(served: Served, spec: PromptSpec, demos: list[dict[str, str]],
+               rows: list[dict[str, str]]) -> dict[str, bool]:  # fmt: skip
+    """Whether one fixed prompt answers each of `rows` right, by id."""
+    given = answers(served, spec, demos, rows)
+    return {r["id"]: a == r["answer"] for r, a in zip(rows, given, strict=True)}
 
 
 def _result(hits: dict[str, bool], evals: int, seconds: float) -> dict[str, Any]:
