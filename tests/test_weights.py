@@ -4,9 +4,11 @@ is trained, saved as a standard PEFT directory, and the held-out score rises."""
 
 from __future__ import annotations
 
+import csv
 import json
 import subprocess
 import sys
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -68,8 +70,6 @@ def test_heuristic_weights_lever_trains_an_adapter_that_raises_the_test_score(
 
     # A standard PEFT directory: plain transformers + peft load it and give the answers
     # that the served policy gave during generation 2's selection run.
-    import csv
-
     import torch
     from peft import PeftModel
     from transformers import AutoModelForCausalLM
@@ -263,49 +263,85 @@ def test_weights_trained_but_not_kept_do_not_leak_into_the_next_generation(
 ) -> None:
     # A weights generation (or candidate) trains the served policy in place; when it is
     # not kept, the next one serves its parent's adapter again and must get exactly that.
-    from sia_core import plugins
     from sia_core.gateway.serving import TaskModel
-    from sia_core.policy.local import SamplingParams
     from sia_core.progress import QuietReporter
-    from sia_core.testing.tiny import PROMPTS
-    from sia_core.weights.rl import Group, RLBatch, Sample
 
     model = TaskModel(str(tiny_dir), None, {"rank": 4, "alpha": 8}, 0, tmp_path / "sia.log")
     model.serve(None, QuietReporter())
-    policy = model.policy
+    fresh = lora_b(model.policy)
+    train_in_place(model.policy)
+    assert lora_b(model.policy) != fresh  # it trained
+    model.serve(None, QuietReporter())  # the parent (no adapter) again
+    assert lora_b(model.policy) == fresh
 
-    def lora_b() -> dict[str, Any]:
-        return {n: p.detach().clone() for n, p in policy.model.named_parameters() if "lora_B" in n}
 
-    fresh = lora_b()
+def test_trials_score_the_parents_adapter_not_weights_left_by_a_child_not_kept(
+    yes_task: Path, tiny_dir: Path, tmp_path: Path
+) -> None:
+    # After a weights child that was not kept, the policy still holds its trained weights;
+    # the next child's trials (the knob search's selection and demo-row runs) must score
+    # the parent's adapter, which the child itself is evaluated with.
+    from sia_core.execution.trials import TrialRunner
+    from sia_core.loop.generation_loop import Loop, RunConfig
+    from sia_core.progress import QuietReporter
+    from sia_core.tasks.splits import selection_view
+
+    loop = Loop(
+        RunConfig(
+            task_dir=str(yes_task),
+            backend="heuristic",
+            task_model=str(tiny_dir),
+            lora={"rank": 4, "alpha": 8},
+            runs_dir=str(tmp_path / "runs"),
+        )
+    )
+    serving = loop.executor.serving
+    serving.serve(None, QuietReporter())
+    train_in_place(serving.policy)
+    parent = tmp_path / "parent_adapter"  # the parent generation's adapter
+    serving.policy.save_adapter(parent)
+    serving.serve(parent, QuietReporter())
+    kept = lora_b(serving.policy)
+    harness = tmp_path / "target_agent.py"
+    harness.write_text(AGENT)
+    selection = selection_view(loop.task, tmp_path / "views")
+    runner = TrialRunner(loop.executor, selection, 3, tmp_path / "gen", {}, adapter=parent)
+    with (selection.public_dir / "train.csv").open() as fh:
+        rows = [row["id"] for row in csv.DictReader(fh)][:3]
+    trials: list[Callable[[], Any]] = [
+        lambda: runner.as_selection_trial()(harness).ok,
+        lambda: len(runner.as_rows_trial()(harness, rows)) == 3,
+        lambda: runner.as_trial()(harness, 3).ok,
+    ]
+    for trial in trials:
+        train_in_place(serving.policy)
+        assert serving.policy.trained and lora_b(serving.policy) != kept
+        assert trial()  # it ran, and on the parent's adapter:
+        assert not serving.policy.trained and lora_b(serving.policy) == kept
+        assert serving.policy.adapter == parent
+
+
+def lora_b(policy: Any) -> dict[str, list[float]]:
+    return {
+        n: p.detach().flatten().tolist()
+        for n, p in policy.model.named_parameters()
+        if "lora_B" in n
+    }
+
+
+def train_in_place(policy: Any) -> None:
+    """One step of best-of-n on the policy's own samples, as a weights child does."""
+    from sia_core import plugins
+    from sia_core.policy.local import SamplingParams
+    from sia_core.testing.tiny import PROMPTS
+    from sia_core.weights.rl import RLBatch
+
     prompts = [policy.prompt_ids([{"role": "user", "content": q}]) for q in PROMPTS]
     outputs = policy.sample(prompts, SamplingParams(temperature=1.0, max_tokens=2))
-    batch = RLBatch(
-        [
-            Group(
-                item_id=f"i{i}",
-                samples=[
-                    Sample(
-                        prompt_ids=o.prompt_ids,
-                        completion_ids=o.completion_ids,
-                        logprobs=o.logprobs,
-                        reward=1.0,
-                        run=i,
-                        temperature=1.0,
-                    )
-                ],
-            )
-            for i, o in enumerate(outputs)
-        ]
-    )
+    samples = [
+        Sample(o.prompt_ids, o.completion_ids, o.logprobs, 1.0, i, 1.0)
+        for i, o in enumerate(outputs)
+    ]
+    batch = RLBatch([Group(item_id=f"i{s.run}", samples=[s]) for s in samples])
     spec = next(s for s in plugins.rl_algorithms() if s.name == "bon")
     policy.train(spec.name, spec.trainer, batch, spec.config(), seed=0)
-    assert any(not torch_equal(fresh[n], p) for n, p in lora_b().items())  # it trained
-    model.serve(None, QuietReporter())  # the parent (no adapter) again
-    assert all(torch_equal(fresh[n], p) for n, p in lora_b().items())
-
-
-def torch_equal(a: Any, b: Any) -> bool:
-    import torch
-
-    return bool(torch.equal(a, b))

@@ -49,6 +49,12 @@ class TrialRunner:
     gen_tmp: Path
     usage: dict[str, Any]
     """The generation's usage record; trials add theirs under "trials"."""
+    adapter: Path | None = None
+    """The adapter the child will be evaluated with (its parent's): every trial serves it,
+    since weights trained by a child that was not kept may still be loaded."""
+
+    def _serve(self) -> None:
+        self.executor.serving.serve(self.adapter, self.executor.reporter)
 
     def as_trial(self) -> Trial:
         counter = itertools.count(1)
@@ -93,6 +99,7 @@ class TrialRunner:
         agent, python = _stage(base, agent_file)
         if agent is None:
             return {}
+        self._serve()
         try:
             view = rows_view(task, self.selection, base / "view", set(ids))
         except TaskError:
@@ -114,6 +121,7 @@ class TrialRunner:
         agent, python = _stage(base, agent_file)
         if agent is None:
             return TrialReport(False, 0, None, False, 0.0, 0, None, {}, [], "", python)
+        self._serve()
         outcome = self.executor.run_split(
             self.number, "trial", self.selection, agent, base, python, None
         )
@@ -157,8 +165,7 @@ class TrialRunner:
                 "first inputs of the task and only whether the harness runs is reported"
             )
         out = base / "out"
-        if ex.serving.local is not None and ex.serving.policy is None:
-            ex.serving.serve(None, ex.reporter)  # trials use the adapter being served
+        self._serve()
         try:
             result, spent = ex.sandboxed(
                 self.number,

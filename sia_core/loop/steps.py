@@ -91,7 +91,10 @@ def propose(
     """The backend's child in `out`: generation 1 from the Meta-Agent, later ones from
     the Feedback-Agent with the evidence of the run so far."""
     outcome = Proposed()
-    runner = TrialRunner(w.executor, w.selection, number, out, outcome.usage)
+    adapter_gen = parent_record.adapter_gen if parent_record else None
+    runner = TrialRunner(
+        w.executor, w.selection, number, out, outcome.usage, adapter_path(w, adapter_gen)
+    )
     trial = runner.as_trial()
     try:
         if number == 1:
@@ -123,6 +126,11 @@ def propose(
     if outcome.decision is not None:
         atomic_write_json(out / "decision.json", outcome.decision.as_dict())
     return outcome
+
+
+def adapter_path(w: Wiring, adapter_gen: int | None) -> Path | None:
+    """Where generation `adapter_gen`'s adapter lies (None: the base model)."""
+    return w.rundir.gen_dir(adapter_gen) / "adapter" if adapter_gen else None
 
 
 def feedback_context(
@@ -201,8 +209,7 @@ def evaluate(
     except EnvError as exc:
         outcome.error = str(exc)
         return outcome
-    adapter = w.rundir.gen_dir(outcome.adapter_gen) / "adapter" if outcome.adapter_gen else None
-    w.serving.serve(adapter, w.reporter)
+    w.serving.serve(adapter_path(w, outcome.adapter_gen), w.reporter)
     if decision.lever != "harness":
         try:
             outcome.training = improve_weights(
