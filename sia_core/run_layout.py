@@ -25,6 +25,7 @@ AGENT_SESSIONS = "agent_session.json"
 GEN_DIR = re.compile(r"^gen_(\d+)$")
 STAGING_PREFIX = "candidates_gen_"
 CANDIDATES = "candidates"
+ADAPTER = "adapter"
 
 RESERVED_NAMES = frozenset(
     {
@@ -48,7 +49,7 @@ RESERVED_NAMES = frozenset(
         ".agent_workspace",
         "training.json",
         # sia's subdirectories
-        "adapter",
+        ADAPTER,
         "test",
         "rollouts",
         "trials",
@@ -94,6 +95,12 @@ def staged_numbers(run: Path) -> list[tuple[int, Path]]:
 def candidates_dir(gen: Path) -> Path:
     """gen_N/candidates: where a whole generation keeps its candidates."""
     return gen / CANDIDATES
+
+
+def adapter_dir(gen: Path) -> Path:
+    """gen_N/adapter (or a candidate's or staged generation's): the LoRA adapter that a
+    weights generation trained."""
+    return gen / ADAPTER
 
 
 def candidate_dir(gen: Path, candidate: int) -> Path:

@@ -16,7 +16,7 @@ from sia_core.execution.evaluation import Evaluation
 from sia_core.execution.trajectories import read_calls
 from sia_core.options import OptionError
 from sia_core.policy.contract import Policy
-from sia_core.run_layout import derived_seed, gen_name, round_salt
+from sia_core.run_layout import adapter_dir, derived_seed, gen_name, round_salt
 from sia_core.store import atomic_write_json
 from sia_core.tasks.splits import training_view
 from sia_core.tasks.task import Task
@@ -159,5 +159,5 @@ def improve_weights(
         "rounds": rounds,
     }
     key = f"{gen_name(number)}/{tmp.name.lstrip('.')}"  # where a policy host keeps it too
-    save_adapter(policy, tmp / "adapter", training, extra_files, key)
+    save_adapter(policy, adapter_dir(tmp), training, extra_files, key)
     return training

@@ -19,7 +19,7 @@ from sia_core.generation_record import GenerationRecord
 from sia_core.loop.run_config import RunConfig
 from sia_core.loop.run_dir import RunDir
 from sia_core.progress import QuietReporter, Reporter
-from sia_core.run_layout import candidate_dir, gen_name, record_path
+from sia_core.run_layout import adapter_dir, candidate_dir, gen_name, record_path
 from sia_core.store import read_json
 from sia_core.tasks.splits import selection_view
 
@@ -98,11 +98,9 @@ def reevaluate(
         view, recorded = task, record.test_score
     # A weights generation (or candidate) is evaluated with the adapter it trained.
     adapter = (
-        gen_dir / "adapter"
+        adapter_dir(gen_dir)
         if record.adapter_gen == generation
-        else rundir.gen_dir(record.adapter_gen) / "adapter"
-        if record.adapter_gen
-        else None
+        else rundir.adapter(record.adapter_gen)
     )
     stamp = time.strftime("%Y%m%d-%H%M%S")
     name = gen_name(generation) + (f"-candidate_{candidate}" if candidate else "")

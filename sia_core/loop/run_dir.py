@@ -45,6 +45,10 @@ class RunDir:
     def gen_dir(self, number: int) -> Path:
         return run_layout.gen_dir(self.path, number)
 
+    def adapter(self, adapter_gen: int | None) -> Path | None:
+        """The adapter generation `adapter_gen` trained (None: the base model)."""
+        return run_layout.adapter_dir(self.gen_dir(adapter_gen)) if adapter_gen else None
+
     def exists(self) -> bool:
         return self.run_json.is_file()
 

@@ -126,7 +126,7 @@ def choose(
                     shutil.copy2(entry, tmp / entry.name, follow_symlinks=False)
             if best.adapter_gen == number:
                 # Candidates after the chosen one trained adapters of their own.
-                w.serving.serve(tmp / "adapter", w.reporter)
+                w.serving.serve(run_layout.adapter_dir(tmp), w.reporter)
             kept = steps.keep(w, number, tmp, best.score, records)
             record = GenerationRecord.from_dict(best.as_dict())
             record.keep, record.incumbent = kept.verdict, kept.incumbent

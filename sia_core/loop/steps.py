@@ -91,10 +91,8 @@ def propose(
     """The backend's child in `out`: generation 1 from the Meta-Agent, later ones from
     the Feedback-Agent with the evidence of the run so far."""
     outcome = Proposed()
-    adapter_gen = parent_record.adapter_gen if parent_record else None
-    runner = TrialRunner(
-        w.executor, w.selection, number, out, outcome.usage, adapter_path(w, adapter_gen)
-    )
+    adapter = w.rundir.adapter(parent_record.adapter_gen if parent_record else None)
+    runner = TrialRunner(w.executor, w.selection, number, out, outcome.usage, adapter)
     trial = runner.as_trial()
     try:
         if number == 1:
@@ -126,11 +124,6 @@ def propose(
     if outcome.decision is not None:
         atomic_write_json(out / "decision.json", outcome.decision.as_dict())
     return outcome
-
-
-def adapter_path(w: Wiring, adapter_gen: int | None) -> Path | None:
-    """Where generation `adapter_gen`'s adapter lies (None: the base model)."""
-    return w.rundir.gen_dir(adapter_gen) / "adapter" if adapter_gen else None
 
 
 def feedback_context(
@@ -209,7 +202,7 @@ def evaluate(
     except EnvError as exc:
         outcome.error = str(exc)
         return outcome
-    w.serving.serve(adapter_path(w, outcome.adapter_gen), w.reporter)
+    w.serving.serve(w.rundir.adapter(outcome.adapter_gen), w.reporter)
     if decision.lever != "harness":
         try:
             outcome.training = improve_weights(
