@@ -168,6 +168,8 @@ class Salt(enum.IntEnum):
     """The paired keep rule's bootstrap."""
     ARCHIVE_PARENT = 13
     """`--parent archive`'s draw of the generation to build on."""
+    SECOND_LOOK = 17
+    """The keep rule's draw of training rows for a second look at a close call."""
 
 
 def round_salt(round_no: int) -> int:

@@ -140,7 +140,10 @@ def improve_weights(
             metrics, extra_files = policy.train(
                 spec.name, spec.trainer, batch, checked.config, seed
             )
-        rounds.append({"batch": summary, "metrics": metrics})
+        # The rows this adapter has seen the answers of: a keep rule's second look
+        # scores on rows outside them.
+        trained = [group.item_id for group in batch.groups]
+        rounds.append({"batch": summary, "metrics": metrics, "item_ids": trained})
         if reused is not None:
             rounds[-1]["rollouts_of_candidate"] = reused.candidate
             reporter.info(

@@ -6,18 +6,30 @@ when it is better by more than noise: McNemar's exact test when every reward is 
 (one-sided, on the items where exactly one of the two succeeded), otherwise a paired
 bootstrap of the mean difference (one-sided). Both report the mean per-item difference
 with a 95% paired-bootstrap interval, so a run's summary shows how big each step was.
+
+A second look: where the task has labelled training rows to spare, a close call (better,
+p between SEQUENTIAL_LEVEL and FUTILITY) is not settled on the selection items alone.
+Both harnesses run on more rows and the test is repeated over every item scored so far.
+Two looks at the 5% level would keep noise more often than 5% of the time, so both looks
+then use SEQUENTIAL_LEVEL (Pocock's boundary for two looks, lowered until the exact
+chance of keeping a candidate that is no better, computed for McNemar's test over every
+discordant count up to 80 and 160, stays below 5%: tests/test_keep_rule.py).
 """
 
 from __future__ import annotations
 
 import math
 import random
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from typing import Any
 
 RULES = ("raw", "paired")
 LEVEL = 0.05
 """One-sided significance level of the paired rule."""
+SEQUENTIAL_LEVEL = 0.03
+"""The level of each look when a second look is possible."""
+FUTILITY = 0.25
+"""A first look with p above this is not worth a second: not kept."""
 BOOTSTRAP = 2000
 
 
@@ -35,6 +47,12 @@ class KeepVerdict:
     """One-sided: the chance of a difference at least this good if the two were equal."""
     items: int = 0
     """Items both were scored on."""
+    level: float = LEVEL
+    """The level this verdict was tested at (SEQUENTIAL_LEVEL when it has two looks)."""
+    second_look: bool = False
+    """The first look was a close call: run both on more rows (`pooled` decides)."""
+    evidence: dict[str, Any] | None = None
+    """The second look: the rows it added, how many favoured each, the pooled test."""
 
     def as_dict(self) -> dict[str, Any]:
         data = asdict(self)
@@ -80,9 +98,12 @@ def decide(
     incumbent_score: float | None,
     direction: str,
     seed: int = 0,
+    two_looks: bool = False,
 ) -> KeepVerdict:
     """Whether a candidate scored `candidate_score` (per-item rewards `candidate`) replaces
-    the incumbent; no incumbent means any scored candidate is kept."""
+    the incumbent; no incumbent means any scored candidate is kept. `two_looks`: more rows
+    can be scored if this look is a close call (the paired rule then tests at
+    SEQUENTIAL_LEVEL and sets `second_look` instead of deciding)."""
     if candidate_score is None:
         return KeepVerdict(rule, False, "not scored")
     if incumbent_score is None:
@@ -108,18 +129,83 @@ def decide(
             + ("" if common or rule == "raw" else " (no common items for a paired test)")
         )
         return verdict
+    level = SEQUENTIAL_LEVEL if two_looks else LEVEL
+    verdict.level = level
+    verdict.p_value, test = _paired_test(candidate, incumbent, common, diffs, means)
+    verdict.kept = raw_better and verdict.p_value < level
+    verdict.second_look = two_looks and raw_better and level <= verdict.p_value <= FUTILITY
+    verdict.reason = (
+        f"paired ({test}): p={verdict.p_value:.3f} "
+        + ("<" if verdict.p_value < level else ">=")
+        + f" {level}"
+        + (", a close call: a second look on more rows" if verdict.second_look else "")
+    )
+    return verdict
+
+
+def _paired_test(
+    candidate: dict[str, float],
+    incumbent: dict[str, float],
+    common: list[str],
+    diffs: list[float],
+    means: list[float],
+) -> tuple[float, str]:
+    """One-sided p-value of the paired test over `common`, and how it was made."""
     values = {candidate[i] for i in common} | {incumbent[i] for i in common}
     if values <= {0.0, 1.0}:
         better, worse = sum(d > 0 for d in diffs), sum(d < 0 for d in diffs)
-        verdict.p_value = mcnemar_one_sided(better, worse)
         test = f"McNemar exact, {better} items better, {worse} worse"
-    else:
-        verdict.p_value = sum(1 for m in means if m <= 0) / len(means)
-        test = f"paired bootstrap over {len(common)} items"
-    verdict.kept = raw_better and verdict.p_value < LEVEL
+        return mcnemar_one_sided(better, worse), test
+    p_value = sum(1 for m in means if m <= 0) / len(means)
+    return p_value, f"paired bootstrap over {len(common)} items"
+
+
+def pooled(
+    first: KeepVerdict,
+    selection: tuple[dict[str, float], dict[str, float]],
+    more: tuple[dict[str, float], dict[str, float]],
+    seed: int = 0,
+) -> KeepVerdict:
+    """The second look of a close call `first`: the paired test at SEQUENTIAL_LEVEL over
+    the selection items and the rows `more` added, each a (candidate, incumbent) pair of
+    per-item rewards. Kept only when the pooled difference is better and significant."""
+    cand: dict[str, float] = {}
+    inc: dict[str, float] = {}
+    for tag, (candidate, incumbent) in (("selection", selection), ("more", more)):
+        for key in sorted(set(candidate) & set(incumbent)):
+            cand[f"{tag}:{key}"], inc[f"{tag}:{key}"] = candidate[key], incumbent[key]
+    keys = list(cand)
+    diffs = [cand[k] - inc[k] for k in keys]
+    more_diffs = [cand[k] - inc[k] for k in keys if k.startswith("more:")]
+    means = _bootstrap(diffs, seed)
+    p_value, test = _paired_test(cand, inc, keys, diffs, means)
+    difference = sum(diffs) / len(diffs)
+    verdict = replace(
+        first,
+        second_look=False,
+        difference=difference,
+        interval=(_quantile(means, 0.025), _quantile(means, 0.975)),
+        p_value=p_value,
+        items=len(keys),
+    )
+    verdict.evidence = {
+        "rows": len(more_diffs),
+        "better": sum(d > 0 for d in more_diffs),
+        "worse": sum(d < 0 for d in more_diffs),
+        "difference": sum(more_diffs) / len(more_diffs) if more_diffs else None,
+        "first_p_value": first.p_value,
+    }
+    verdict.kept = difference > 0 and p_value < SEQUENTIAL_LEVEL
     verdict.reason = (
-        f"paired ({test}): p={verdict.p_value:.3f} "
-        + ("<" if verdict.p_value < LEVEL else ">=")
-        + f" {LEVEL}"
+        f"paired, two looks: selection p={first.p_value:.3f}, then {len(more_diffs)} more "
+        f"training rows ({verdict.evidence['better']} better, {verdict.evidence['worse']} "
+        f"worse); pooled ({test}): p={p_value:.3f} "
+        + ("<" if p_value < SEQUENTIAL_LEVEL else ">=")
+        + f" {SEQUENTIAL_LEVEL}"
     )
     return verdict
+
+
+def no_second_look(first: KeepVerdict, why: str) -> KeepVerdict:
+    """A close call whose second look could not be made: not kept, and why."""
+    return replace(first, second_look=False, kept=False, reason=f"{first.reason}; not made: {why}")

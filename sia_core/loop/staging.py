@@ -127,7 +127,7 @@ def choose(
             if best.adapter_gen == number:
                 # Candidates after the chosen one trained adapters of their own.
                 w.serving.serve(run_layout.adapter_dir(tmp), w.reporter)
-            kept = steps.keep(w, number, tmp, best.score, records)
+            kept = steps.keep(w, number, tmp, best.score, records, best.adapter_gen, best.training)
             record = GenerationRecord.from_dict(best.as_dict())
             record.keep, record.incumbent = kept.verdict, kept.incumbent
             record.test_score, record.test_error = kept.test_score, kept.test_error

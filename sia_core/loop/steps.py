@@ -30,10 +30,10 @@ from sia_core.execution.trajectories import item_rewards
 from sia_core.execution.trials import TrialRunner
 from sia_core.generation_record import GenerationRecord, ModelCalls
 from sia_core.levers.weights import improve_weights
-from sia_core.loop import keep_rule
+from sia_core.loop import keep_rule, second_look
 from sia_core.loop.run_dir import generation_views, incumbent_of
 from sia_core.loop.wiring import Wiring
-from sia_core.run_layout import Salt, derived_seed, read_agent_sessions
+from sia_core.run_layout import Salt, adapter_dir, derived_seed, read_agent_sessions
 from sia_core.store import atomic_write_json
 from sia_core.weights.shapes import ShapeReport
 
@@ -237,20 +237,51 @@ def evaluate(
 
 
 def keep(
-    w: Wiring, number: int, tmp: Path, score: float | None, records: list[GenerationRecord]
+    w: Wiring,
+    number: int,
+    tmp: Path,
+    score: float | None,
+    records: list[GenerationRecord],
+    adapter_gen: int | None = None,
+    training: dict[str, Any] | None = None,
 ) -> Kept:
-    """The keep rule against the incumbent; a kept child runs on the test split."""
+    """The keep rule against the incumbent (a second look at a close call, where the task
+    has rows to spare); a kept child runs on the test split. `adapter_gen`: the
+    generation whose adapter the child was evaluated with; `training`: its own."""
     incumbent = incumbent_of(records)
+    candidate = item_rewards(tmp)
+    home = w.rundir.gen_dir(incumbent.number) if incumbent else None
+    held = item_rewards(home) if home else None
+    rows: list[str] = []
+    if home is not None and w.config.keep_rule == "paired":
+        harnesses = [tmp / "target_agent.py", home / "target_agent.py"]
+        spare = second_look.spare_rows(w, records, training, harnesses)
+        seed = derived_seed(w.config.seed, number, Salt.SECOND_LOOK)
+        rows = second_look.draw(spare, len(candidate), seed)
     verdict = keep_rule.decide(
         w.config.keep_rule,
-        item_rewards(tmp),
-        item_rewards(w.rundir.gen_dir(incumbent.number)) if incumbent else None,
+        candidate,
+        held,
         score,
         incumbent.score if incumbent else None,
         w.task.config.direction,
         seed=derived_seed(w.config.seed, number, Salt.KEEP_RULE),
+        two_looks=bool(rows),
     )
-    outcome = Kept(verdict=verdict.as_dict(), incumbent=verdict.kept)
+    usage: UsageByPart = {}
+    if verdict.second_look and incumbent is not None and held is not None:
+        w.reporter.info(
+            f"gen {number}: a close call (p={verdict.p_value:.3f}): both run on "
+            f"{len(rows)} more training rows"
+        )
+        adapter = adapter_dir(tmp) if adapter_gen == number else w.rundir.adapter(adapter_gen)
+        more = second_look.run(w, number, tmp, rows, adapter, incumbent, usage)
+        if isinstance(more, str):
+            verdict = keep_rule.no_second_look(verdict, more)
+        else:
+            seed = derived_seed(w.config.seed, number, Salt.KEEP_RULE)
+            verdict = keep_rule.pooled(verdict, (candidate, held), more, seed)
+    outcome = Kept(verdict=verdict.as_dict(), incumbent=verdict.kept, usage=usage)
     if not verdict.kept:
         return outcome
     if w.selection is w.task:
@@ -331,6 +362,9 @@ def child(
         expected = records[-1].items if records else None
         evaluated = evaluate(w, number, tmp, proposal.decision, expected, parent, candidate)
         if evaluated.ok and decide_keep:
-            kept = keep(w, number, tmp, evaluated.score, records)
+            kept = keep(
+                w, number, tmp, evaluated.score, records,
+                evaluated.adapter_gen, evaluated.training,
+            )  # fmt: skip
     record = assemble(number, started, parent_number, proposal, evaluated, kept, candidate)
     return record, evaluated
