@@ -7,6 +7,7 @@ import shutil
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -63,3 +64,19 @@ def yes_task(sia_yes_task: Path) -> Path:
 @pytest.fixture
 def tiny_dir(sia_tiny_model_dir: Path) -> Path:
     return sia_tiny_model_dir
+
+
+@pytest.fixture
+def tiny_loop(yes_task: Path, tiny_dir: Path, tmp_path: Path) -> Any:
+    """A heuristic run's Loop on the yes-task with the tiny model (LoRA rank 4), not
+    started; its wiring's selection is still the task until a run carves the view."""
+    from sia_core.loop.generation_loop import Loop, RunConfig
+
+    config = RunConfig(
+        task_dir=str(yes_task),
+        backend="heuristic",
+        task_model=str(tiny_dir),
+        lora={"rank": 4, "alpha": 8},
+        runs_dir=str(tmp_path / "runs"),
+    )
+    return Loop(config)

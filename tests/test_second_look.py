@@ -142,22 +142,13 @@ def harness(where: Path, answer: str, but: list[str]) -> Path:
 
 
 @pytest.fixture
-def wiring(yes_task: Path, tiny_dir: Path, tmp_path: Path) -> Any:
+def wiring(tiny_loop: Any, tmp_path: Path) -> Any:
     from dataclasses import replace
 
-    from sia_core.loop.generation_loop import Loop, RunConfig
     from sia_core.tasks.splits import selection_view
 
-    loop = Loop(
-        RunConfig(
-            task_dir=str(yes_task),
-            backend="heuristic",
-            task_model=str(tiny_dir),
-            lora={"rank": 4, "alpha": 8},
-            runs_dir=str(tmp_path / "runs"),
-        )
-    )
-    return replace(loop.wiring, selection=selection_view(loop.task, tmp_path / "views"))
+    view = selection_view(tiny_loop.task, tmp_path / "views")
+    return replace(tiny_loop.wiring, selection=view)
 
 
 def run_on_selection(w: Any, number: int, where: Path) -> None:

@@ -276,25 +276,16 @@ def test_weights_trained_but_not_kept_do_not_leak_into_the_next_generation(
 
 
 def test_trials_score_the_parents_adapter_not_weights_left_by_a_child_not_kept(
-    yes_task: Path, tiny_dir: Path, tmp_path: Path
+    tiny_loop: Any, tmp_path: Path
 ) -> None:
     # After a weights child that was not kept, the policy still holds its trained weights;
     # the next child's trials (the knob search's selection and demo-row runs) must score
     # the parent's adapter, which the child itself is evaluated with.
     from sia_core.execution.trials import TrialRunner
-    from sia_core.loop.generation_loop import Loop, RunConfig
     from sia_core.progress import QuietReporter
     from sia_core.tasks.splits import selection_view
 
-    loop = Loop(
-        RunConfig(
-            task_dir=str(yes_task),
-            backend="heuristic",
-            task_model=str(tiny_dir),
-            lora={"rank": 4, "alpha": 8},
-            runs_dir=str(tmp_path / "runs"),
-        )
-    )
+    loop = tiny_loop
     serving = loop.executor.serving
     serving.serve(None, QuietReporter())
     train_in_place(serving.policy)
