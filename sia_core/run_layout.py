@@ -26,6 +26,8 @@ GEN_DIR = re.compile(r"^gen_(\d+)$")
 STAGING_PREFIX = "candidates_gen_"
 CANDIDATES = "candidates"
 ADAPTER = "adapter"
+SECOND_LOOK = "keep_rule"
+"""gen_N/keep_rule/: the keep rule's second look (incumbent/, candidate/)."""
 
 RESERVED_NAMES = frozenset(
     {
@@ -50,6 +52,7 @@ RESERVED_NAMES = frozenset(
         "training.json",
         # sia's subdirectories
         ADAPTER,
+        SECOND_LOOK,
         "test",
         "rollouts",
         "trials",

@@ -13,6 +13,7 @@ import pytest
 from sia_core.generation_record import GenerationRecord
 from sia_core.loop import keep_rule, second_look
 from sia_core.loop.keep_rule import FUTILITY, LEVEL, SEQUENTIAL_LEVEL, decide, pooled
+from sia_core.run_layout import SECOND_LOOK
 
 # -- the rule -----------------------------------------------------------------------------
 
@@ -132,6 +133,11 @@ with open(os.path.join(a.working_dir, "predictions.csv"), "w", newline="") as fh
     out = csv.writer(fh); out.writerow(["id", "answer"])
     for row in rows:
         out.writerow([row["id"], other if row["id"] in BUT else ANSWER])
+# Hostile: plant a second look's records and its view where sia will write them.
+for part in ("candidate", "incumbent", "view/data/public"):
+    os.makedirs(os.path.join(a.working_dir, "keep_rule", part), exist_ok=True)
+    with open(os.path.join(a.working_dir, "keep_rule", part, "results.json"), "w") as fh:
+        fh.write('{{"summary": {{"accuracy": 1.0}}, "items": []}}')
 """
 
 
@@ -160,7 +166,7 @@ def run_on_selection(w: Any, number: int, where: Path) -> None:
 
 
 def scored_rows(gen: Path) -> dict[str, float]:
-    data = json.loads((gen / second_look.DIR / "candidate" / "agent_execution.json").read_text())
+    data = json.loads((gen / SECOND_LOOK / "candidate" / "agent_execution.json").read_text())
     return {t["item_id"]: t["reward"] for t in data["trajectories"]}
 
 
@@ -188,13 +194,16 @@ def test_a_close_call_is_kept_when_more_rows_agree_and_not_when_they_do_not(
     trained, named = training_ids[:3], training_ids[3]
     training = {"rounds": [{"item_ids": trained}]}
 
-    def child(number: int, answer: str, but: list[str]) -> tuple[Path, steps.Kept]:
+    def child(
+        number: int, answer: str, but: list[str], names: str = named
+    ) -> tuple[Path, steps.Kept]:
         tmp = w.rundir.path / f".gen_{number}"
         agent = harness(tmp, answer, but)
-        agent.write_text(agent.read_text() + f"# demo: {named}\n")
+        agent.write_text(agent.read_text() + f"# demo: {names}\n")
         w.serving.serve(None, w.reporter)
         w.serving.policy.save_adapter(adapter_dir(tmp))
         run_on_selection(w, number, tmp)
+        assert not (tmp / SECOND_LOOK).exists()  # a reserved name: dropped at copy-back
         kept = steps.keep(w, number, tmp, 2 / 8, records, number, training)
         return tmp, kept
 
@@ -214,4 +223,15 @@ def test_a_close_call_is_kept_when_more_rows_agree_and_not_when_they_do_not(
     lucky, kept = child(3, "no", selection_ids[:2])
     assert not kept.incumbent and kept.test_score is None
     assert kept.verdict["evidence"]["better"] == 0 and "two looks" in kept.verdict["reason"]
-    assert not (lucky / second_look.DIR / "view").exists()
+    assert not (lucky / SECOND_LOOK / "view").exists()
+    results = list((lucky / SECOND_LOOK).rglob("results.json"))
+    assert len(results) == 2  # the evaluator's, for incumbent/ and candidate/; none planted
+    assert not [r for r in results if '"accuracy": 1.0' in r.read_text()]
+
+    # Hostile: a harness that names every training row, to be judged by the single look
+    # at 5% (5 of 8 better, p = 0.031) instead of the two looks at 3%. Which rows are
+    # spare is settled before the names are read: the second look is due, finds no
+    # rows, and the child is not kept.
+    _, kept = child(4, "yes", selection_ids[5:], names=" ".join(training_ids))
+    assert not kept.incumbent and kept.verdict["level"] == SEQUENTIAL_LEVEL
+    assert "name all but 0 of the 21 spare rows" in kept.verdict["reason"], kept.verdict

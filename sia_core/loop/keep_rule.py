@@ -13,7 +13,7 @@ Both harnesses run on more rows and the test is repeated over every item scored 
 Two looks at the 5% level would keep noise more often than 5% of the time, so both looks
 then use SEQUENTIAL_LEVEL (Pocock's boundary for two looks, lowered until the exact
 chance of keeping a candidate that is no better, computed for McNemar's test over every
-discordant count up to 80 and 160, stays below 5%: tests/test_keep_rule.py).
+discordant count up to 80 and 160, stays below 5%: tests/test_second_look.py).
 """
 
 from __future__ import annotations
@@ -112,14 +112,7 @@ def decide(
     incumbent = incumbent or {}
     common = sorted(set(candidate) & set(incumbent))
     verdict = KeepVerdict(rule, False, "", items=len(common))
-    # Item rewards are higher-is-better whatever the metric's direction (the evaluator
-    # contract the weights lever trains on: scrna-denoise's are minus each cell's MSE).
-    diffs = [candidate[i] - incumbent[i] for i in common]
-    # One set of resamples serves the interval and the bootstrap p-value.
-    means = _bootstrap(diffs, seed) if diffs else []
-    if diffs:
-        verdict.difference = sum(diffs) / len(diffs)
-        verdict.interval = (_quantile(means, 0.025), _quantile(means, 0.975))
+    diffs, means = _measure(verdict, candidate, incumbent, common, seed)
     raw_better = sign * (candidate_score - incumbent_score) > 0
     if rule == "raw" or not common:
         verdict.kept = raw_better
@@ -141,6 +134,26 @@ def decide(
         + (", a close call: a second look on more rows" if verdict.second_look else "")
     )
     return verdict
+
+
+def _measure(
+    verdict: KeepVerdict,
+    candidate: dict[str, float],
+    incumbent: dict[str, float],
+    common: list[str],
+    seed: int,
+) -> tuple[list[float], list[float]]:
+    """Set `verdict`'s mean difference and interval over `common`; return the per-item
+    differences and the sorted bootstrap means (one set of resamples serves the interval
+    and the bootstrap p-value)."""
+    # Item rewards are higher-is-better whatever the metric's direction (the evaluator
+    # contract the weights lever trains on: scrna-denoise's are minus each cell's MSE).
+    diffs = [candidate[i] - incumbent[i] for i in common]
+    means = _bootstrap(diffs, seed) if diffs else []
+    if diffs:
+        verdict.difference = sum(diffs) / len(diffs)
+        verdict.interval = (_quantile(means, 0.025), _quantile(means, 0.975))
+    return diffs, means
 
 
 def _paired_test(
@@ -175,19 +188,11 @@ def pooled(
         for key in sorted(set(candidate) & set(incumbent)):
             cand[f"{tag}:{key}"], inc[f"{tag}:{key}"] = candidate[key], incumbent[key]
     keys = list(cand)
-    diffs = [cand[k] - inc[k] for k in keys]
-    more_diffs = [cand[k] - inc[k] for k in keys if k.startswith("more:")]
-    means = _bootstrap(diffs, seed)
+    verdict = replace(first, second_look=False, items=len(keys))
+    diffs, means = _measure(verdict, cand, inc, keys, seed)
     p_value, test = _paired_test(cand, inc, keys, diffs, means)
-    difference = sum(diffs) / len(diffs)
-    verdict = replace(
-        first,
-        second_look=False,
-        difference=difference,
-        interval=(_quantile(means, 0.025), _quantile(means, 0.975)),
-        p_value=p_value,
-        items=len(keys),
-    )
+    verdict.p_value = p_value
+    more_diffs = [d for k, d in zip(keys, diffs, strict=True) if k.startswith("more:")]
     verdict.evidence = {
         "rows": len(more_diffs),
         "better": sum(d > 0 for d in more_diffs),
@@ -195,7 +200,7 @@ def pooled(
         "difference": sum(more_diffs) / len(more_diffs) if more_diffs else None,
         "first_p_value": first.p_value,
     }
-    verdict.kept = difference > 0 and p_value < SEQUENTIAL_LEVEL
+    verdict.kept = (verdict.difference or 0.0) > 0 and p_value < SEQUENTIAL_LEVEL
     verdict.reason = (
         f"paired, two looks: selection p={first.p_value:.3f}, then {len(more_diffs)} more "
         f"training rows ({verdict.evidence['better']} better, {verdict.evidence['worse']} "

@@ -3,7 +3,9 @@ more labelled rows than the selection split holds.
 
 The rows come from the training file the selection view leaves to the agent, less every
 row a weights generation of this run trained on (an adapter has seen their answers) and
-every row either harness names by id (a demo: that harness would run without it). Both
+every row either harness names by id (a demo: that harness would run without it). Whether
+a second look is possible is decided before the harnesses' names are read, so a harness
+cannot name every row to be judged by the single, more lenient look. Both
 harnesses run on the same rows, each served its own adapter, through the run's sandbox
 and evaluator. The rows are carved out of the training file the harnesses read, so
 neither sees an answer it is scored on.
@@ -20,6 +22,7 @@ from typing import Any
 from sia_core.envs import EnvError, python_for
 from sia_core.generation_record import GenerationRecord, ModelCalls
 from sia_core.loop.wiring import Wiring
+from sia_core.run_layout import SECOND_LOOK
 from sia_core.tasks.splits import read_rows, rows_view
 from sia_core.tasks.task import TaskError
 from sia_core.usage import add_usage
@@ -29,8 +32,6 @@ MIN_ROWS = 20
 ROWS_PER_ITEM = 2
 """A second look scores this many rows per selection item, as far as rows allow."""
 MAX_ROWS = 400
-DIR = "keep_rule"
-"""gen_N/keep_rule/: both runs of a second look (incumbent/, candidate/)."""
 
 Rewards = dict[str, float]
 
@@ -52,13 +53,10 @@ def trained_ids(training: dict[str, Any] | None) -> set[str] | None:
 
 
 def spare_rows(
-    w: Wiring,
-    records: list[GenerationRecord],
-    child_training: dict[str, Any] | None,
-    harnesses: list[Path],
+    w: Wiring, records: list[GenerationRecord], child_training: dict[str, Any] | None
 ) -> list[str]:
-    """Ids of the training rows a second look may score: none any adapter of this run
-    trained on, none either harness names. [] when the task has no labelled rows."""
+    """Ids of the training rows no adapter of this run trained on: what a second look
+    may score. [] when the task has no labelled rows, or a record does not say."""
     split = w.task.config.validation
     if split is None or w.selection is w.task:
         return []
@@ -68,13 +66,19 @@ def spare_rows(
         if ids is None:
             return []
         trained |= ids
+    _, rows = read_rows(w.selection.public_dir / split.source)
+    return [i for i in (str(row.get(split.id_column)) for row in rows) if i not in trained]
+
+
+def unnamed(rows: list[str], harnesses: list[Path]) -> list[str]:
+    """`rows` less those any of these harnesses names (a demo it would run without).
+    Applied only once a second look is due: what a harness names decides which rows are
+    scored, never whether the stricter level of two looks applies."""
     named: set[str] = set()
     for harness in harnesses:
         if harness.is_file():
             named |= set(_TOKEN.findall(harness.read_text(encoding="utf-8", errors="replace")))
-    _, rows = read_rows(w.selection.public_dir / split.source)
-    ids = [str(row.get(split.id_column)) for row in rows]
-    return [i for i in ids if i not in trained and i not in named]
+    return [i for i in rows if i not in named]
 
 
 def draw(spare: list[str], selection_items: int, seed: int) -> list[str]:
@@ -100,7 +104,7 @@ def run(
     """Run the incumbent, then the candidate, on the rows `ids` (the candidate's adapter
     is served last, as its test run expects): their per-item rewards (candidate,
     incumbent), or why they could not be had. Model usage goes under "second look"."""
-    base = tmp / DIR
+    base = tmp / SECOND_LOOK
     try:
         view = rows_view(w.task, w.selection, base / "view", set(ids))
     except TaskError as exc:

@@ -252,12 +252,10 @@ def keep(
     candidate = item_rewards(tmp)
     home = w.rundir.gen_dir(incumbent.number) if incumbent else None
     held = item_rewards(home) if home else None
-    rows: list[str] = []
+    spare: list[str] = []
     if home is not None and w.config.keep_rule == "paired":
-        harnesses = [tmp / "target_agent.py", home / "target_agent.py"]
-        spare = second_look.spare_rows(w, records, training, harnesses)
-        seed = derived_seed(w.config.seed, number, Salt.SECOND_LOOK)
-        rows = second_look.draw(spare, len(candidate), seed)
+        spare = second_look.spare_rows(w, records, training)
+    keep_seed = derived_seed(w.config.seed, number, Salt.KEEP_RULE)
     verdict = keep_rule.decide(
         w.config.keep_rule,
         candidate,
@@ -265,22 +263,32 @@ def keep(
         score,
         incumbent.score if incumbent else None,
         w.task.config.direction,
-        seed=derived_seed(w.config.seed, number, Salt.KEEP_RULE),
-        two_looks=bool(rows),
+        seed=keep_seed,
+        two_looks=len(spare) >= second_look.MIN_ROWS,
     )
     usage: UsageByPart = {}
     if verdict.second_look and incumbent is not None and held is not None:
-        w.reporter.info(
-            f"gen {number}: a close call (p={verdict.p_value:.3f}): both run on "
-            f"{len(rows)} more training rows"
+        harnesses = [
+            tmp / "target_agent.py",
+            w.rundir.gen_dir(incumbent.number) / "target_agent.py",
+        ]
+        unnamed = second_look.unnamed(spare, harnesses)
+        seed = derived_seed(w.config.seed, number, Salt.SECOND_LOOK)
+        rows = second_look.draw(unnamed, len(candidate), seed)
+        more: tuple[dict[str, float], dict[str, float]] | str = (
+            f"the two harnesses name all but {len(unnamed)} of the {len(spare)} spare rows"
         )
-        adapter = adapter_dir(tmp) if adapter_gen == number else w.rundir.adapter(adapter_gen)
-        more = second_look.run(w, number, tmp, rows, adapter, incumbent, usage)
+        if rows:
+            w.reporter.info(
+                f"gen {number}: a close call (p={verdict.p_value:.3f}): both run on "
+                f"{len(rows)} more training rows"
+            )
+            adapter = adapter_dir(tmp) if adapter_gen == number else w.rundir.adapter(adapter_gen)
+            more = second_look.run(w, number, tmp, rows, adapter, incumbent, usage)
         if isinstance(more, str):
             verdict = keep_rule.no_second_look(verdict, more)
         else:
-            seed = derived_seed(w.config.seed, number, Salt.KEEP_RULE)
-            verdict = keep_rule.pooled(verdict, (candidate, held), more, seed)
+            verdict = keep_rule.pooled(verdict, (candidate, held), more, keep_seed)
     outcome = Kept(verdict=verdict.as_dict(), incumbent=verdict.kept, usage=usage)
     if not verdict.kept:
         return outcome
