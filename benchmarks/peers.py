@@ -4,6 +4,7 @@
     python benchmarks/peers.py [--tasks sentiment arithmetic] [--seeds 0 1 2]
         [--max-gen 5] [--rounds 4] [--items 32] [--k 8] [--weights-seeds 0 1 2]
         [--skip-harness] [--skip-weights] [--json peers.json]
+    python benchmarks/peers.py --from-json a.json [b.json ...]   # reprint, run nothing
 
 Harness lever (benchmarks/peers_harness.py): sia's `--backend heuristic --backend-opt
 levers=harness` against DSPy 3.4.1's LabeledFewShot, BootstrapFewShot and
@@ -35,7 +36,8 @@ def log(line: str) -> None:
     print(line, file=sys.stderr, flush=True)
 
 
-def harness_table(task: str, results: dict[str, list[dict[str, Any]]]) -> list[str]:
+def harness_table(task: str, results: dict[str, list[dict[str, Any]]], seeds: list[int]
+                  ) -> list[str]:  # fmt: skip
     lines = [
         f"**{task}**, harness lever: held-out accuracy of each seed's final program",
         "",
@@ -51,15 +53,31 @@ def harness_table(task: str, results: dict[str, list[dict[str, Any]]]) -> list[s
             f"{', '.join(str(r['evals']) for r in runs)} | "
             f"{statistics.mean(r['seconds'] for r in runs):.0f} |"
         )
-    return lines + ["", *paired_lines(results)]
+    return lines + ["", *paired_lines(results), "", *per_seed_lines(results, seeds), "",
+                    *harness_goals(results, seeds)]  # fmt: skip
+
+
+def _two_sided(better: int, worse: int) -> float:
+    from sia_core.loop.keep_rule import mcnemar_one_sided
+
+    return min(1.0, 2 * min(mcnemar_one_sided(better, worse), mcnemar_one_sided(worse, better)))
+
+
+def _p(p: float) -> str:
+    return "< 0.001" if p < 0.001 else f"{p:.3f}"
+
+
+def _counts(ours: dict[str, Any], theirs: dict[str, Any]) -> tuple[int, int, int]:
+    """Items, sia right where the arm is wrong, the reverse: one seed's held-out answers."""
+    better = sum(right and not theirs["hits"][i] for i, right in ours["hits"].items())
+    worse = sum(theirs["hits"][i] and not right for i, right in ours["hits"].items())
+    return len(ours["hits"]), better, worse
 
 
 def paired_lines(results: dict[str, list[dict[str, Any]]]) -> list[str]:
     """sia against each other arm item by item, every seed's held-out items pooled: how
     many sia answers right that the arm gets wrong and the reverse, and the exact
     two-sided sign test on them (McNemar's), so a gap of a point or two reads as what it is."""
-    from sia_core.loop.keep_rule import mcnemar_one_sided
-
     lines = [
         "sia against each arm on the same held-out items (all seeds pooled):",
         "",
@@ -69,19 +87,78 @@ def paired_lines(results: dict[str, list[dict[str, Any]]]) -> list[str]:
     for arm, runs in results.items():
         if arm == "sia":
             continue
-        better = worse = items = 0
-        for ours, theirs in zip(results["sia"], runs, strict=True):
-            for item, right in ours["hits"].items():
-                items += 1
-                better += right and not theirs["hits"][item]
-                worse += theirs["hits"][item] and not right
-        p = min(1.0, 2 * min(mcnemar_one_sided(better, worse), mcnemar_one_sided(worse, better)))
-        shown = "< 0.001" if p < 0.001 else f"{p:.3f}"
-        lines.append(f"| {arm} | {items} | {better} | {worse} | {shown} |")
+        counts = [_counts(o, t) for o, t in zip(results["sia"], runs, strict=True)]
+        items, better, worse = (sum(c[k] for c in counts) for k in range(3))
+        lines.append(f"| {arm} | {items} | {better} | {worse} | {_p(_two_sided(better, worse))} |")
     return lines
 
 
-def weights_table(results: list[dict[str, dict[str, list[float]]]], rounds: int) -> list[str]:
+def per_seed_lines(results: dict[str, list[dict[str, Any]]], seeds: list[int]) -> list[str]:
+    """The same sign test seed by seed: whether a seed where sia scored below an arm is a
+    difference or a few items either way."""
+    arms = [a for a in results if a != "sia"]
+    lines = [
+        "Seed by seed (sia right where the arm is wrong / the reverse, two-sided p):",
+        "",
+        "| seed | " + " | ".join(arms) + " |",
+        "|---|" + "---|" * len(arms),
+    ]
+    for k, (seed, ours) in enumerate(zip(seeds, results["sia"], strict=True)):
+        cells = []
+        for arm in arms:
+            _, better, worse = _counts(ours, results[arm][k])
+            cells.append(f"{better} / {worse} (p {_p(_two_sided(better, worse))})")
+        lines.append(f"| {seed} | " + " | ".join(cells) + " |")
+    return lines
+
+
+DSPY = ("dspy-random-search", "dspy-bootstrap", "dspy-labeled")
+BASELINE = "fixed-8-demos"
+
+
+def harness_goals(results: dict[str, list[dict[str, Any]]], seeds: list[int],
+                  level: float = 0.05) -> list[str]:  # fmt: skip
+    """The issue's three harness goals, each read off this run: sia's mean against the
+    best DSPy optimizer's, its seed spread against that optimizer's, and the seeds where
+    it is not above the 8-random-demo prompt (with whether that is significant)."""
+    sia = [r["test"] for r in results["sia"]]
+    present = [a for a in DSPY if results.get(a)]
+    lines = ["Goals:", ""]
+    if present:
+        best = max(present, key=lambda a: statistics.mean(r["test"] for r in results[a]))
+        theirs = [r["test"] for r in results[best]]
+        pairs = zip(results["sia"], results[best], strict=True)
+        budget = all(o["evals"] <= t["evals"] for o, t in pairs)
+        lines.append(
+            f"- mean {statistics.mean(sia):.3f} against {best}'s {statistics.mean(theirs):.3f}"
+            f" ({'met' if statistics.mean(sia) >= statistics.mean(theirs) else 'not met'};"
+            f" sia's selection evaluations {'no more' if budget else 'MORE'} than its)"
+        )
+        ours_spread, their_spread = max(sia) - min(sia), max(theirs) - min(theirs)
+        lines.append(
+            f"- spread {ours_spread:.2f} against {their_spread:.2f} "
+            f"({'met' if ours_spread <= their_spread + 1e-9 else 'not met'}; standard "
+            f"deviation over seeds {statistics.pstdev(sia):.3f} against "
+            f"{statistics.pstdev(theirs):.3f})"
+        )
+    if results.get(BASELINE):
+        below = []
+        for seed, ours, theirs in zip(seeds, results["sia"], results[BASELINE], strict=True):
+            if ours["test"] <= theirs["test"]:
+                _, better, worse = _counts(ours, theirs)
+                p = _two_sided(better, worse)
+                sig = "significant" if p < level else "not significant"
+                below.append(f"seed {seed}: {ours['test']:.2f} against {theirs['test']:.2f}, "
+                             f"{better} / {worse}, p {_p(p)}, {sig}")  # fmt: skip
+        seeds = len(results["sia"])
+        lines.append(
+            f"- above {BASELINE} on {seeds - len(below)} of {seeds} seeds"
+            + (f" (not above on {'; '.join(below)})" if below else " (met)")
+        )
+    return lines
+
+
+def weights_table(results: list[dict[str, Any]], seeds: list[int], rounds: int) -> list[str]:
     lines = [
         "**sentiment**, weights lever: held-out accuracy after rounds 0–"
         f"{rounds}, seconds per round",
@@ -89,16 +166,63 @@ def weights_table(results: list[dict[str, dict[str, list[float]]]], rounds: int)
         "| seed | trainer | held-out after each round | seconds per round | total s |",
         "|---|---|---|---|---|",
     ]
-    ratios = []
-    for seed, result in enumerate(results):
+    for seed, result in zip(seeds, results, strict=True):
         for name, label in (("sia", "sia (sia_rl_grpo)"), ("trl", "TRL GRPOTrainer")):
             arm = result[name]
             lines.append(
                 f"| {seed} | {label} | {' → '.join(f'{s:.2f}' for s in arm['held_out'])} | "
                 f"{', '.join(f'{s:.0f}' for s in arm['seconds'])} | {sum(arm['seconds']):.0f} |"
             )
-        ratios.append(sum(result["trl"]["seconds"]) / sum(result["sia"]["seconds"]))
-    lines += ["", f"TRL seconds / sia seconds, per seed: {', '.join(f'{r:.1f}x' for r in ratios)}"]
+    return lines + ["", *weights_goals(results, seeds)]
+
+
+def weights_goals(results: list[dict[str, Any]], seeds: list[int], factor: float = 5.0
+                  ) -> list[str]:  # fmt: skip
+    """Round for round: how many times less time sia's round took than TRL's, and whether
+    sia's held-out after it is at least TRL's; the goal is met on a seed when every round
+    is both ≥ `factor`× faster and no lower."""
+    lines = ["Round for round (TRL seconds / sia seconds; sia's held-out − TRL's after it):", ""]
+    met = 0
+    for seed, result in zip(seeds, results, strict=True):
+        sia, trl = result["sia"], result["trl"]
+        done = min(len(sia["seconds"]), len(trl["seconds"]))
+        ratios = [trl["seconds"][r] / sia["seconds"][r] for r in range(done)]
+        gaps = [sia["held_out"][r + 1] - trl["held_out"][r + 1] for r in range(done)]
+        ok = done > 0 and all(x >= factor for x in ratios) and all(g >= -1e-9 for g in gaps)
+        met += ok
+        total = sum(trl["seconds"][:done]) / max(sum(sia["seconds"][:done]), 1e-9)
+        lines.append(
+            f"- seed {seed}: {', '.join(f'{x:.1f}x' for x in ratios)} ({total:.1f}x in all); "
+            f"{', '.join(f'{g:+.2f}' for g in gaps)}: {'met' if ok else 'not met'}"
+        )
+    return lines + ["", f"Weights goal (≥ {factor:.0f}x less time, held-out ≥ TRL's, every "
+                        f"round): met on {met} of {len(results)} seeds"]  # fmt: skip
+
+
+def _seeds(args: dict[str, str], key: str) -> list[int]:
+    return [int(s) for s in args[key].strip("[]").split(",") if s.strip()]
+
+
+def from_json(paths: list[Path]) -> list[str]:
+    """The tables again from the --json files of earlier runs, merged: each harness task
+    from the last file that has it, the weights seeds of every file in order."""
+    lines: list[str] = []
+    harness: dict[str, tuple[Any, list[int]]] = {}
+    weights: list[dict[str, Any]] = []
+    seeds: list[int] = []
+    rounds = 0
+    for path in paths:
+        record = json.loads(path.read_text())
+        harness.update({k: (v, _seeds(record["args"], "seeds")) for k, v in record.items()
+                        if k.startswith("harness/")})  # fmt: skip
+        if "weights" in record:
+            weights += record["weights"]
+            seeds += record.get("weights_done") or _seeds(record["args"], "weights_seeds")
+            rounds = max(rounds, int(record["args"]["rounds"]))
+    for key, (results, task_seeds) in harness.items():
+        lines += harness_table(key.removeprefix("harness/"), results, task_seeds) + [""]
+    if weights:
+        lines += weights_table(weights, seeds, rounds)
     return lines
 
 
@@ -119,27 +243,47 @@ def main() -> None:
     parser.add_argument("--skip-harness", action="store_true")
     parser.add_argument("--skip-weights", action="store_true")
     parser.add_argument("--json", type=Path, help="also write every number here")
+    parser.add_argument(
+        "--from-json", type=Path, nargs="+",
+        help="run nothing: print the tables of earlier runs' --json files",
+    )  # fmt: skip
     args = parser.parse_args()
+    if args.from_json:
+        missing = [str(p) for p in args.from_json if not p.is_file()]
+        if missing:
+            sys.exit(f"peers.py: no such file: {', '.join(missing)}; give the --json files "
+                     "of earlier runs")  # fmt: skip
+        print("\n".join(from_json(args.from_json)))
+        return
     record: dict[str, Any] = {"args": {k: str(v) for k, v in vars(args).items()}}
     lines: list[str] = []
+
+    def keep() -> None:
+        # A run takes an hour or more: each finished part is on disk at once, so a stop
+        # loses only the part under way (`--from-json` prints what is there).
+        if args.json:
+            args.json.write_text(json.dumps(record, indent=1))
+
     if not args.skip_harness:
         from peers_harness import run_task
 
         for task in args.tasks:
             results = run_task(task, args.seeds, args.max_gen, log, args.trials)
             record[f"harness/{task}"] = results
-            lines += harness_table(task, results) + [""]
+            keep()
+            lines += harness_table(task, results, args.seeds) + [""]
     if not args.skip_weights:
         from peers_weights import compare
 
-        runs = []
+        runs: list[dict[str, Any]] = []
+        record["weights"], record["weights_done"] = runs, []
         for seed in args.weights_seeds:
             with tempfile.TemporaryDirectory(prefix="sia-peers-w-") as tmp:
                 runs.append(compare(seed, args.rounds, args.items, args.k, Path(tmp), log))
-        record["weights"] = runs
-        lines += weights_table(runs, args.rounds)
-    if args.json:
-        args.json.write_text(json.dumps(record, indent=1))
+            record["weights_done"].append(seed)
+            keep()
+        lines += weights_table(runs, args.weights_seeds, args.rounds)
+    keep()
     print("\n".join(lines))
 
 

@@ -84,6 +84,7 @@ def compare(seed: int, rounds: int, items: int, k: int, scratch: Path,
     answers = [r["answer"] for r in data.test]
     handle = PolicyHandle(policy.model, policy.tokenizer, lora.learning_rate, seed=seed)
     scores = [held_out(policy.model, policy.tokenizer, tests, answers)]
+    log(f"weights seed {seed} round 0 (the checkpoint, both trainers): {scores[0]:.2f}")
     seconds: list[float] = []
     for number in range(rounds):
         start = time.perf_counter()
