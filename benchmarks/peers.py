@@ -150,9 +150,9 @@ def harness_goals(results: dict[str, list[dict[str, Any]]], seeds: list[int],
                 sig = "significant" if p < level else "not significant"
                 below.append(f"seed {seed}: {ours['test']:.2f} against {theirs['test']:.2f}, "
                              f"{better} / {worse}, p {_p(p)}, {sig}")  # fmt: skip
-        seeds = len(results["sia"])
+        count = len(results["sia"])
         lines.append(
-            f"- above {BASELINE} on {seeds - len(below)} of {seeds} seeds"
+            f"- above {BASELINE} on {count - len(below)} of {count} seeds"
             + (f" (not above on {'; '.join(below)})" if below else " (met)")
         )
     return lines
