@@ -253,7 +253,11 @@ def main() -> None:
         if missing:
             sys.exit(f"peers.py: no such file: {', '.join(missing)}; give the --json files "
                      "of earlier runs")  # fmt: skip
-        print("\n".join(from_json(args.from_json)))
+        try:
+            print("\n".join(from_json(args.from_json)))
+        except (ValueError, KeyError, TypeError) as exc:
+            sys.exit(f"peers.py: {exc.__class__.__name__} {exc} reading the --from-json files: "
+                     "give the files that `peers.py --json` wrote")  # fmt: skip
         return
     record: dict[str, Any] = {"args": {k: str(v) for k, v in vars(args).items()}}
     lines: list[str] = []

@@ -108,6 +108,15 @@ def test_from_json_reprints_merged_runs_with_their_seeds(tmp_path: Path) -> None
          str(tmp_path / "none.json")], capture_output=True, text=True,
     )  # fmt: skip
     assert missing.returncode == 1
+    garbled = tmp_path / "garbled.json"
+    garbled.write_text("{not json")
+    broken = subprocess.run(
+        [sys.executable, str(ROOT / "benchmarks" / "peers.py"), "--from-json", str(garbled)],
+        capture_output=True, text=True,
+    )  # fmt: skip
+    assert broken.returncode == 1 and "Traceback" not in broken.stderr
+    assert len(broken.stderr.strip().splitlines()) == 1
+    assert "give the files that `peers.py --json` wrote" in broken.stderr
     assert missing.stderr.strip().splitlines() == [
         f"peers.py: no such file: {tmp_path / 'none.json'}; give the --json files of earlier runs"
     ]
