@@ -297,6 +297,56 @@ def test_a_knob_whose_edit_changed_nothing_is_not_walked_again(tmp_path: Path) -
     assert edited[:4] == [["MODE"], ["SHOTS"], ["TEMP"], ["SHOTS"]]
 
 
+def test_an_edit_that_sends_what_its_origin_sent_is_told_its_score_not_run(
+    tmp_path: Path,
+) -> None:
+    """SHOTS once demo ids are set, VOTES at temperature 0: the model sees exactly what it
+    saw, so the edit gets the origin's score without a selection run, and the knob is not
+    walked again. Here the harness ignores TEMP (the probe's digest leaves it out)."""
+    knobs = parse_knobs(KNOBS)
+    run = tmp_path / "run"
+    search = KnobSearch(run, "max", seed=0)
+    probed: list[dict] = []
+
+    def probe(values: dict) -> str:
+        probed.append(dict(values))
+        return f"{values['SHOTS']}-{values['MODE']}"
+
+    incumbent = ({"SHOTS": 4, "MODE": "a", "TEMP": 0.0}, 0.2, 1)
+    ran = []
+    for number in range(2, 7):
+        proposal = search.propose("s", knobs, {}, number, None, incumbent, probe=probe)
+        moved = [k for k in incumbent[0] if proposal.values[k] != incumbent[0][k]]
+        assert moved != ["TEMP"], "an edit the probe showed to change nothing was run"
+        ran.append((moved, proposal.repeats))
+        _record(run, number, incumbent[1] - 0.01)  # nothing gains: every edit from the parent
+    # The parent is probed once, before the first edit is compared with it.
+    assert probed[0] == incumbent[0] and probed.count(incumbent[0]) == 1
+    told = [t for t in search.study("s").get_trials() if "same_requests_as" in t.user_attrs]
+    assert [t.params.get("TEMP") != 0.0 for t in told] == [True]
+    assert told[0].user_attrs["how"] == "repeat" and told[0].value == 0.2
+    assert told[0].user_attrs["same_requests_as"] == 0  # the parent's trial
+    assert sum(bool(r) for _, r in ran) == 1 and search.completed("s") == 1 + len(ran)
+    # TEMP's told edit tied with its origin: it is not walked again.
+    assert all(m != ["TEMP"] for m, _ in ran)
+
+
+def test_a_probe_that_says_nothing_leaves_every_edit_to_its_selection_run(
+    tmp_path: Path,
+) -> None:
+    knobs = parse_knobs(KNOBS)
+    run = tmp_path / "run"
+    search = KnobSearch(run, "max", seed=0)
+    incumbent = ({"SHOTS": 4, "MODE": "a", "TEMP": 0.0}, 0.2, 1)
+    moved_knobs = set()
+    for number in range(2, 6):
+        proposal = search.propose("s", knobs, {}, number, None, incumbent, probe=lambda v: None)
+        moved_knobs |= {k for k in incumbent[0] if proposal.values[k] != incumbent[0][k]}
+        assert not proposal.repeats
+        _record(run, number, 0.1)
+    assert "TEMP" in moved_knobs
+
+
 def test_the_edit_plan_tries_a_choices_options_within_the_caps() -> None:
     from sia_core.harness.knob_search import CHOICE_EDITS, DEMO_EDITS, MAX_EDITS, edit_plan
 
@@ -424,3 +474,31 @@ def test_bootstrapped_demos_are_drawn_label_by_label() -> None:
     numbers = {r: str(i) for i, r in enumerate(rows)}
     assert _groups(rows, rows[:3], numbers) == [rows[:3]]
     assert _groups(rows, [], numbers) == []
+
+
+def _call(item: str, temperature: float | None = 0.0, content: str = "Review: x", **extra) -> dict:
+    request = {"model": "m", "messages": [{"role": "user", "content": content}], **extra}
+    if temperature is not None:
+        request["temperature"] = temperature
+    return {"item_id": item, "request": request}
+
+
+def test_the_requests_digest_counts_what_the_model_sees() -> None:
+    from sia_core.harness.request_digest import requests_digest
+
+    rewards = {"a": 1.0, "b": 0.0}
+    one = requests_digest([_call("a"), _call("b")], rewards)
+    assert one is not None
+    # Greedy repeats (VOTES at temperature 0) and the order of a harness's threads: same.
+    assert requests_digest([_call("b"), _call("a"), _call("a"), _call("b")], rewards) == one
+    assert requests_digest([_call("a", stream=True), _call("b")], rewards) == one
+    # Sampled repeats are votes: their number counts.
+    hot = requests_digest([_call("a", 0.7), _call("b", 0.7)], rewards)
+    assert hot != one
+    assert requests_digest([_call("a", 0.7)] * 2 + [_call("b", 0.7)], rewards) != hot
+    # Another prompt, another row's prompt, or another reward (a parse rule): different.
+    assert requests_digest([_call("a", content="Review: y"), _call("b")], rewards) != one
+    assert requests_digest([_call("b"), _call("b")], rewards) != one
+    assert requests_digest([_call("a"), _call("b")], {"a": 1.0, "b": 1.0}) != one
+    # A harness that made no model call: equal requests would prove nothing.
+    assert requests_digest([], rewards) is None

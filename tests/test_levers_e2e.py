@@ -245,3 +245,64 @@ def test_bootstrapped_demos_come_from_training_rows_the_harness_answered_in_its_
     assert all(set(r) == {"id", "question"} for r in seen["items"])
     assert seen["train"] and not set(seen["train"]) & set(asked)
     assert not {"answers.csv", "private"} & set(seen["files"])
+
+
+def test_an_edit_the_model_cannot_see_is_told_its_origins_score_without_a_selection_run(
+    yes_task: Path, tiny_dir: Path, tmp_path: Path
+) -> None:
+    """ECHO sends the same greedy request again: on the probe rows (training rows no demo
+    may show) its edit sends what the parent sent, so it is told the parent's score
+    instead of spending one of the generation's selection runs; the other knobs' edits
+    change the requests and are run."""
+    agent = yes_task / "reference" / "reference_target_agent.py"
+    agent.write_text(
+        agent.read_text()
+        .replace(
+            "rows = list(",
+            'ECHO = 1  # sia-knob: int 1..3\nPREFIX = "a"  # sia-knob: choice a|b\n'
+            "TEMP = 0.0  # sia-knob: float 0.0..1.0\nrows = list(",
+            1,
+        )
+        .replace(
+            "def answer(row):\n    reply = client",
+            "def answer(row):\n  for _ in range(ECHO):\n    reply = client",
+        )
+        .replace("temperature=0,", "temperature=TEMP,")
+        .replace(
+            '"content": row["question"]',
+            '"content": ("" if PREFIX == "a" else "Q: ") + row["question"]',
+        )
+    )
+    runs = tmp_path / "runs"
+    result = sia(
+        "run", "--task-dir", str(yes_task), "--backend", "heuristic", "--task-model",
+        str(tiny_dir), "--max-gen", "2", "--run-id", "p", "--runs-dir", str(runs),
+        "--backend-opt", "levers=harness", "--backend-opt", "trials=3",
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr + result.stdout
+    search = KnobSearch(runs / "run_p", "max", 0)
+    trials = search.study(search.studies()[0]).get_trials()
+    told = [t for t in trials if "same_requests_as" in t.user_attrs]
+    assert len(told) == 1, [(t.user_attrs.get("how"), t.params) for t in trials]
+    assert told[0].user_attrs["how"] == "repeat" and told[0].user_attrs["same_requests_as"] == 0
+    parent = trials[0].user_attrs["values"]
+    assert [k for k, v in told[0].user_attrs["values"].items() if parent[k] != v] == ["ECHO"]
+    ran = [t for t in trials if t.user_attrs.get("how") in ("edit", "tpe")]
+    assert len(ran) == 3  # the generation's three selection runs all went to other edits
+    improvement = (runs / "run_p" / "gen_2" / "improvement.md").read_text()
+    assert f"(trial {told[0].number}) that were scored already or sent the" in improvement
+    assert any((runs / "run_p" / "gen_2" / "trials").glob("probe_*"))
+    # Switched off, every edit gets its selection run (ECHO's too) and nothing is probed.
+    off = sia(
+        "run", "--task-dir", str(yes_task), "--backend", "heuristic", "--task-model",
+        str(tiny_dir), "--max-gen", "2", "--run-id", "q", "--runs-dir", str(runs),
+        "--backend-opt", "levers=harness", "--backend-opt", "trials=3",
+        "--backend-opt", "probe=off",
+    )  # fmt: skip
+    assert off.returncode == 0, off.stderr + off.stdout
+    search = KnobSearch(runs / "run_q", "max", 0)
+    unprobed = search.study(search.studies()[0]).get_trials()
+    assert not [t for t in unprobed if "same_requests_as" in t.user_attrs]
+    assert not any((runs / "run_q" / "gen_2" / "trials").glob("probe_*"))
+    edited = [t.user_attrs["edit_knob"] for t in unprobed if t.user_attrs.get("how") == "edit"]
+    assert "ECHO" in edited

@@ -193,8 +193,11 @@ def test_backend_options_are_checked(tmp_path: Path) -> None:
         ScriptedBackend.from_options({"scrpt": "x"})
     with pytest.raises(SiaError, match="does not exist"):
         ScriptedBackend.from_options({"script": str(tmp_path / "missing")})
-    with pytest.raises(SiaError, match="takes the options levers, trials, k, items, rounds"):
+    with pytest.raises(SiaError, match="takes the options levers, trials, probe, k, items"):
         HeuristicBackend.from_options({"x": "1"})
+    with pytest.raises(SiaError, match="probe=maybe: use on or off"):
+        HeuristicBackend.from_options({"probe": "maybe"})
+    assert not HeuristicBackend.from_options({"probe": "off"}).probe
     with pytest.raises(SiaError, match="levers=all: use one of harness, weights, both"):
         HeuristicBackend.from_options({"levers": "all"})
     assert HeuristicBackend.from_options({"levers": "harness"}).levers == "harness"

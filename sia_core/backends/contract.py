@@ -124,6 +124,20 @@ missing from the answer was not scored (the run failed or skipped it)."""
 
 
 @dataclass(frozen=True)
+class RowsProbe:
+    calls: list[dict[str, Any]]
+    """The gateway's records of the run's calls (calls.jsonl), each with its request."""
+    rewards: dict[str, float]
+    """Each scored row's reward."""
+
+
+RequestsTrial = Callable[[Path, list[str]], RowsProbe | None]
+"""Run the harness file on these labelled training rows (as `RowsTrial`) and return the
+model calls it made and each row's reward: what the setting does, compared with what
+another did on the same rows. None when the run failed or the task has no labelled rows."""
+
+
+@dataclass(frozen=True)
 class MetaContext:
     task: Task
     out_dir: Path
@@ -164,6 +178,9 @@ class FeedbackContext:
     """Scores a candidate harness on the selection split (its usage counts as trials)."""
     on_rows: RowsTrial | None = None
     """Which training rows a candidate harness answers right (its usage counts as trials)."""
+    on_requests: RequestsTrial | None = None
+    """What a candidate harness sends the model on a few training rows (its usage counts
+    as trials): a setting that sends what a scored one sent need not be scored again."""
     selection: Task | None = None
     """The selection split's view of the task (the carved validation rows as its items),
     or the task itself when it has no validation split."""

@@ -18,6 +18,7 @@ from sia_core.backends.contract import (
 )
 from sia_core.backends.knob_lever import (
     MAX_INNER,
+    parent_calls_model,
     parent_knobs,
     propose_knobs,
     search_for,
@@ -46,7 +47,7 @@ def _evaluator_note(ctx: FeedbackContext) -> str:
     return f" ({str(note)[:300]})" if note else ""
 
 
-OPTIONS = ("levers", "trials", *ROLLOUT_KEYS)
+OPTIONS = ("levers", "trials", "probe", *ROLLOUT_KEYS)
 
 
 def _rollout(options: Mapping[str, str]) -> dict[str, int | float]:
@@ -76,10 +77,14 @@ class HeuristicBackend:
         levers: str = "both",
         trials: int | None = None,
         rollout: Mapping[str, int | float] | None = None,
+        probe: bool = True,
     ) -> None:
         self.levers = levers
         self.trials = trials
         """Knob trials per harness generation (None: from the cost of the first)."""
+        self.probe = probe
+        """Whether a knob trial is first run on the probe rows, and told the score of a
+        setting that sent the model the same requests instead of a selection run."""
         self.rollout = dict(rollout or {})
         """Rollout settings the user fixed; they win over the plan for the reward shape."""
 
@@ -98,7 +103,12 @@ class HeuristicBackend:
             raise SiaError(
                 f"--backend-opt trials={trials}: use auto or a number from 1 to {MAX_INNER}"
             )
-        return cls(levers, None if trials == "auto" else int(trials), _rollout(options))
+        probe = options.get("probe", "on")
+        if probe not in ("on", "off"):
+            raise SiaError(f"--backend-opt probe={probe}: use on or off")
+        return cls(
+            levers, None if trials == "auto" else int(trials), _rollout(options), probe == "on"
+        )
 
     def initial(self, ctx: MetaContext) -> Decision:
         return start_from_reference(ctx, "the heuristic backend starts from the reference agent")
@@ -113,9 +123,7 @@ class HeuristicBackend:
         parent = parent_knobs(ctx) if self.levers != "weights" else None
         # A harness that never calls the model (a classical method) cannot be moved by
         # training the model's weights.
-        calls = ctx.parent.dir / "calls.jsonl"
-        calls_model = calls.is_file() and calls.stat().st_size > 0
-        trainable = bool(ctx.algorithms) and ctx.weights_available and calls_model
+        trainable = bool(ctx.algorithms) and ctx.weights_available and parent_calls_model(ctx)
         trials = 0
         if parent is not None and parent.knobs:
             trials = search_for(ctx).completed(study_name(ctx, parent))
@@ -134,7 +142,7 @@ class HeuristicBackend:
         )
         if lever == "harness":
             assert parent is not None
-            return propose_knobs(ctx, parent, why, self.trials)
+            return propose_knobs(ctx, parent, why, self.trials, probe=self.probe)
         return self._weights(ctx, why)
 
     def _weights(self, ctx: FeedbackContext, why: str) -> Decision:

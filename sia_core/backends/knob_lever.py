@@ -4,8 +4,10 @@ says what changed and why."""
 
 from __future__ import annotations
 
+import itertools
 import json
 import shutil
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -17,8 +19,10 @@ from sia_core.harness.knob_search import (
     changed,
     demo_pool,
     describe_values,
+    probe_rows,
 )
 from sia_core.harness.knobs import Knob, KnobError, parse_knobs, rewrite, skeleton_digest
+from sia_core.harness.request_digest import requests_digest
 from sia_core.run_layout import read_record
 from sia_core.tasks.splits import read_rows
 
@@ -95,8 +99,10 @@ def _improvement(
         )
     if proposal.repeats:
         lines.append(
-            f"The sampler proposed {len(proposal.repeats)} already-scored setting(s) first; "
-            "they were told their known score without running again."
+            f"The search proposed {len(proposal.repeats)} setting(s) (trial "
+            f"{', '.join(map(str, proposal.repeats))}) that were scored already or sent the "
+            "model exactly what a scored one sent on the probe rows; they were told that "
+            "score without a selection run."
         )
     if proposal.reused:
         lines.append("This trial was asked for before a kill and is run now, not asked anew.")
@@ -221,6 +227,31 @@ def _bootstrap(
     return {k: [list(g) for g in v.get("groups") or []] for k, v in found.items()}, notes
 
 
+def parent_calls_model(ctx: FeedbackContext) -> bool:
+    """Whether the parent's run called the task model (a classical method does not)."""
+    calls = ctx.parent.dir / "calls.jsonl"
+    return calls.is_file() and calls.stat().st_size > 0
+
+
+def _prober(
+    ctx: FeedbackContext, parent: ParentKnobs, rows: list[str]
+) -> Callable[[dict[str, object]], str | None] | None:
+    """What a setting sends the model on the probe rows, as a digest (None: the run
+    failed or made no model call); None when the run cannot probe, or when the parent
+    made no model call (a classical harness's probe would be a second run for nothing)."""
+    if not rows or ctx.on_requests is None or not parent_calls_model(ctx):
+        return None
+    on_requests = ctx.on_requests
+    counter = itertools.count(1)
+
+    def probe(values: dict[str, object]) -> str | None:
+        agent = _write_trial(ctx, parent, f"probe_{next(counter)}", dict(values))
+        found = on_requests(agent, rows)
+        return None if found is None else requests_digest(found.calls, found.rewards)
+
+    return probe
+
+
 @dataclass
 class InnerTrial:
     trial: int
@@ -230,7 +261,11 @@ class InnerTrial:
 
 
 def propose_knobs(
-    ctx: FeedbackContext, parent: ParentKnobs, why: str, limit: int | None = None
+    ctx: FeedbackContext,
+    parent: ParentKnobs,
+    why: str,
+    limit: int | None = None,
+    probe: bool = True,
 ) -> Decision:
     """This generation's harness. With one trial (a slow harness, or `limit` 1) it is
     the next trial of the study, scored by the generation's own run. With several, each
@@ -254,17 +289,24 @@ def propose_knobs(
             if ctx.parent.score is not None and ctx.parent.status == "ok"
             else None
         )
+        prober = (
+            _prober(ctx, parent, probe_rows(ctx.task, selection, pools, ctx.seed))
+            if probe
+            else None
+        )
         if count == 1 or ctx.on_selection is None:
             preferred, notes = _bootstrap(
                 ctx, search, name, parent, pools, parent.values if baseline else None
             )
             proposal = search.propose(
-                name, parent.knobs, pools, ctx.number, candidate, baseline, preferred=preferred
-            )
+                name, parent.knobs, pools, ctx.number, candidate, baseline,
+                preferred=preferred, probe=prober,
+            )  # fmt: skip
             return _decision(ctx, parent, proposal, why, [], notes)
         done = [InnerTrial(*t) for t in search.inner_trials(name, ctx.number, candidate)]
         last: KnobProposal | None = None
         notes: list[str] = []
+        repeats: list[int] = []
         while len(done) < count:
             best = _best(done, ctx.task.config.direction)
             scored = best.values if best and best.score is not None else None
@@ -282,7 +324,9 @@ def propose_knobs(
             last = search.propose(
                 name, parent.knobs, pools, ctx.number, candidate, baseline,
                 inner=len(done), base=scored if gained else None, preferred=preferred,
+                probe=prober,
             )  # fmt: skip
+            repeats += last.repeats
             agent = _write_trial(ctx, parent, f"knobs_{last.trial}", last.values)
             report = ctx.on_selection(agent)
             score = report.score if report.ok else None
@@ -303,7 +347,7 @@ def propose_knobs(
         how=best.how,
         finished=last.finished if last else 0,
         best=last.best if last else None,
-        repeats=last.repeats if last else [],
+        repeats=repeats,
     )
     return _decision(ctx, parent, chosen, why, done, notes)
 

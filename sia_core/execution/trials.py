@@ -12,7 +12,14 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from sia_core.backends.contract import RowsTrial, SelectionTrial, Trial, TrialReport
+from sia_core.backends.contract import (
+    RequestsTrial,
+    RowsProbe,
+    RowsTrial,
+    SelectionTrial,
+    Trial,
+    TrialReport,
+)
 from sia_core.envs import EnvError, python_for
 from sia_core.execution.executor import Executor
 from sia_core.execution.trajectories import read_calls
@@ -89,31 +96,58 @@ class TrialRunner:
 
         return trial
 
-    def on_rows(self, base: Path, agent_file: Path, ids: list[str]) -> dict[str, bool]:
+    def as_requests_trial(self) -> RequestsTrial:
+        counter = itertools.count(1)
+        lock = threading.Lock()
+
+        def trial(agent_file: Path, ids: list[str]) -> RowsProbe | None:
+            with lock:
+                base = self.gen_tmp / "trials" / f"requests_{next(counter)}"
+                return self.on_requests(base, agent_file, ids)
+
+        return trial
+
+    def _rows_run(
+        self, base: Path, agent_file: Path, ids: list[str], split: str
+    ) -> RowsProbe | None:
         """Run a candidate harness on these training rows, carved out of its training
-        file, and say which it answered right (the full reward, 1); {} when the task has
-        no labelled rows or the run failed."""
+        file: its calls and each row's reward; None when the task has no labelled rows
+        or the run failed."""
         task = self.executor.task
         if task.config.validation is None or self.selection is task or not ids:
-            return {}
+            return None
         agent, python = _stage(base, agent_file)
         if agent is None:
-            return {}
+            return None
         self._serve()
         try:
             view = rows_view(task, self.selection, base / "view", set(ids))
         except TaskError:
-            return {}
+            return None
         try:
             outcome = self.executor.run_split(
-                self.number, "demo rows", view, agent, base / "out", python, None
+                self.number, split, view, agent, base / "out", python, None
             )
         finally:
             shutil.rmtree(base / "view", ignore_errors=True)
         add_usage(self.usage.setdefault("trials", {}), outcome.usage)
         if outcome.error is not None:
-            return {}
-        return {str(item.id): item.reward >= 1.0 for item in outcome.evaluation.items}
+            return None
+        return RowsProbe(
+            read_calls(base / "out" / "calls.jsonl"),
+            {str(item.id): float(item.reward) for item in outcome.evaluation.items},
+        )
+
+    def on_rows(self, base: Path, agent_file: Path, ids: list[str]) -> dict[str, bool]:
+        """Which of these training rows a candidate harness answered right (the full
+        reward, 1); {} when the task has no labelled rows or the run failed."""
+        probe = self._rows_run(base, agent_file, ids, "demo rows")
+        return {} if probe is None else {i: r >= 1.0 for i, r in probe.rewards.items()}
+
+    def on_requests(self, base: Path, agent_file: Path, ids: list[str]) -> RowsProbe | None:
+        """What a candidate harness sends the model on these training rows, and what
+        each row scored (see `RequestsTrial`)."""
+        return self._rows_run(base, agent_file, ids, "probe rows")
 
     def on_selection(self, base: Path, agent_file: Path) -> TrialReport:
         """Run a candidate harness on the whole selection split, scored as a generation's

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import json
 import random
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -65,27 +65,55 @@ def _answer_ids(task: Task, column: str | None) -> set[str]:
     return ids
 
 
-def demo_pool(knob: Knob, task: Task, selection: Task, seed: int) -> list[str]:
-    """The ids a demos knob may take: rows of its public file that are neither selection
-    nor test items (no id any answer file lists, nor any id in the inputs the agent
-    predicts on), a seeded sample of at most POOL_MAX of them."""
-    assert knob.kind == "demos" and knob.file
-    source = selection.public_dir / knob.file
-    if not source.is_file():
-        raise KnobSearchError(
-            f"knob {knob.name}: demos file {knob.file!r} is not in the task's public data"
-        )
-    candidates = _ids_in(source, knob.column)
-    id_column = task.config.validation.id_column if task.config.validation else knob.column
+def _eligible(task: Task, selection: Task, source: Path, column: str | None) -> list[str]:
+    """Ids of `source` that are neither selection nor test items (no id any answer file
+    lists, nor any id in the inputs the agent predicts on), sorted."""
+    candidates = _ids_in(source, column)
+    id_column = task.config.validation.id_column if task.config.validation else column
     excluded = _answer_ids(task, id_column) | _answer_ids(selection, id_column)
     for view in (task, selection):
         if view.config.validation is not None:
             excluded |= _ids_in(view.public_dir / view.config.validation.inputs, id_column)
         if view.config.shards is not None:
             excluded |= _ids_in(view.public_dir / view.config.shards.inputs, id_column)
-    eligible = sorted(candidates - excluded)
+    return sorted(candidates - excluded)
+
+
+def demo_pool(knob: Knob, task: Task, selection: Task, seed: int) -> list[str]:
+    """The ids a demos knob may take: rows of its public file that are neither selection
+    nor test items, a seeded sample of at most POOL_MAX of them."""
+    assert knob.kind == "demos" and knob.file
+    source = selection.public_dir / knob.file
+    if not source.is_file():
+        raise KnobSearchError(
+            f"knob {knob.name}: demos file {knob.file!r} is not in the task's public data"
+        )
+    eligible = _eligible(task, selection, source, knob.column)
     random.Random(f"{seed}-{knob.name}").shuffle(eligible)
     return eligible[:POOL_MAX]
+
+
+PROBE_ROWS = 8
+"""Training rows every setting of a study is run on before its selection run, to see
+whether it sends what an already-scored setting sent (see `request_digest`). Few, since
+it runs once per trial; enough that a knob acting only on some rows (a parse rule, a
+retry) shows on one of them."""
+
+
+def probe_rows(task: Task, selection: Task, pools: dict[str, list[str]], seed: int) -> list[str]:
+    """The probe rows: labelled training rows no demos knob may show, the same for every
+    trial of the run (a demo carved out as an item would change what a setting sends);
+    [] when the task has no labelled training rows to spare."""
+    split = task.config.validation
+    if split is None or selection is task:
+        return []
+    source = selection.public_dir / split.source
+    if not source.is_file():
+        return []
+    shown = {i for pool in pools.values() for i in pool}
+    spare = [i for i in _eligible(task, selection, source, split.id_column) if i not in shown]
+    random.Random(f"{seed}-probe").shuffle(spare)
+    return spare[:PROBE_ROWS]
 
 
 def _distributions(knobs: list[Knob], pools: dict[str, list[str]]) -> dict[str, Any]:
@@ -408,6 +436,7 @@ class KnobSearch:
         inner: int | None = None,
         base: dict[str, Any] | None = None,
         preferred: dict[str, list[list[str]]] | None = None,
+        probe: Callable[[dict[str, Any]], str | None] | None = None,
     ) -> KnobProposal:
         """Knob values for generation `number`'s candidate. `baseline`: the parent's own
         setting, score and generation, entered as a finished trial when the study is new,
@@ -415,7 +444,10 @@ class KnobSearch:
         `inner`: the index of this trial among the several one generation runs itself
         (it tells their scores with `tell`); `base`: the setting the one-knob edits start
         from (default the parent's: a generation's later trials start from its best);
-        `preferred`: per demos knob, the groups of ids its edits draw from first."""
+        `preferred`: per demos knob, the groups of ids its edits draw from first;
+        `probe`: what a setting sends on the probe rows (a digest, see `request_digest`):
+        a setting that sends what a finished trial sent is told that trial's score, as a
+        repeat, and the next is asked for."""
         import optuna
         from optuna.trial import TrialState
 
@@ -468,7 +500,7 @@ class KnobSearch:
             start = base or (baseline[0] if baseline else None)
             start = start or (parent.user_attrs.get("values") if parent else None)
             step = self._next_edit(trials)
-            edit, knob = None, None
+            edit, knob, origin = None, None, None
             for knob in next_edits(plan, trials, self.direction == "max") if start else []:
                 tried = {
                     (t.user_attrs.get("values") or {}).get(knob.name)
@@ -490,17 +522,23 @@ class KnobSearch:
             if edit is not None and knob is not None:
                 trial.set_user_attr("edit", step)
                 trial.set_user_attr("edit_knob", knob.name)
-                start_score = next(
-                    (t.value for t in finished
+                origin = next(
+                    (t for t in finished
                      if _same(t.user_attrs.get("values") or {}, start or {})),
                     None,
                 )  # fmt: skip
-                if start_score is not None:
-                    trial.set_user_attr("edit_from", start_score)
+                if origin is not None and origin.value is not None:
+                    trial.set_user_attr("edit_from", origin.value)
+                    trial.set_user_attr("edit_from_trial", origin.number)
             values = _values(knobs, trial.params, pools)
             seen = next(
                 (t for t in finished if _same(t.user_attrs.get("values") or {}, values)), None
             )
+            if seen is None and probe is not None:
+                seen = self._same_requests(name, study, trial.number, values, finished,
+                                           origin if edit is not None else None, probe)  # fmt: skip
+                if seen is not None:
+                    trial.set_user_attr("same_requests_as", seen.number)
             if seen is not None and seen.value is not None:
                 # The same setting again: its score is known, so tell it and ask anew.
                 trial.set_user_attr("how", "repeat")
@@ -536,6 +574,48 @@ class KnobSearch:
 
     def record_bootstrap(self, name: str, knob: str, found: dict[str, Any]) -> None:
         self.study(name).set_user_attr(f"bootstrap:{knob}", found)
+
+    def digests(self, name: str) -> dict[int, str]:
+        """What each trial of the study sent on the probe rows (trial -> digest), for
+        the trials that were probed."""
+        if name not in self.studies():
+            return {}
+        attrs = self.study(name).user_attrs
+        return {int(k.removeprefix("requests:")): str(v) for k, v in attrs.items()
+                if k.startswith("requests:")}  # fmt: skip
+
+    def record_digest(self, name: str, trial: int, digest: str) -> None:
+        # On the study, not the trial: a finished trial's attributes cannot change, and
+        # the parent's setting is probed only once an edit of it needs comparing.
+        self.study(name).set_user_attr(f"requests:{trial}", digest)
+
+    def _same_requests(
+        self,
+        name: str,
+        study: optuna.Study,
+        number: int,
+        values: dict[str, Any],
+        finished: list[FrozenTrial],
+        origin: FrozenTrial | None,
+        probe: Callable[[dict[str, Any]], str | None],
+    ) -> FrozenTrial | None:
+        """A finished trial that sent on the probe rows what `values` sends. The edit's
+        origin is probed first when it never was (the parent's setting, a trial from
+        before probing): an edit that changes nothing the model sees ties with it."""
+        digests = self.digests(name)
+        if origin is not None and origin.number not in digests:
+            found = probe(dict(origin.user_attrs.get("values") or {}))
+            if found is not None:
+                self.record_digest(name, origin.number, found)
+                digests[origin.number] = found
+        mine = probe(values)
+        if mine is None:
+            return None
+        self.record_digest(name, number, mine)
+        scored = {t.number: t for t in finished if t.value is not None}
+        return next(
+            (scored[n] for n, d in sorted(digests.items()) if d == mine and n in scored), None
+        )
 
     def tell(self, name: str, trial: int, score: float | None) -> None:
         """The score of an inner trial (None: it failed), told as soon as it is known: a

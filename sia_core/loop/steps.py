@@ -113,6 +113,7 @@ def propose(
                     ctx,
                     on_selection=runner.as_selection_trial(),
                     on_rows=runner.as_rows_trial(),
+                    on_requests=runner.as_requests_trial(),
                 )
             )
     except BackendCannotAct:
