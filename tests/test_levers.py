@@ -320,8 +320,11 @@ def test_an_edit_that_sends_what_its_origin_sent_is_told_its_score_not_run(
         assert moved != ["TEMP"], "an edit the probe showed to change nothing was run"
         ran.append((moved, proposal.repeats))
         _record(run, number, incumbent[1] - 0.01)  # nothing gains: every edit from the parent
-    # The parent is probed once, before the first edit is compared with it.
+    # The parent is probed once, before the first edit is compared with it; MODE's edits
+    # (a choice: another declared alternative) are never probed.
     assert probed[0] == incumbent[0] and probed.count(incumbent[0]) == 1
+    assert all(v["MODE"] == "a" for v in probed)
+    assert [m for m, _ in ran if m == ["MODE"]], "MODE was edited"
     told = [t for t in search.study("s").get_trials() if "same_requests_as" in t.user_attrs]
     assert [t.params.get("TEMP") != 0.0 for t in told] == [True]
     assert told[0].user_attrs["how"] == "repeat" and told[0].value == 0.2

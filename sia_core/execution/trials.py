@@ -119,6 +119,9 @@ class TrialRunner:
         agent, python = _stage(base, agent_file)
         if agent is None:
             return None
+        # A run resumed after a kill reuses the folder: the gateway appends to calls.jsonl,
+        # and old calls would make the probe's digest match nothing.
+        shutil.rmtree(base / "out", ignore_errors=True)
         self._serve()
         try:
             view = rows_view(task, self.selection, base / "view", set(ids))

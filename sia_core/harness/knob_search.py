@@ -529,13 +529,12 @@ class KnobSearch:
                 )  # fmt: skip
                 if origin is not None and origin.value is not None:
                     trial.set_user_attr("edit_from", origin.value)
-                    trial.set_user_attr("edit_from_trial", origin.number)
             values = _values(knobs, trial.params, pools)
             seen = next(
                 (t for t in finished if _same(t.user_attrs.get("values") or {}, values)), None
             )
             if seen is None and probe is not None:
-                seen = self._same_requests(name, study, trial.number, values, finished,
+                seen = self._same_requests(name, knobs, trial.number, values, finished,
                                            origin if edit is not None else None, probe)  # fmt: skip
                 if seen is not None:
                     trial.set_user_attr("same_requests_as", seen.number)
@@ -592,18 +591,31 @@ class KnobSearch:
     def _same_requests(
         self,
         name: str,
-        study: optuna.Study,
+        knobs: list[Knob],
         number: int,
         values: dict[str, Any],
         finished: list[FrozenTrial],
         origin: FrozenTrial | None,
         probe: Callable[[dict[str, Any]], str | None],
     ) -> FrozenTrial | None:
-        """A finished trial that sent on the probe rows what `values` sends. The edit's
-        origin is probed first when it never was (the parent's setting, a trial from
-        before probing): an edit that changes nothing the model sees ties with it."""
+        """A finished trial that sent on the probe rows what `values` sends. Only trials
+        with the same choices and demos are candidates (a choice switches between declared
+        alternatives and a demos knob changes the rows shown: both exist to change what
+        the model sees), so an edit of one is never probed — arithmetic's edits are all
+        of that kind, and probing them cost a fifth of a run for nothing. The edit's
+        origin is probed first when it never was (the parent's setting): an edit that
+        changes nothing the model sees ties with it."""
+        shape = [k.name for k in knobs if k.kind in ("choice", "demos")]
+
+        def fixed(v: dict[str, Any]) -> str:
+            return json.dumps([v.get(n) for n in shape])
+
+        peers = {t.number: t for t in finished if t.value is not None
+                 and fixed(t.user_attrs.get("values") or {}) == fixed(values)}  # fmt: skip
+        if not peers:
+            return None
         digests = self.digests(name)
-        if origin is not None and origin.number not in digests:
+        if origin is not None and origin.number in peers and origin.number not in digests:
             found = probe(dict(origin.user_attrs.get("values") or {}))
             if found is not None:
                 self.record_digest(name, origin.number, found)
@@ -612,9 +624,8 @@ class KnobSearch:
         if mine is None:
             return None
         self.record_digest(name, number, mine)
-        scored = {t.number: t for t in finished if t.value is not None}
         return next(
-            (scored[n] for n, d in sorted(digests.items()) if d == mine and n in scored), None
+            (peers[n] for n, d in sorted(digests.items()) if d == mine and n in peers), None
         )
 
     def tell(self, name: str, trial: int, score: float | None) -> None:
