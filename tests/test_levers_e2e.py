@@ -292,6 +292,23 @@ def test_an_edit_the_model_cannot_see_is_told_its_origins_score_without_a_select
     improvement = (runs / "run_p" / "gen_2" / "improvement.md").read_text()
     assert f"(trial {told[0].number}) that were scored already or sent the" in improvement
     assert any((runs / "run_p" / "gen_2" / "trials").glob("probe_*"))
+    # Hostile view: the probe asks the model only about spare training rows, never a
+    # selection or test item, so a harness learns no held-out answer from being probed.
+    from sia_core.harness.knob_search import probe_rows
+    from sia_core.tasks.splits import selection_view
+    from sia_core.tasks.task import load_task_dir
+
+    task = load_task_dir(yes_task)
+    selection = selection_view(task, tmp_path / "views")
+    probed = {
+        json.loads(line)["item_id"]
+        for f in (runs / "run_p" / "gen_2" / "trials").glob("requests_*/out/calls.jsonl")
+        for line in f.read_text().splitlines()
+    }
+    held = {r["id"] for r in csv.DictReader((selection.public_dir / "test.csv").open())}
+    held |= {r["id"] for r in csv.DictReader((task.public_dir / "test.csv").open())}
+    assert probed == set(probe_rows(task, selection, {}, seed=0)) and len(probed) == 8
+    assert not probed & held
     # Switched off, every edit gets its selection run (ECHO's too) and nothing is probed.
     off = sia(
         "run", "--task-dir", str(yes_task), "--backend", "heuristic", "--task-model",
