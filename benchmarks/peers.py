@@ -26,6 +26,7 @@ import json
 import statistics
 import sys
 import tempfile
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -203,26 +204,77 @@ def _seeds(args: dict[str, str], key: str) -> list[int]:
     return [int(s) for s in args[key].strip("[]").split(",") if s.strip()]
 
 
-def from_json(paths: list[Path]) -> list[str]:
-    """The tables again from the --json files of earlier runs, merged: each harness task
-    from the last file that has it, the weights seeds of every file in order."""
-    lines: list[str] = []
-    harness: dict[str, tuple[Any, list[int]]] = {}
-    weights: list[dict[str, Any]] = []
-    seeds: list[int] = []
-    rounds = 0
+HARNESS_KEYS = ("test", "evals", "seconds", "hits")
+WEIGHTS_KEYS = ("held_out", "seconds")
+
+
+class RecordError(ValueError):
+    """A --from-json file that is not what `peers.py --json` writes."""
+
+
+def _shape_error(path: Path, what: str) -> RecordError:
+    return RecordError(f"{path}: {what}; give the files that `peers.py --json` wrote")
+
+
+def _check_harness(path: Path, key: str, results: Any) -> None:
+    if not isinstance(results, dict) or "sia" not in results:
+        raise _shape_error(path, f"{key} has no sia arm")
+    for arm, runs in results.items():
+        for run in runs if isinstance(runs, list) else [None]:
+            if not isinstance(run, dict) or any(k not in run for k in HARNESS_KEYS):
+                raise _shape_error(path, f"{key} arm {arm} lacks {', '.join(HARNESS_KEYS)}")
+
+
+def _check_weights(path: Path, runs: Any) -> None:
+    for run in runs if isinstance(runs, list) else [None]:
+        arms = [run.get(a) for a in ("sia", "trl")] if isinstance(run, dict) else [None]
+        if any(not isinstance(a, dict) or any(k not in a for k in WEIGHTS_KEYS) for a in arms):
+            raise _shape_error(path, "a weights run lacks sia/trl held_out and seconds")
+
+
+@dataclass
+class Records:
+    """What the --json files of earlier runs hold, merged: each harness task from the last
+    file that has it, the weights seeds of every file in order."""
+
+    harness: dict[str, tuple[Any, list[int]]] = field(default_factory=dict)
+    weights: list[dict[str, Any]] = field(default_factory=list)
+    seeds: list[int] = field(default_factory=list)
+    rounds: int = 0
+
+
+def read_records(paths: list[Path]) -> Records:
+    """The files' numbers, checked for the shape the tables read, so that a wrong file
+    is named here and a table that fails later is a bug in the tables."""
+    records = Records()
     for path in paths:
-        record = json.loads(path.read_text())
-        harness.update({k: (v, _seeds(record["args"], "seeds")) for k, v in record.items()
-                        if k.startswith("harness/")})  # fmt: skip
-        if "weights" in record:
-            weights += record["weights"]
-            seeds += record.get("weights_done") or _seeds(record["args"], "weights_seeds")
-            rounds = max(rounds, int(record["args"]["rounds"]))
-    for key, (results, task_seeds) in harness.items():
+        try:
+            record = json.loads(path.read_text())
+            args = record["args"]
+            for key, results in record.items():
+                if key.startswith("harness/"):
+                    _check_harness(path, key, results)
+                    records.harness[key] = (results, _seeds(args, "seeds"))
+            if "weights" in record:
+                _check_weights(path, record["weights"])
+                records.weights += record["weights"]
+                done = record.get("weights_done") or _seeds(args, "weights_seeds")
+                records.seeds += [int(s) for s in done]
+                records.rounds = max(records.rounds, int(args["rounds"]))
+        except RecordError:
+            raise
+        except (ValueError, KeyError, TypeError, AttributeError) as exc:
+            raise _shape_error(path, f"{exc.__class__.__name__} {exc}") from exc
+    return records
+
+
+def from_json(records: Records) -> list[str]:
+    """The tables again from earlier runs' numbers."""
+    lines: list[str] = []
+    for key, (results, task_seeds) in records.harness.items():
         lines += harness_table(key.removeprefix("harness/"), results, task_seeds) + [""]
-    if weights:
-        lines += weights_table(weights, seeds, rounds)
+    if records.weights:
+        lines += weights_table(records.weights, records.seeds, records.rounds)
     return lines
 
 
@@ -254,10 +306,10 @@ def main() -> None:
             sys.exit(f"peers.py: no such file: {', '.join(missing)}; give the --json files "
                      "of earlier runs")  # fmt: skip
         try:
-            print("\n".join(from_json(args.from_json)))
-        except (ValueError, KeyError, TypeError) as exc:
-            sys.exit(f"peers.py: {exc.__class__.__name__} {exc} reading the --from-json files: "
-                     "give the files that `peers.py --json` wrote")  # fmt: skip
+            records = read_records(args.from_json)
+        except RecordError as exc:
+            sys.exit(f"peers.py: {exc}")
+        print("\n".join(from_json(records)))
         return
     record: dict[str, Any] = {"args": {k: str(v) for k, v in vars(args).items()}}
     lines: list[str] = []

@@ -17,6 +17,8 @@ def _peers() -> Any:
     spec = importlib.util.spec_from_file_location("peers", ROOT / "benchmarks" / "peers.py")
     assert spec and spec.loader
     module = importlib.util.module_from_spec(spec)
+    # Its dataclasses look their module up by name while the file runs.
+    sys.modules["peers"] = module
     spec.loader.exec_module(module)
     return module
 
@@ -120,3 +122,39 @@ def test_from_json_reprints_merged_runs_with_their_seeds(tmp_path: Path) -> None
     assert missing.stderr.strip().splitlines() == [
         f"peers.py: no such file: {tmp_path / 'none.json'}; give the --json files of earlier runs"
     ]
+
+
+def test_a_file_of_the_wrong_shape_is_named_before_any_table_is_drawn(tmp_path: Path) -> None:
+    peers = _peers()
+    lacking = tmp_path / "lacking.json"
+    run = _arm([[True]])[0]
+    del run["hits"]
+    lacking.write_text(json.dumps({"args": {"seeds": "[0]"}, "harness/sentiment": {"sia": [run]}}))
+    try:
+        peers.read_records([lacking])
+    except peers.RecordError as exc:
+        assert str(exc).startswith(f"{lacking}: harness/sentiment arm sia lacks")
+    else:
+        raise AssertionError("a run without per-item hits was read")
+    weights = tmp_path / "weights.json"
+    weights.write_text(json.dumps({"args": {"weights_seeds": "[0]", "rounds": "1"},
+                                   "weights": [{"sia": {"held_out": [0.5]}}]}))  # fmt: skip
+    try:
+        peers.read_records([weights])
+    except peers.RecordError as exc:
+        assert "a weights run lacks sia/trl held_out and seconds" in str(exc)
+    else:
+        raise AssertionError("a weights run without TRL was read")
+
+    # A well-formed file reads; an error while drawing its tables is not blamed on the file.
+    good = tmp_path / "good.json"
+    good.write_text(json.dumps({"args": {"seeds": "[0]"},
+                                "harness/sentiment": {"sia": _arm([[True]])}}))  # fmt: skip
+    records = peers.read_records([good])
+    peers.harness_table = None  # a bug in the tables: calling it raises TypeError
+    try:
+        peers.from_json(records)
+    except TypeError:
+        pass
+    else:
+        raise AssertionError("the tables were not drawn from the records")
