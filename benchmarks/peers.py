@@ -216,20 +216,33 @@ def _shape_error(path: Path, what: str) -> RecordError:
     return RecordError(f"{path}: {what}; give the files that `peers.py --json` wrote")
 
 
-def _check_harness(path: Path, key: str, results: Any) -> None:
-    if not isinstance(results, dict) or "sia" not in results:
+def _check_harness(path: Path, key: str, results: Any, seeds: list[int]) -> None:
+    """Every arm has a run per seed with the fields the tables read, and per-item hits on
+    at least sia's items (the paired comparison looks each one up)."""
+    if not isinstance(results, dict) or not isinstance(results.get("sia"), list):
         raise _shape_error(path, f"{key} has no sia arm")
     for arm, runs in results.items():
-        for run in runs if isinstance(runs, list) else [None]:
+        if not isinstance(runs, list) or len(runs) != len(seeds):
+            raise _shape_error(path, f"{key} arm {arm} does not have one run per seed {seeds}")
+        for run in runs:
             if not isinstance(run, dict) or any(k not in run for k in HARNESS_KEYS):
                 raise _shape_error(path, f"{key} arm {arm} lacks {', '.join(HARNESS_KEYS)}")
+        for ours, theirs in zip(results["sia"], runs, strict=True):
+            if not isinstance(theirs["hits"], dict) or set(ours["hits"]) - set(theirs["hits"]):
+                raise _shape_error(path, f"{key} arm {arm} lacks hits on sia's items")
 
 
-def _check_weights(path: Path, runs: Any) -> None:
-    for run in runs if isinstance(runs, list) else [None]:
+def _check_weights(path: Path, runs: Any, seeds: list[int]) -> None:
+    """A run per finished seed, each trainer with its held-out score before the first
+    round and after each round it timed."""
+    if not isinstance(runs, list) or len(runs) != len(seeds):
+        raise _shape_error(path, f"the weights runs are not one per finished seed {seeds}")
+    for run in runs:
         arms = [run.get(a) for a in ("sia", "trl")] if isinstance(run, dict) else [None]
         if any(not isinstance(a, dict) or any(k not in a for k in WEIGHTS_KEYS) for a in arms):
             raise _shape_error(path, "a weights run lacks sia/trl held_out and seconds")
+        if any(len(a["held_out"]) != len(a["seconds"]) + 1 for a in arms):
+            raise _shape_error(path, "a weights run's held_out is not one longer than seconds")
 
 
 @dataclass
@@ -253,13 +266,15 @@ def read_records(paths: list[Path]) -> Records:
             args = record["args"]
             for key, results in record.items():
                 if key.startswith("harness/"):
-                    _check_harness(path, key, results)
-                    records.harness[key] = (results, _seeds(args, "seeds"))
+                    seeds = _seeds(args, "seeds")
+                    _check_harness(path, key, results, seeds)
+                    records.harness[key] = (results, seeds)
             if "weights" in record:
-                _check_weights(path, record["weights"])
+                done = [int(s) for s in record.get("weights_done")
+                        or _seeds(args, "weights_seeds")]  # fmt: skip
+                _check_weights(path, record["weights"], done)
                 records.weights += record["weights"]
-                done = record.get("weights_done") or _seeds(args, "weights_seeds")
-                records.seeds += [int(s) for s in done]
+                records.seeds += done
                 records.rounds = max(records.rounds, int(args["rounds"]))
         except RecordError:
             raise

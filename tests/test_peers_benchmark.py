@@ -146,6 +146,31 @@ def test_a_file_of_the_wrong_shape_is_named_before_any_table_is_drawn(tmp_path: 
     else:
         raise AssertionError("a weights run without TRL was read")
 
+    # Shapes the tables would trip over: an arm short of a seed, an arm without sia's
+    # items, a trainer with no score before its first round.
+    two = {"sia": _arm([[True], [False]]), "fixed-8-demos": _arm([[True]])}
+    short = tmp_path / "short.json"
+    short.write_text(json.dumps({"args": {"seeds": "[0, 1]"}, "harness/sentiment": two}))
+    other = _arm([[True]])[0]
+    other["hits"] = {"elsewhere": True}
+    apart = tmp_path / "apart.json"
+    apart.write_text(json.dumps({"args": {"seeds": "[0]"}, "harness/sentiment": {
+        "sia": _arm([[True]]), "fixed-8-demos": [other]}}))  # fmt: skip
+    unscored = tmp_path / "unscored.json"
+    unscored.write_text(json.dumps({"args": {"weights_seeds": "[0]", "rounds": "1"},
+                                    "weights": [{"sia": {"held_out": [0.5], "seconds": [1.0]},
+                                                 "trl": {"held_out": [0.5, 0.6],
+                                                         "seconds": [9.0]}}]}))  # fmt: skip
+    for path, said in ((short, "arm fixed-8-demos does not have one run per seed [0, 1]"),
+                       (apart, "arm fixed-8-demos lacks hits on sia's items"),
+                       (unscored, "held_out is not one longer than seconds")):  # fmt: skip
+        try:
+            peers.read_records([path])
+        except peers.RecordError as exc:
+            assert said in str(exc)
+        else:
+            raise AssertionError(f"{path.name} was read")
+
     # A well-formed file reads; an error while drawing its tables is not blamed on the file.
     good = tmp_path / "good.json"
     good.write_text(json.dumps({"args": {"seeds": "[0]"},
