@@ -336,3 +336,42 @@ def train_in_place(policy: Any) -> None:
     batch = RLBatch([Group(item_id=f"i{s.run}", samples=[s]) for s in samples])
     spec = next(s for s in plugins.rl_algorithms() if s.name == "bon")
     policy.train(spec.name, spec.trainer, batch, spec.config(), seed=0)
+
+
+def test_a_probe_reads_only_the_calls_the_gateway_logged_in_its_own_run(
+    tiny_loop: Any, tmp_path: Path
+) -> None:
+    # The knob search tells a setting a scored one's score when their probe calls match,
+    # so the calls must be the gateway's record of this run only: not a calls.jsonl the
+    # harness forges in its working folder, and not a killed run's calls left in the same
+    # folder (a resumed run reuses it, and the gateway appends).
+    from sia_core.execution.trials import TrialRunner
+    from sia_core.harness.request_digest import requests_digest
+    from sia_core.tasks.splits import selection_view
+
+    loop = tiny_loop
+    forged = {"item_id": "forged", "request": {"messages": [{"role": "user", "content": "x"}]}}
+    harness = tmp_path / "target_agent.py"
+    harness.write_text(
+        AGENT
+        + "import json\n"
+        + "with open(os.path.join(a.working_dir, 'calls.jsonl'), 'w') as fh:\n"
+        + f"    fh.write(json.dumps({forged!r}) + '\\n')\n"
+    )
+    selection = selection_view(loop.task, tmp_path / "views")
+    runner = TrialRunner(loop.executor, selection, 2, tmp_path / "gen", {})
+    with (selection.public_dir / "train.csv").open() as fh:
+        rows = [row["id"] for row in csv.DictReader(fh)][:3]
+    base = tmp_path / "gen" / "trials" / "requests_1"
+    first = runner.on_requests(base, harness, rows)
+    again = runner.on_requests(base, harness, rows)
+    assert first is not None and again is not None
+    for probe in (first, again):
+        assert sorted(c["item_id"] for c in probe.calls) == sorted(rows)
+        assert set(probe.rewards) == set(rows)
+    assert requests_digest(first.calls, first.rewards) == requests_digest(
+        again.calls, again.rewards
+    )
+    # The harness did write its forgery; the sandbox dropped it as a name sia keeps.
+    record = json.loads((base / "out" / "agent_execution.json").read_text())
+    assert "calls.jsonl" in record["sandbox"]["dropped_outputs"]
