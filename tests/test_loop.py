@@ -196,6 +196,47 @@ def test_crashing_timing_out_and_garbage_agents_fail_their_generation_only(
         assert str(runs) not in record.read_text(), record
 
 
+def test_the_run_finishes_when_the_incumbent_fails_too_few_items_to_be_beaten(
+    task_dir, replay_dir, tmp_path
+) -> None:
+    # Generation 2 gets every selection item but one right; generation 3 (all right)
+    # could be 1 better, 0 worse at best: the paired rule would never keep it, so the
+    # run stops instead of spending generation 3.
+    perfect = (replay_dir / "gen_2" / "target_agent.py").read_text()
+    last = "writer.writerows([row[\"id\"], predict(row[\"text\"])] for row in rows)"
+    assert last in perfect
+    flip = {"positive": "negative", "negative": "positive"}
+    one_wrong = perfect.replace(
+        last,
+        f"labels = [predict(row['text']) for row in rows]\n"
+        f"    labels[0] = {flip!r}[labels[0]]\n"
+        "    writer.writerows([row['id'], label] for row, label in zip(rows, labels))",
+    )
+    script = write_script(tmp_path / "script", {2: one_wrong, 3: perfect})
+    runs = tmp_path / "runs"
+    result = sia(
+        "run", "--task-dir", str(task_dir), "--backend", "scripted",
+        "--backend-opt", f"script={script}", "--run-id", "r", "--runs-dir", str(runs),
+        "--max-gen", "3",
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    state = run_json(runs, "r")
+    gens = state["generations"]
+    assert [g["incumbent"] for g in gens] == [True, True]
+    assert gens[1]["score"] == pytest.approx(23 / 24)
+    assert state["status"] == "finished"
+    assert "cannot keep any child: the incumbent fails 1 of 24" in state["stop_reason"]
+    assert "finished early" in result.stdout + result.stderr
+    # --keep-rule raw keeps any gain, so the same script runs generation 3 and keeps it.
+    result = sia(
+        "run", "--task-dir", str(task_dir), "--backend", "scripted",
+        "--backend-opt", f"script={script}", "--run-id", "raw", "--runs-dir", str(runs),
+        "--max-gen", "3", "--keep-rule", "raw",
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    assert [g["incumbent"] for g in run_json(runs, "raw")["generations"]] == [True, True, True]
+
+
 def test_heuristic_backend_says_why_it_stops(task_dir, tmp_path) -> None:
     result = sia(
         "run",

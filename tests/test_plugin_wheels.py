@@ -117,6 +117,9 @@ def test_new_algorithms_install_from_wheels_into_a_plain_sia(tmp_path: Path) -> 
         sia, "run", "--task-dir", task, "--backend", "scripted", "--backend-opt",
         f"script={script}", "--task-model", model, "--lora-lr", "0.01", "--max-gen", "4",
         "--run-id", "w", "--runs-dir", runs, "--sandbox", "process",
+        # every scripted generation runs: on 8 selection items the paired rule would end
+        # the run once no child could clear it
+        "--keep-rule", "raw",
         env={"LITELLM_LOCAL_MODEL_COST_MAP": "True"},
     )  # fmt: skip
     run = runs / "run_w"

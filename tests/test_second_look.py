@@ -56,6 +56,31 @@ def test_a_close_call_asks_for_a_second_look_instead_of_deciding() -> None:
     assert single.kept and single.level == LEVEL and not single.second_look
 
 
+def test_a_run_stops_when_no_child_could_clear_the_paired_rule() -> None:
+    def incumbent(failed: int, right: int = 79) -> dict[str, float]:
+        return {f"f{k}": 0.0 for k in range(failed)} | {f"r{k}": 1.0 for k in range(right)}
+
+    # The main job's generation 3: 79 of 80 right. A child with all 80 would be 1 better,
+    # p = 0.5: above FUTILITY, so not even a second look.
+    why = keep_rule.out_of_reach("paired", incumbent(1), two_looks=True)
+    assert why is not None and "fails 1 of 80" in why and "p=0.500" in why
+    # Two failures: a perfect child is a close call (p = 0.25), so the run goes on.
+    assert keep_rule.out_of_reach("paired", incumbent(2, 78), two_looks=True) is None
+    # With one look only at 5%: 4 failures (p = 0.0625) cannot pass, 5 (p = 0.031) can.
+    assert keep_rule.out_of_reach("paired", incumbent(4, 76), two_looks=False) is not None
+    assert keep_rule.out_of_reach("paired", incumbent(5, 75), two_looks=False) is None
+    for failed in range(1, 7):  # the same boundary as deciding a perfect child directly
+        inc = incumbent(failed, 80 - failed)
+        perfect = decide("paired", dict.fromkeys(inc, 1.0), inc, 1.0, 0.9, "max", two_looks=True)
+        reachable = perfect.kept or perfect.second_look
+        assert (keep_rule.out_of_reach("paired", inc, two_looks=True) is None) == reachable
+    # raw keeps any gain; a saturated incumbent is the backend's to report; rewards that
+    # are not all 0 or 1 have no best child to compute.
+    assert keep_rule.out_of_reach("raw", incumbent(1), two_looks=False) is None
+    assert keep_rule.out_of_reach("paired", incumbent(0, 80), two_looks=True) is None
+    assert keep_rule.out_of_reach("paired", {"a": 0.5, "b": 1.0}, two_looks=True) is None
+
+
 def test_the_second_look_pools_both_looks() -> None:
     first = first_look(4, 0)
     selection = binary(4, 0, 70)

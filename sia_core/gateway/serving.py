@@ -108,6 +108,7 @@ class TaskModel:
             self.policy = LocalPolicy.load(self.local, adapter, lora=lora_settings(self.lora))
         quiet_local_model(self.log_path)  # it answers from the gateway's threads from now on
         self.policy.exact = self.exact
+        self.policy.seed = self.seed
         self.model = self.policy
 
     def _serve_remote(self, adapter: Path | None, reporter: Reporter) -> None:

@@ -124,7 +124,7 @@ def improve_weights(
                     number, f"rollout {r + 1}.{j + 1}", view, agent, base / f"run_{j}", python, None
                 )
 
-            sampling = policy.sampling({"temperature": plan.temperature})
+            sampling = policy.sampling({"temperature": plan.temperature, "seed": seed})
             with sampling, ThreadPoolExecutor(plan.k) as pool:
                 runs = list(pool.map(rollout, range(plan.k)))
             batch = build_batch(

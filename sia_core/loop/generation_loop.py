@@ -134,6 +134,9 @@ class Loop:
         try:
             try:
                 for number in range(len(records) + 1, self.config.max_gen + 1):
+                    why = steps.out_of_reach(self.wiring, records)
+                    if why is not None:
+                        raise NothingLeftToImprove(why)
                     records.append(self._generation(number, records))
                     rd.write(index(state, records, direction))
                 state["status"] = "finished"

@@ -211,6 +211,30 @@ def pooled(
     return verdict
 
 
+def out_of_reach(rule: str, incumbent: dict[str, float], two_looks: bool) -> str | None:
+    """Why no candidate could replace an incumbent with these per-item rewards, or None.
+    Only where every reward is 0 or 1: the best any candidate can do is every item right,
+    and if even that is neither kept nor a close call, every later generation is spent
+    for nothing (the incumbent fails too few items for a gain to clear the test)."""
+    if not incumbent or not set(incumbent.values()) <= {0.0, 1.0}:
+        return None
+    failed = sum(1 for v in incumbent.values() if v == 0.0)
+    if failed == 0:
+        return None  # saturated: the backend says so, with what its evaluator noted
+    perfect = {item: 1.0 for item in incumbent}
+    score = 1.0 - failed / len(incumbent)
+    verdict = decide(rule, perfect, incumbent, 1.0, score, "max", two_looks=two_looks)
+    if verdict.kept or verdict.second_look:
+        return None
+    bar = f"{FUTILITY} (no second look above it)" if two_looks else str(verdict.level)
+    return (
+        f"the {rule} keep rule cannot keep any child: the incumbent fails {failed} of "
+        f"{len(incumbent)} selection items, and a child that got all of them right would be "
+        f"{failed} better, 0 worse (p={verdict.p_value:.3f}, above {bar}); "
+        "--keep-rule raw keeps any gain"
+    )
+
+
 def no_second_look(first: KeepVerdict, why: str) -> KeepVerdict:
     """A close call whose second look could not be made: not kept, and why."""
     return replace(first, second_look=False, kept=False, reason=f"{first.reason}; not made: {why}")

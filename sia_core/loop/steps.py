@@ -237,6 +237,17 @@ def evaluate(
     return outcome
 
 
+def out_of_reach(w: Wiring, records: list[GenerationRecord]) -> str | None:
+    """Why no child of the next generation could be kept (the incumbent fails too few
+    selection items for the keep rule to see a gain), or None."""
+    incumbent = incumbent_of(records)
+    if incumbent is None or incumbent.score is None:
+        return None
+    held = item_rewards(w.rundir.gen_dir(incumbent.number))
+    spare = second_look.spare_rows(w, records, None) if w.config.keep_rule == "paired" else []
+    return keep_rule.out_of_reach(w.config.keep_rule, held, len(spare) >= second_look.MIN_ROWS)
+
+
 def keep(
     w: Wiring,
     number: int,

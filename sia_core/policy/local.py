@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from sia_core.errors import SiaError
+from sia_core.policy.draws import RequestSeeds, SeededSampler
 from sia_core.policy.models import ModelReply, chat_completion
 from sia_core.weights.rl import RLBatch
 from sia_core.weights.training import train_here
@@ -129,10 +130,14 @@ class LocalPolicy:
         else was in flight, since a batch's padding, shared-prefix cache and matrix shapes
         move the logits in the last bits; sampled calls (rollouts) still share batches."""
         self.sampling_override: dict[str, Any] | None = None
-        """Set during rollouts: sampling on, whatever the harness asks."""
+        """Set during rollouts: sampling on, whatever the harness asks; its `seed` (the
+        round's) seeds the rollouts' draws."""
+        self.seed = 0
+        """Seeds the draws of sampled calls outside rollouts (the run's seed)."""
+        self._seeds = RequestSeeds()
         self.lock = threading.Lock()
         """Held while generating or training: one user of the model at a time."""
-        self._queue: queue.Queue[tuple[list[int], SamplingParams, Future]] = queue.Queue()
+        self._queue: queue.Queue[tuple[list[int], SamplingParams, int, Future]] = queue.Queue()
         self._newline_ids: list[int] | None = None
         self._torch = torch
         tokenizer.padding_side = "left"
@@ -238,10 +243,14 @@ class LocalPolicy:
             return 0
         return shared
 
-    def sample(self, prompts: list[list[int]], params: SamplingParams) -> list[Completion]:
+    def sample(
+        self, prompts: list[list[int]], params: SamplingParams, seeds: list[int] | None = None
+    ) -> list[Completion]:
         """One generate call for all prompts. A prefix that every prompt shares (a few-shot
         block, a system prompt) is run once and its cache shared by the batch: prefill is
-        most of the cost of short completions, and harnesses repeat their prompt head."""
+        most of the cost of short completions, and harnesses repeat their prompt head.
+        A sampled row draws from its own generator, seeded by `seeds` (None: seeds drawn
+        from torch's global generator), so what it says does not depend on its batch."""
         torch = self._torch
         pad = self.tokenizer.pad_token_id
         shared = self._shared_prefix(prompts, params.max_tokens)
@@ -259,10 +268,13 @@ class LocalPolicy:
         stops = {self.tokenizer.eos_token_id}
         if params.stop_at_newline:
             stops.update(self.newline_ids())
-        greedy = params.temperature <= 0
-        kwargs: dict[str, Any] = {"do_sample": not greedy}
-        if not greedy:
-            kwargs.update(temperature=params.temperature, top_p=params.top_p, top_k=0)
+        sampler = None
+        kwargs: dict[str, Any] = {"do_sample": False, "output_scores": True}
+        if params.temperature > 0:
+            if seeds is None:
+                seeds = torch.randint(0, 2**62, (len(prompts),)).tolist()
+            sampler = SeededSampler(seeds, params.temperature, params.top_p, params.max_tokens)
+            kwargs.update(logits_processor=[sampler], output_scores=False)
         with self.lock, torch.no_grad():
             self.model.eval()
             if shared:
@@ -277,17 +289,19 @@ class LocalPolicy:
                 max_new_tokens=params.max_tokens,
                 eos_token_id=sorted(stops),
                 pad_token_id=pad,
-                output_scores=True,
                 return_dict_in_generate=True,
                 **kwargs,
             )
-            scores = self.model.compute_transition_scores(
-                out.sequences, out.scores, normalize_logits=True
-            )
+            if sampler is not None:
+                scores = sampler.row_logprobs()
+            else:
+                scores = self.model.compute_transition_scores(
+                    out.sequences, out.scores, normalize_logits=True
+                ).tolist()
         results = []
         for row, prompt in enumerate(prompts):
             generated = out.sequences[row, width:].tolist()
-            logprobs = scores[row].tolist()
+            logprobs = scores[row]
             ids, lps, finish = [], [], "length"
             for token, lp in zip(generated, logprobs, strict=False):
                 ids.append(token)
@@ -330,23 +344,33 @@ class LocalPolicy:
             for item in held:
                 self._queue.put(item)
             try:
-                results = self.sample([b[0] for b in batch], first[1])
+                results = self.sample([b[0] for b in batch], first[1], [b[2] for b in batch])
             except Exception as exc:  # every waiting request learns why
-                for _, _, future in batch:
+                for *_, future in batch:
                     future.set_exception(exc)
                 continue
-            for (_, _, future), result in zip(batch, results, strict=True):
+            for (*_, future), result in zip(batch, results, strict=True):
                 future.set_result(result)
 
     def complete(
         self, request: dict[str, Any], override: dict[str, Any] | None = None
     ) -> ModelReply:
         """One request; `override` (a policy host's rollout sampling, sent with the
-        call) takes the place of the policy-wide `sampling_override`."""
-        params = params_from_request(request, override or self.sampling_override)
+        call) takes the place of the policy-wide `sampling_override`. A sampled call's draws
+        are seeded by the override's seed, else by the request's own `seed` (the same
+        request then says the same thing), else by the policy's."""
+        override = override or self.sampling_override
+        params = params_from_request(request, override)
         prompt = self.prompt_ids(request["messages"])
+        seed = 0
+        if params.temperature > 0:
+            base = (override or {}).get("seed")
+            fixed = request.get("seed") if base is None else None
+            base = self.seed if base is None else int(base)
+            fixed = int(fixed) if isinstance(fixed, int | float) else None
+            seed = self._seeds.seed_for(base, prompt, params, fixed)
         future: Future[Completion] = Future()
-        self._queue.put((prompt, params, future))
+        self._queue.put((prompt, params, seed, future))
         result = future.result()
         response = chat_completion(
             self.name, result.text, len(prompt), len(result.completion_ids), result.finish_reason

@@ -49,6 +49,7 @@ class PolicyWorker:
         """Where adapters are kept by key (a Modal Volume's mount), if anywhere."""
         self.policy = LocalPolicy.load(model, None, lora=lora_settings(lora))
         self.policy.exact = exact
+        self.policy.seed = seed
 
     def generate(self, request: dict[str, Any], override: dict[str, Any] | None) -> dict:
         """One chat-completions request, sampled as `LocalPolicy.complete` samples it

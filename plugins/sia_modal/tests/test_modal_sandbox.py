@@ -109,6 +109,10 @@ def test_three_generations_in_the_modal_sandbox_with_the_policy_on_the_host(
         "2",
         "--max-gen",
         "3",
+        # every scripted generation runs: on 8 selection items the paired rule would end
+        # the run once no child could clear it
+        "--keep-rule",
+        "raw",
         "--run-id",
         "p",
         "--runs-dir",

@@ -43,8 +43,13 @@ def test_losses_by_hand() -> None:
     assert float(value_loss(values, old, returns, mask, 0.2)) == pytest.approx(0.5)
 
 
-def test_ppo_learns_the_toy_objective_within_a_minute() -> None:
+def test_ppo_learns_the_toy_objective_on_most_of_five_seeds() -> None:
+    # Over seeds: from a 0-14% start one seed's 30 steps may see almost no success to
+    # learn from (seeds 0-12: a gain of 0.0 on 2 of 13, above 0.6 on 8).
     started = time.monotonic()
-    before, after = learn(train, PPOConfig(kl_beta=0.0), steps=30)
-    assert time.monotonic() - started < 60
-    assert after > before + 0.3, (before, after)
+    gains = []
+    for seed in range(5):
+        before, after = learn(train, PPOConfig(kl_beta=0.0), steps=30, seed=seed)
+        gains.append(after - before)
+    assert time.monotonic() - started < 90
+    assert sum(gains) / len(gains) > 0.3 and sum(g > 0.1 for g in gains) >= 3, gains
