@@ -130,6 +130,33 @@ def test_build_batch_groups_calls_by_item_with_each_runs_reward(tmp_path: Path) 
     assert group.samples[0] == Sample([1, 2], [5], [-0.5], 1.0, 0, 1.0)
 
 
+def test_a_batch_does_not_depend_on_which_run_got_which_draw(tmp_path: Path) -> None:
+    # The K rollouts send an item the same prompt; which of them got which seeded draw
+    # follows thread timing. The batch a trainer sees must be the same either way.
+    def write(name: str, completions: dict[str, list[list[int]]]) -> Path:
+        path = tmp_path / name
+        lines = [
+            json.dumps({"status": "ok", "item_id": item, "extra": {
+                "prompt_ids": [1, 2, k], "completion_ids": c, "logprobs": [-0.1] * len(c)}})
+            for item, calls in completions.items() for k, c in enumerate(calls)
+        ]  # fmt: skip
+        path.write_text("\n".join(lines) + "\n")
+        return path
+
+    def evaluation(a: float, b: float) -> Evaluation:
+        return Evaluation(score=0.5, items=[ItemResult("a", "x", a), ItemResult("b", "x", b)])
+
+    first = (write("r0.jsonl", {"a": [[9], [4, 4]], "b": [[3]]}), evaluation(0.0, 1.0))
+    second = (write("r1.jsonl", {"a": [[5], [4]], "b": [[7]]}), evaluation(1.0, 0.0))
+    one, other = build_batch([first, second]), build_batch([second, first])
+    assert one == other
+    # ordered by what each run said; each run's calls stay together, in their order
+    a = one.groups[0]
+    assert [s.completion_ids for s in a.samples] == [[5], [4], [9], [4, 4]]
+    assert [s.run for s in a.samples] == [0, 0, 1, 1] and a.run_rewards == {0: 1.0, 1: 0.0}
+    assert one.groups[1].run_rewards == {0: 1.0, 1: 0.0}  # [3] before [7]
+
+
 def test_a_decision_has_a_rollout_part_and_an_algorithm_part() -> None:
     from sia_core import plugins
     from sia_core.options import OptionError
