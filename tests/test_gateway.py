@@ -178,6 +178,27 @@ def test_no_task_model_answers_503_with_what_to_do(tmp_path) -> None:
     assert "--task-model" in response.json()["error"]["message"]
 
 
+def test_a_seed_that_is_not_an_integer_is_a_400(tmp_path) -> None:
+    # The local policy seeds a sampled call's draws with it: a harness's 1e400 (inf once
+    # parsed), 1.5 or true must not reach it (int(inf) raises there).
+    with Gateway(None, tmp_path / "calls.jsonl") as gw:
+
+        def post(seed: str) -> httpx.Response:
+            body = '{"messages": [{"role": "user", "content": "x"}], "seed": ' + seed + "}"
+            return httpx.post(
+                f"{gw.url}/chat/completions",
+                content=body.encode(),
+                headers={"Authorization": f"Bearer {gw.token}"},
+            )
+
+        for bad in ("1e400", "1.5", "true", '"7"'):
+            response = post(bad)
+            assert response.status_code == 400, bad
+            assert "seed must be an integer" in response.json()["error"]["message"]
+        assert post("7").status_code == 503  # admitted; this gateway has no model
+        assert post(str(2**80)).status_code == 503
+
+
 def test_bad_request_body_is_a_400(tmp_path) -> None:
     with Gateway(None, tmp_path / "calls.jsonl") as gw:
         response = httpx.post(

@@ -178,6 +178,12 @@ def test_a_request_seed_repeats_its_sample() -> None:
     request = {"messages": [{"role": "user", "content": HEAD}], "max_tokens": 8, "seed": 5}
     replies = [policy.complete(request).extra["completion_ids"] for _ in range(3)]
     assert replies[0] == replies[1] == replies[2]
+    huge = {**request, "seed": 2**80}  # any integer the gateway admits
+    assert len({tuple(policy.complete(huge).extra["completion_ids"]) for _ in range(2)}) == 1
+    # During rollouts the round's seed rules: a harness cannot pin its rollouts' draws.
+    override = {"temperature": 1.0, "seed": 99}
+    pinned = {tuple(policy.complete(request, override).extra["completion_ids"]) for _ in range(6)}
+    assert len(pinned) > 1
     unseeded = {"messages": request["messages"], "max_tokens": 8}
     draws = {tuple(policy.complete(unseeded).extra["completion_ids"]) for _ in range(6)}
     assert len(draws) > 1

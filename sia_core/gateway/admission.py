@@ -88,6 +88,10 @@ def check_request(request: dict[str, Any]) -> None:
             isinstance(value, bool) or not isinstance(value, int) or value < 1
         ):
             raise RequestRefused(f"{key} must be a positive integer")
+    seed = request.get("seed")
+    if seed is not None and (isinstance(seed, bool) or not isinstance(seed, int)):
+        # The local policy seeds a call's draws with it; OpenAI takes integers only.
+        raise RequestRefused("seed must be an integer")
 
 
 def _check_part(part: Any, where: str) -> None:

@@ -93,8 +93,8 @@ def _nucleus(torch: Any, logits: Any, top_p: float) -> Any:
     """The smallest set of tokens holding `top_p` of the mass (at least one); the rest
     get -inf."""
     ordered, order = torch.sort(logits, descending=True, dim=-1)
-    mass = torch.softmax(ordered, dim=-1).cumsum(dim=-1)
-    drop = mass - torch.softmax(ordered, dim=-1) >= top_p  # the mass before this token
+    probs = torch.softmax(ordered, dim=-1)
+    drop = probs.cumsum(dim=-1) - probs >= top_p  # the mass before this token
     drop[:, 0] = False
     ordered = ordered.masked_fill(drop, float("-inf"))
     return torch.full_like(logits, float("-inf")).scatter(1, order, ordered)

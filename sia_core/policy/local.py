@@ -362,12 +362,11 @@ class LocalPolicy:
         override = override or self.sampling_override
         params = params_from_request(request, override)
         prompt = self.prompt_ids(request["messages"])
-        seed = 0
+        seed = 0  # greedy: nothing is drawn
         if params.temperature > 0:
-            base = (override or {}).get("seed")
-            fixed = request.get("seed") if base is None else None
-            base = self.seed if base is None else int(base)
-            fixed = int(fixed) if isinstance(fixed, int | float) else None
+            rollout = (override or {}).get("seed")
+            base = self.seed if rollout is None else int(rollout)
+            fixed = request.get("seed") if rollout is None else None  # the gateway's int
             seed = self._seeds.seed_for(base, prompt, params, fixed)
         future: Future[Completion] = Future()
         self._queue.put((prompt, params, seed, future))
