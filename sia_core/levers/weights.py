@@ -54,22 +54,20 @@ def build_batch(runs: list[tuple[Path, Evaluation]]) -> RLBatch:
                     temperature=extra.get("temperature", 1.0),
                 )
             )
-    return RLBatch([Group(item_id=k, samples=canonical(v)) for k, v in sorted(groups.items())])
+    return RLBatch([canonical(Group(item_id=k, samples=v)) for k, v in sorted(groups.items())])
 
 
-def canonical(samples: list[Sample]) -> list[Sample]:
+def canonical(group: Group) -> Group:
     """An item's runs, ordered and numbered by what they said rather than by which run
     directory they came from. The K runs send the item the same prompts, so which run got
     which seeded draw follows thread timing; trainers chunk and pair samples in batch
     order, and would otherwise train on another batch whenever the threads ran otherwise."""
-    by_run: dict[int, list[Sample]] = {}
-    for sample in samples:
-        by_run.setdefault(sample.run, []).append(sample)
     ordered = sorted(
-        by_run.values(),
+        group.runs.values(),
         key=lambda calls: [(c.prompt_ids, c.completion_ids, -c.reward) for c in calls],
     )
-    return [replace(c, run=n) for n, calls in enumerate(ordered) for c in calls]
+    samples = [replace(c, run=n) for n, calls in enumerate(ordered) for c in calls]
+    return Group(item_id=group.item_id, samples=samples)
 
 
 def save_adapter(
