@@ -21,6 +21,13 @@ from sia_core.errors import SiaError
 from sia_core.policy.draws import RequestSeeds, SeededSampler
 from sia_core.policy.models import ModelReply, chat_completion
 from sia_core.weights.rl import RLBatch
+from sia_core.weights.shared_head import (
+    MIN_SHARED_HEAD,
+    cache_kwarg,
+    head_cache,
+    shared_head,
+    sliding_window,
+)
 from sia_core.weights.training import train_here
 
 
@@ -224,24 +231,15 @@ class LocalPolicy:
 
     # -- sampling ---------------------------------------------------------------------
 
-    MIN_SHARED_PREFIX = 16
+    MIN_SHARED_PREFIX = MIN_SHARED_HEAD
 
     def _shared_prefix(self, prompts: list[list[int]], max_tokens: int) -> int:
-        """Length of the head every prompt shares (0: not worth a cache of its own). Each
-        prompt keeps at least one token of its own, and the whole sequence must fit a
-        sliding attention window, which would count the padding in the middle."""
-        if len(prompts) < 2:
-            return 0
-        limit = min(len(p) for p in prompts) - 1
-        first = prompts[0]
-        shared = 0
-        while shared < limit and all(p[shared] == first[shared] for p in prompts):
-            shared += 1
-        window = getattr(getattr(self.model, "config", None), "sliding_window", None)
+        """Length of the head every prompt shares (0: not worth a cache of its own); the
+        whole sequence must fit a sliding attention window, which would count the
+        padding in the middle too."""
         longest = max(len(p) for p in prompts) + max_tokens
-        if shared < self.MIN_SHARED_PREFIX or (window and longest >= window):
-            return 0
-        return shared
+        window = sliding_window(self.model)
+        return shared_head(prompts, longest, window, self.MIN_SHARED_PREFIX)
 
     def sample(
         self, prompts: list[list[int]], params: SamplingParams, seeds: list[int] | None = None
@@ -278,11 +276,8 @@ class LocalPolicy:
         with self.lock, torch.no_grad():
             self.model.eval()
             if shared:
-                cache = self.model(
-                    input_ids=input_ids[:1, :shared].to(self.device), use_cache=True
-                ).past_key_values
-                cache.batch_repeat_interleave(len(prompts))
-                kwargs["past_key_values"] = cache
+                cache = head_cache(self.model, head, len(prompts))
+                kwargs[cache_kwarg(self.model)] = cache
             out = self.model.generate(
                 input_ids=input_ids.to(self.device),
                 attention_mask=mask.to(self.device),

@@ -19,6 +19,12 @@ from pathlib import Path
 from typing import Any, Self, TypeVar
 
 from sia_core.options import option, parse
+from sia_core.weights.shared_head import (
+    cache_kwarg,
+    head_cache,
+    shared_head,
+    sliding_window,
+)
 
 T = TypeVar("T")
 
@@ -93,11 +99,16 @@ class TrainResult:
     """Files to save next to the adapter (e.g. a value head)."""
 
 
-def completion_logprobs(model: Any, samples: list[Sample], hidden: bool = False) -> Any:
+def completion_logprobs(
+    model: Any, samples: list[Sample], hidden: bool = False, share_head: bool = True
+) -> Any:
     """Log-probs of each sample's completion tokens under `model`, at temperature.
 
     Only the completion positions go through the output layer: with a 262k-token
     vocabulary, projecting every prompt position too is what makes naive trainers slow.
+    With `share_head`, a prompt head that every sample starts with (the few-shot block of
+    a harness's prompt) runs once for the batch, not once per sample; the log-probs and
+    their gradients are the same either way, up to float rounding.
     Returns (logprobs [B, T], mask [B, T]) and, with `hidden`, the hidden states at
     those positions [B, T, H] (for a value head).
     """
@@ -106,23 +117,32 @@ def completion_logprobs(model: Any, samples: list[Sample], hidden: bool = False)
     lm = model.get_base_model() if hasattr(model, "get_base_model") else model
     device = next(lm.parameters()).device
     rows = [s.prompt_ids + s.completion_ids for s in samples]
-    width = max(len(r) for r in rows)
+    shared = 0
+    if share_head:
+        longest = max(len(r) for r in rows)
+        shared = shared_head([s.prompt_ids for s in samples], longest, sliding_window(lm))
+    width = max(len(r) for r in rows) - shared
     steps = max(len(s.completion_ids) for s in samples)
     pad = 0
+    # Each row is what follows the shared head, right-padded: the head's cache comes
+    # first, so positions run on from it and no real token sees the padding.
     ids = torch.full((len(rows), width), pad, dtype=torch.long, device=device)
-    attention = torch.zeros((len(rows), width), dtype=torch.long, device=device)
+    attention = torch.zeros((len(rows), shared + width), dtype=torch.long, device=device)
     positions = torch.zeros((len(rows), steps), dtype=torch.long, device=device)
     targets = torch.zeros((len(rows), steps), dtype=torch.long, device=device)
     mask = torch.zeros((len(rows), steps), dtype=torch.float32, device=device)
     for i, (row, sample) in enumerate(zip(rows, samples, strict=True)):
-        ids[i, : len(row)] = torch.tensor(row, device=device)
+        ids[i, : len(row) - shared] = torch.tensor(row[shared:], device=device)
         attention[i, : len(row)] = 1
-        n, start = len(sample.completion_ids), len(sample.prompt_ids)
+        n, start = len(sample.completion_ids), len(sample.prompt_ids) - shared
         # The token at position p is predicted by the hidden state at p - 1.
         positions[i, :n] = torch.arange(start - 1, start - 1 + n, device=device)
         targets[i, :n] = torch.tensor(sample.completion_ids, device=device)
         mask[i, :n] = 1.0
-    states = lm.model(input_ids=ids, attention_mask=attention).last_hidden_state
+    extra: dict[str, Any] = {}
+    if shared:
+        extra = {cache_kwarg(lm.model): head_cache(lm.model, rows[0][:shared], len(rows))}
+    states = lm.model(input_ids=ids, attention_mask=attention, **extra).last_hidden_state
     picked = torch.gather(states, 1, positions.unsqueeze(-1).expand(-1, -1, states.size(-1)))
     logits = lm.lm_head(picked).float()
     cap = getattr(lm.config, "final_logit_softcapping", None)
