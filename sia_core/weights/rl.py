@@ -117,11 +117,11 @@ def completion_logprobs(
     lm = model.get_base_model() if hasattr(model, "get_base_model") else model
     device = next(lm.parameters()).device
     rows = [s.prompt_ids + s.completion_ids for s in samples]
+    longest = max(len(r) for r in rows)
     shared = 0
     if share_head:
-        longest = max(len(r) for r in rows)
         shared = shared_head([s.prompt_ids for s in samples], longest, sliding_window(lm))
-    width = max(len(r) for r in rows) - shared
+    width = longest - shared
     steps = max(len(s.completion_ids) for s in samples)
     pad = 0
     # Each row is what follows the shared head, right-padded: the head's cache comes
