@@ -3,7 +3,7 @@
     pip install -e '.[peers]'      # TRL and DSPy: the benchmark's extra, not sia's
     python benchmarks/peers.py [--tasks sentiment arithmetic] [--seeds 0 1 2]
         [--max-gen 5] [--rounds 4] [--items 32] [--k 8] [--weights-seeds 0 1 2]
-        [--skip-harness] [--skip-weights] [--json peers.json]
+        [--trainers sia trl] [--skip-harness] [--skip-weights] [--json peers.json]
     python benchmarks/peers.py --from-json a.json [b.json ...]   # reprint, run nothing
 
 Harness lever (benchmarks/peers_harness.py): sia's `--backend heuristic --backend-opt
@@ -169,7 +169,10 @@ def weights_table(results: list[dict[str, Any]], seeds: list[int], rounds: int) 
     ]
     for seed, result in zip(seeds, results, strict=True):
         for name, label in (("sia", "sia (sia_rl_grpo)"), ("trl", "TRL GRPOTrainer")):
-            arm = result[name]
+            arm = result.get(name)
+            if arm is None:
+                lines.append(f"| {seed} | {label} | not run | | |")
+                continue
             lines.append(
                 f"| {seed} | {label} | {' → '.join(f'{s:.2f}' for s in arm['held_out'])} | "
                 f"{', '.join(f'{s:.0f}' for s in arm['seconds'])} | {sum(arm['seconds']):.0f} |"
@@ -185,7 +188,11 @@ def weights_goals(results: list[dict[str, Any]], seeds: list[int], factor: float
     lines = ["Round for round (TRL seconds / sia seconds; sia's held-out − TRL's after it):", ""]
     met = 0
     for seed, result in zip(seeds, results, strict=True):
-        sia, trl = result["sia"], result["trl"]
+        sia, trl = result.get("sia"), result.get("trl")
+        if sia is None or trl is None:
+            lines.append(f"- seed {seed}: only {'sia' if trl is None else 'TRL'} ran, nothing "
+                         "to compare in this run: not met")  # fmt: skip
+            continue
         done = min(len(sia["seconds"]), len(trl["seconds"]))
         ratios = [trl["seconds"][r] / sia["seconds"][r] for r in range(done)]
         gaps = [sia["held_out"][r + 1] - trl["held_out"][r + 1] for r in range(done)]
@@ -238,8 +245,11 @@ def _check_weights(path: Path, runs: Any, seeds: list[int]) -> None:
     if not isinstance(runs, list) or len(runs) != len(seeds):
         raise _shape_error(path, f"the weights runs are not one per finished seed {seeds}")
     for run in runs:
-        arms = [run.get(a) for a in ("sia", "trl")] if isinstance(run, dict) else [None]
-        if any(not isinstance(a, dict) or any(k not in a for k in WEIGHTS_KEYS) for a in arms):
+        # A run of one trainer (`--trainers`) has only its arm.
+        arms = [run[a] for a in ("sia", "trl") if a in run] if isinstance(run, dict) else []
+        if not arms or any(
+            not isinstance(a, dict) or any(k not in a for k in WEIGHTS_KEYS) for a in arms
+        ):
             raise _shape_error(path, "a weights run lacks sia/trl held_out and seconds")
         if any(len(a["held_out"]) != len(a["seconds"]) + 1 for a in arms):
             raise _shape_error(path, "a weights run's held_out is not one longer than seconds")
@@ -307,6 +317,11 @@ def main() -> None:
     parser.add_argument("--items", type=int, default=32, help="prompts per round")
     parser.add_argument("--k", type=int, default=8, help="completions per prompt")
     parser.add_argument("--weights-seeds", nargs="+", type=int, default=[0, 1, 2])
+    parser.add_argument(
+        "--trainers", nargs="+", choices=["sia", "trl"], default=["sia", "trl"],
+        help="the weights lever's trainers to run (one alone: its numbers, no ratios; TRL "
+        "takes about an hour a seed on 2 cores)",
+    )  # fmt: skip
     parser.add_argument("--skip-harness", action="store_true")
     parser.add_argument("--skip-weights", action="store_true")
     parser.add_argument("--json", type=Path, help="also write every number here")
@@ -350,7 +365,8 @@ def main() -> None:
         record["weights"], record["weights_done"] = runs, []
         for seed in args.weights_seeds:
             with tempfile.TemporaryDirectory(prefix="sia-peers-w-") as tmp:
-                runs.append(compare(seed, args.rounds, args.items, args.k, Path(tmp), log))
+                runs.append(compare(seed, args.rounds, args.items, args.k, Path(tmp), log,
+                                    tuple(args.trainers)))  # fmt: skip
             record["weights_done"].append(seed)
             keep()
         lines += weights_table(runs, args.weights_seeds, args.rounds)

@@ -16,6 +16,7 @@ from __future__ import annotations
 import random
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -56,17 +57,19 @@ def held_out(model: Any, tokenizer: Any, prompts: list[list[int]], answers: list
     return hits / len(prompts)
 
 
-def compare(seed: int, rounds: int, items: int, k: int, scratch: Path,
-            log: Callable[[str], None]) -> dict[str, dict[str, list[float]]]:  # fmt: skip
-    """Both trainers from the same checkpoint: held-out after rounds 0..rounds, and the
-    seconds of each round."""
-    import torch
-    from sia_rl_grpo.config import GRPOConfig as SiaGRPOConfig
-    from sia_rl_grpo.trainer import train
+TRAINERS = ("sia", "trl")
 
-    from sia_core.policy.local import LocalPolicy, LoraSettings, SamplingParams
-    from sia_core.policy.registry import model_dir
-    from sia_core.weights.rl import Group, PolicyHandle, RLBatch, Sample
+
+def compare(seed: int, rounds: int, items: int, k: int, scratch: Path,
+            log: Callable[[str], None], trainers: tuple[str, ...] = TRAINERS
+            ) -> dict[str, dict[str, list[float]]]:  # fmt: skip
+    """The trainers named (both by default) from the same checkpoint: held-out after
+    rounds 0..rounds, and the seconds of each round. One alone is for checking a change
+    to sia's arm on more seeds than an hour of TRL a seed allows; its ratios then need
+    TRL's seconds from another run."""
+    import torch
+
+    from sia_core.policy.local import LocalPolicy, LoraSettings
 
     data = splits("sentiment", scratch / "views")
     rng = random.Random(f"weights-{seed}")
@@ -75,20 +78,54 @@ def compare(seed: int, rounds: int, items: int, k: int, scratch: Path,
     rng.shuffle(pool)
     rows = [pool[(r * items + i) % len(pool)] for r in range(rounds) for i in range(items)]
     lora = LoraSettings()
-    params = SamplingParams(temperature=1.0, max_tokens=SPEC.max_tokens, stop=("\n",))
     out: dict[str, dict[str, list[float]]] = {}
 
     torch.manual_seed(seed)
     policy = LocalPolicy.load("gemma3-270m", lora=lora)
     tests = [policy.prompt_ids(_messages(demos, r["review"])) for r in data.test]
-    answers = [r["answer"] for r in data.test]
-    handle = PolicyHandle(policy.model, policy.tokenizer, lora.learning_rate, seed=seed)
+    same = Setup(seed, rounds, items, k, demos, rows, lora, tests,
+                 [r["answer"] for r in data.test], log)  # fmt: skip
+    if "sia" in trainers:
+        out["sia"] = _sia_rounds(policy, same)
+    del policy
+    if "trl" in trainers:
+        out["trl"] = _trl_rounds(same, scratch)
+    return out
+
+
+@dataclass(frozen=True)
+class Setup:
+    """What both trainers get alike for one seed."""
+
+    seed: int
+    rounds: int
+    items: int
+    k: int
+    demos: list[dict[str, str]]
+    rows: list[dict[str, str]]
+    lora: Any
+    tests: list[list[int]]
+    answers: list[str]
+    log: Callable[[str], None]
+
+
+def _sia_rounds(policy: Any, same: Setup) -> dict[str, list[float]]:
+    from sia_rl_grpo.config import GRPOConfig as SiaGRPOConfig
+    from sia_rl_grpo.trainer import train
+
+    from sia_core.policy.local import SamplingParams
+    from sia_core.weights.rl import Group, PolicyHandle, RLBatch, Sample
+
+    seed, items, k, demos, log = same.seed, same.items, same.k, same.demos, same.log
+    tests, answers = same.tests, same.answers
+    params = SamplingParams(temperature=1.0, max_tokens=SPEC.max_tokens, stop=("\n",))
+    handle = PolicyHandle(policy.model, policy.tokenizer, same.lora.learning_rate, seed=seed)
     scores = [held_out(policy.model, policy.tokenizer, tests, answers)]
     log(f"weights seed {seed} round 0 (the checkpoint, both trainers): {scores[0]:.2f}")
     seconds: list[float] = []
-    for number in range(rounds):
+    for number in range(same.rounds):
         start = time.perf_counter()
-        chunk = rows[number * items : (number + 1) * items]
+        chunk = same.rows[number * items : (number + 1) * items]
         prompts = [policy.prompt_ids(_messages(demos, r["review"])) for r in chunk]
         outs = policy.sample([p for p in prompts for _ in range(k)], params)
         groups = [
@@ -103,15 +140,20 @@ def compare(seed: int, rounds: int, items: int, k: int, scratch: Path,
         seconds.append(time.perf_counter() - start)
         scores.append(held_out(policy.model, policy.tokenizer, tests, answers))
         log(f"weights seed {seed} sia round {number + 1}: {scores[-1]:.2f}, {seconds[-1]:.0f} s")
-    out["sia"] = {"held_out": scores, "seconds": seconds}
-    del policy, handle
+    return {"held_out": scores, "seconds": seconds}
 
+
+def _trl_rounds(same: Setup, scratch: Path) -> dict[str, list[float]]:
+    import torch
     from datasets import Dataset
     from peft import LoraConfig
     from transformers import AutoTokenizer, TrainerCallback
     from trl import GRPOConfig, GRPOTrainer
 
-    truth = {r["review"]: r["answer"] for r in rows}
+    from sia_core.policy.registry import model_dir
+
+    seed, demos, lora, tests, answers = same.seed, same.demos, same.lora, same.tests, same.answers
+    truth = {r["review"]: r["answer"] for r in same.rows}
 
     def trl_reward(prompts: list[Any], completions: list[Any], **_: Any) -> list[float]:
         # The review is the first line of the prompt's last "Review: " block.
@@ -132,19 +174,19 @@ def compare(seed: int, rounds: int, items: int, k: int, scratch: Path,
         def on_step_end(self, args: Any, state: Any, control: Any, **kw: Any) -> None:
             trl_seconds.append(time.perf_counter() - self.start)
             trl_scores.append(held_out(kw["model"], tokenizer, tests, answers))
-            log(f"weights seed {seed} TRL round {len(trl_seconds)}: {trl_scores[-1]:.2f}, "
-                f"{trl_seconds[-1]:.0f} s")  # fmt: skip
+            same.log(f"weights seed {seed} TRL round {len(trl_seconds)}: "
+                     f"{trl_scores[-1]:.2f}, {trl_seconds[-1]:.0f} s")  # fmt: skip
 
     # The text sia's policy sends a base model (no chat template): the message itself,
     # tokenized with its BOS as TRL's plain-prompt path does. TRL's sampler draws each
     # round's prompts from these rows.
     assert not getattr(tokenizer, "chat_template", None), "a chat model: compare templated"
     dataset = Dataset.from_list([{"prompt": _messages(demos, r["review"])[0]["content"]}
-                                 for r in rows])  # fmt: skip
+                                 for r in same.rows])  # fmt: skip
     config = GRPOConfig(
         output_dir=str(scratch / "trl"), use_cpu=True, bf16=False, seed=seed,
-        num_generations=k, per_device_train_batch_size=items * k,
-        max_completion_length=SPEC.max_tokens, max_steps=rounds, temperature=1.0,
+        num_generations=same.k, per_device_train_batch_size=same.items * same.k,
+        max_completion_length=SPEC.max_tokens, max_steps=same.rounds, temperature=1.0,
         learning_rate=lora.learning_rate, report_to=[], logging_steps=1, save_strategy="no",
     )  # fmt: skip
     torch.manual_seed(seed)
@@ -157,5 +199,4 @@ def compare(seed: int, rounds: int, items: int, k: int, scratch: Path,
     trl_scores.append(held_out(trainer.model, tokenizer, tests, answers))
     trl_scores.insert(0, trl_scores.pop())
     trainer.train()
-    out["trl"] = {"held_out": trl_scores, "seconds": trl_seconds}
-    return out
+    return {"held_out": trl_scores, "seconds": trl_seconds}

@@ -82,6 +82,30 @@ def test_weights_goals_check_every_round_for_time_and_score() -> None:
     assert lines[-1].endswith("met on 1 of 3 seeds")
 
 
+def test_a_run_of_one_trainer_is_shown_and_never_read_as_met(tmp_path: Path) -> None:
+    peers = _peers()
+    alone = {"sia": {"held_out": [0.5, 0.9], "seconds": [10.0]}}
+    both = {**alone, "trl": {"held_out": [0.5, 0.6], "seconds": [90.0]}}
+    lines = peers.weights_table([alone, both], [1, 2], 1)
+    assert "| 1 | TRL GRPOTrainer | not run | | |" in lines
+    assert "| 1 | sia (sia_rl_grpo) | 0.50 → 0.90 | 10 | 10 |" in lines
+    assert "- seed 1: only sia ran, nothing to compare in this run: not met" in lines
+    assert lines[-1].endswith("met on 1 of 2 seeds")
+
+    record = tmp_path / "sia-only.json"
+    record.write_text(json.dumps({"args": {"weights_seeds": "[1]", "rounds": "1"},
+                                  "weights": [alone]}))  # fmt: skip
+    assert peers.read_records([record]).weights == [alone]
+    record.write_text(json.dumps({"args": {"weights_seeds": "[1]", "rounds": "1"},
+                                  "weights": [{}]}))  # fmt: skip
+    try:
+        peers.read_records([record])
+    except peers.RecordError as exc:
+        assert "a weights run lacks sia/trl held_out and seconds" in str(exc)
+    else:
+        raise AssertionError("a weights run with neither trainer was read")
+
+
 def test_from_json_reprints_merged_runs_with_their_seeds(tmp_path: Path) -> None:
     weights = {"sia": {"held_out": [0.5, 0.9], "seconds": [10.0]},
                "trl": {"held_out": [0.5, 0.8], "seconds": [60.0]}}  # fmt: skip
