@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import shutil
 import socket
 import subprocess
 import sys
@@ -212,6 +213,55 @@ def test_without_bubblewrap_the_local_sandbox_refuses(monkeypatch) -> None:
     monkeypatch.setenv("SIA_BWRAP", "/nonexistent/bwrap")
     with pytest.raises(SandboxUnavailable, match="--sandbox process"):
         LocalSandbox()
+
+
+def test_a_bubblewrap_that_cannot_build_a_sandbox_is_refused_with_its_reason(
+    tmp_path, monkeypatch
+) -> None:
+    fake = tmp_path / "bwrap"
+    fake.write_text("#!/bin/sh\necho 'bwrap: No permissions to create new namespace' >&2\nexit 1\n")
+    fake.chmod(0o755)
+    monkeypatch.setenv("SIA_BWRAP", str(fake))
+    with pytest.raises(SandboxUnavailable, match="No permissions to create new namespace"):
+        LocalSandbox()
+
+
+def test_the_bubblewrap_probe_holds_while_other_sandboxes_come_and_go(tmp_path) -> None:
+    """Two sandboxes on one machine (`sia ablate --jobs 2`, parallel shards): one mounts
+    and drops its size-capped work tmpfs while the other checks that bubblewrap works.
+    The check must not read that churn as "bubblewrap cannot create a sandbox here"."""
+    from sia_core.sandbox import bwrap
+    from sia_core.sandbox.stage import cap_work_dir, unmount
+
+    probe = bwrap._probe.__wrapped__
+    binary = bwrap.bwrap_binary()
+    if binary is None or probe(binary) is not None:
+        pytest.skip("bubblewrap is not usable here")
+    if not cap_work_dir(tmp_path, None):
+        pytest.skip("mounting a work tmpfs needs root")
+    unmount(tmp_path)
+    stop = threading.Event()
+
+    def come_and_go(n: int) -> None:
+        while not stop.is_set():
+            stage = tmp_path / f"sia-sandbox-{n}-{time.monotonic_ns()}"
+            (stage / "work").mkdir(parents=True)
+            if cap_work_dir(stage / "work", None):
+                time.sleep(0.002)
+                unmount(stage / "work")
+            shutil.rmtree(stage)
+
+    churn = [threading.Thread(target=come_and_go, args=(n,)) for n in range(2)]
+    for thread in churn:
+        thread.start()
+    try:
+        # Probing with a bind of the host's / failed about one time in ten here.
+        problems = [problem for _ in range(200) if (problem := probe(binary))]
+    finally:
+        stop.set()
+        for thread in churn:
+            thread.join()
+    assert problems == []
 
 
 def test_process_sandbox_limits_and_says_plainly_what_is_not_shielded(layout, monkeypatch) -> None:

@@ -46,8 +46,14 @@ def bwrap_binary(explicit: str | None = None) -> str | None:
 
 @cache
 def _probe(binary: str) -> str | None:
-    """None when bwrap can build a sandbox here, else why not."""
-    argv = [binary, *namespace_flags(), "--ro-bind", "/", "/", "--proc", "/proc", "true"]
+    """None when bwrap can build a sandbox here, else why not.
+
+    The probe mounts what every sandbox mounts (an empty root, the system directories
+    read-only, /proc, /dev), never the host's `/`: a recursive bind of `/` would take in
+    other sandboxes' work tmpfs, and one unmounted mid-probe made bwrap fail as if it
+    could not run here at all."""
+    plan = MountPlan(ro={p: p for p in SYSTEM_DIRS if os.path.islink(p) or os.path.isdir(p)})
+    argv = [binary, *namespace_flags(), *plan.args(), "true"]
     try:
         proc = subprocess.run(argv, capture_output=True, text=True, timeout=30, check=False)
     except OSError as exc:
