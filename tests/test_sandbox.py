@@ -264,6 +264,70 @@ def test_the_bubblewrap_probe_holds_while_other_sandboxes_come_and_go(tmp_path) 
     assert problems == []
 
 
+def test_what_a_killed_sia_left_behind_is_removed_by_the_next_sandbox(layout, monkeypatch) -> None:
+    """`kill -9` leaves a sandbox's stage, a box's mounted tmpfs and their cgroups. The
+    next sandbox removes those named for a process of its pid namespace that no longer
+    runs, and leaves alone its own, a live process's, another namespace's, and any
+    younger than a minute."""
+    import tempfile
+
+    from sia_core.sandbox.cgroup import ROOT, _own_paths
+    from sia_core.sandbox.stage import cap_work_dir
+
+    gone = subprocess.Popen(["true"])
+    gone.wait()
+    ns = os.stat("/proc/self/ns/pid").st_ino
+    dead = f"{gone.pid}-{ns}"
+    old = time.time() - 600
+    base = layout["root"] / "tmp"
+    base.mkdir()
+    monkeypatch.setattr(tempfile, "tempdir", str(base))
+    kinds = ("box", "process", "remote", "worker")
+    stale = {kind: base / f"sia-{kind}-{dead}-left" for kind in kinds}
+    for leftover in stale.values():
+        (leftover / "root").mkdir(parents=True)
+    mounted = cap_work_dir(stale["box"] / "root", None)
+    (stale["process"] / "root" / "public.csv").write_text("a copy of the data\n")
+    kept = [
+        base / f"sia-sandbox-{dead}-young",
+        base / f"sia-sandbox-{os.getpid()}-{ns}-mine",
+        base / f"sia-sandbox-{gone.pid}-{ns + 1}-elsewhere",
+    ]
+    for leftover in kept:
+        leftover.mkdir()
+    own = _own_paths()
+    parents = (
+        [ROOT / own.get("", "/").lstrip("/")]
+        if (ROOT / "cgroup.controllers").is_file()
+        else [ROOT / c / own[c].lstrip("/") for c in ("memory", "pids") if c in own]
+    )
+    groups = []
+    for parent in parents:
+        try:
+            (parent / f"sia-sandbox-{dead}-left").mkdir()
+        except OSError:
+            continue
+        groups.append(parent / f"sia-sandbox-{dead}-left")
+    for leftover in [*stale.values(), *kept[1:], *groups]:
+        os.utime(leftover, (old, old))
+    try:
+        assert run_agent(layout, "pass\n").exit_code == 0
+        assert [p for p in stale.values() if p.exists()] == []
+        assert [g for g in groups if g.exists()] == []
+        assert all(p.is_dir() for p in kept)
+        if mounted:
+            mounts = Path("/proc/self/mounts").read_text()
+            assert str(stale["box"]) not in mounts
+    finally:
+        for leftover in [*stale.values(), *kept]:
+            if os.path.ismount(leftover / "root"):
+                subprocess.run(["umount", "-l", str(leftover / "root")], check=False)
+            shutil.rmtree(leftover, ignore_errors=True)
+        for group in groups:
+            if group.exists():
+                group.rmdir()
+
+
 def test_process_sandbox_limits_and_says_plainly_what_is_not_shielded(layout, monkeypatch) -> None:
     monkeypatch.setenv("OPENAI_API_KEY", "sk-parent-secret")
     result = run_agent(

@@ -15,6 +15,7 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
+from sia_core.sandbox.stage import new_stage
 from sia_core.weights.rl import RLBatch
 
 
@@ -44,7 +45,7 @@ class PolicyWorker:
         from sia_core.policy.local import LocalPolicy, lora_settings
 
         torch.manual_seed(seed)
-        self._scratch = Path(tempfile.mkdtemp(prefix="sia-worker-"))
+        self._scratch = new_stage("worker")
         self.store = store
         """Where adapters are kept by key (a Modal Volume's mount), if anywhere."""
         self.policy = LocalPolicy.load(model, None, lora=lora_settings(lora))

@@ -22,7 +22,6 @@ import signal
 import socket
 import subprocess
 import sys
-import tempfile
 from pathlib import Path
 
 from sia_core.sandbox.bwrap import BWRAP_ENV, MountPlan, command, require_bwrap
@@ -30,7 +29,13 @@ from sia_core.sandbox.cgroup import SandboxCgroup
 from sia_core.sandbox.remote import BoxSpec
 from sia_core.sandbox.seccomp import program as seccomp_program
 from sia_core.sandbox.seccomp import supported as seccomp_supported
-from sia_core.sandbox.stage import WORK_MB, cap_work_dir, join_and_die_with_parent, unmount
+from sia_core.sandbox.stage import (
+    WORK_MB,
+    cap_work_dir,
+    join_and_die_with_parent,
+    new_stage,
+    unmount,
+)
 
 INIT = Path(__file__).with_name("box_init.py")
 BOX_TASKS = 4096
@@ -93,7 +98,7 @@ class BwrapBox:
     def __init__(self, spec: BoxSpec, what: str = "a bubblewrap box on this machine") -> None:
         self.python = spec.local_python or sys.executable
         self.root = "/sia"
-        self._dir = Path(tempfile.mkdtemp(prefix="sia-box-"))
+        self._dir = new_stage("box")
         (self._dir / "root").mkdir()
         (self._dir / "control").mkdir()
         # A container has a memory limit for the whole box and its own disk; here a

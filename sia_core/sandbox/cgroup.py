@@ -22,6 +22,8 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from sia_core.sandbox.owner import owner_gone, owner_tag
+
 ROOT = Path("/sys/fs/cgroup")
 HEADROOM_MB = 128
 """Added to the agent's memory cap: the sandbox's init and bubblewrap live there too."""
@@ -47,6 +49,16 @@ def _write(path: Path, value: str) -> None:
         os.close(fd)
 
 
+def _sweep(parent: Path) -> None:
+    """Remove the empty cgroups that killed sia processes left under `parent` (a cgroup
+    with a process still in it cannot be removed, and is not)."""
+    with contextlib.suppress(OSError):
+        for child in parent.glob("sia-sandbox-*"):
+            if owner_gone(child):
+                with contextlib.suppress(OSError):
+                    child.rmdir()
+
+
 @dataclass
 class SandboxCgroup:
     version: int
@@ -58,7 +70,7 @@ class SandboxCgroup:
     @classmethod
     def create(cls, memory_mb: int, max_processes: int) -> tuple[SandboxCgroup | None, str]:
         """The cgroup, or None and why there is none."""
-        name = f"sia-sandbox-{os.getpid()}-{secrets.token_hex(4)}"
+        name = f"sia-sandbox-{owner_tag()}-{secrets.token_hex(4)}"
         limit = (memory_mb + HEADROOM_MB) * 2**20
         pids = max_processes + EXTRA_PIDS
         own = _own_paths()
@@ -67,6 +79,7 @@ class SandboxCgroup:
             if (ROOT / "cgroup.controllers").is_file():
                 group = cls(2, memory_mb=memory_mb, pids=pids)
                 parent = ROOT / own.get("", "/").lstrip("/")
+                _sweep(parent)
                 child = parent / name
                 child.mkdir()
                 made.append(child)
@@ -85,7 +98,9 @@ class SandboxCgroup:
             for controller in ("memory", "pids"):
                 if controller not in own or not (ROOT / controller).is_dir():
                     raise OSError(f"no cgroup v1 {controller} controller mounted")
-                child = ROOT / controller / own[controller].lstrip("/") / name
+                parent = ROOT / controller / own[controller].lstrip("/")
+                _sweep(parent)
+                child = parent / name
                 child.mkdir()
                 made.append(child)
             memory, pid_dir = made

@@ -28,7 +28,6 @@ import os
 import shutil
 import subprocess
 import sys
-import tempfile
 from collections.abc import Mapping
 from pathlib import Path
 
@@ -46,8 +45,8 @@ from sia_core.sandbox.stage import (
     cap_work_dir,
     finish,
     join_and_die_with_parent,
+    new_stage,
     prepare_stage,
-    sweep_stale_stages,
     unmount,
 )
 
@@ -74,8 +73,7 @@ class LocalSandbox:
         return cls(options.get("bwrap"))
 
     def run(self, job: SandboxJob) -> SandboxResult:
-        sweep_stale_stages()
-        stage = Path(tempfile.mkdtemp(prefix=f"sia-sandbox-{os.getpid()}-"))
+        stage = new_stage("sandbox")
         stop_unix = None
         uid = next(_AGENT_UIDS) if os.geteuid() == 0 else None
         group, no_group = SandboxCgroup.create(job.memory_mb, job.max_processes)

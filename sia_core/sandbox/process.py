@@ -15,12 +15,11 @@ import secrets
 import shutil
 import signal
 import subprocess
-import tempfile
 import time
 from pathlib import Path
 
 from sia_core.sandbox.api import SandboxJob, SandboxResult
-from sia_core.sandbox.stage import agent_env, die_with_parent, finish, prepare_stage
+from sia_core.sandbox.stage import agent_env, die_with_parent, finish, new_stage, prepare_stage
 
 NOT_SHIELDED = [
     "NOT SHIELDED (--sandbox process): the agent runs as the same user as sia, on the host",
@@ -61,7 +60,7 @@ class ProcessSandbox:
     shielded = False
 
     def run(self, job: SandboxJob) -> SandboxResult:
-        stage = Path(tempfile.mkdtemp(prefix="sia-process-"))
+        stage = new_stage("process")
         try:
             logs = prepare_stage(job, stage, ("work", "home", "agent"))
             base_url = f"http://127.0.0.1:{job.gateway.port}/v1" if job.gateway else None

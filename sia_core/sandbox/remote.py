@@ -17,7 +17,6 @@ import contextlib
 import io
 import shutil
 import tarfile
-import tempfile
 import threading
 import time
 from collections.abc import Callable
@@ -29,7 +28,7 @@ from sia_core.errors import SiaError
 from sia_core.sandbox.api import OUTPUTS_REFUSED, SandboxJob, SandboxResult
 from sia_core.sandbox.bwrap import SandboxUnavailable
 from sia_core.sandbox.copyback import MAX_BYTES, MAX_FILES, CopyBackError, copy_back
-from sia_core.sandbox.stage import TAIL_CHARS, agent_argv, agent_env, handed_back
+from sia_core.sandbox.stage import TAIL_CHARS, agent_argv, agent_env, handed_back, new_stage
 from sia_core.sandbox.stream_relay import INSIDE_SCRIPT, StreamRelay, gateway_connector
 
 RELAY_PORT = 8642
@@ -144,7 +143,7 @@ class RemoteSandbox:
             raise SandboxUnavailable(
                 f"sandbox {self.name!r} could not start a box: {type(exc).__name__}: {exc}"[:400]
             ) from None
-        stage = Path(tempfile.mkdtemp(prefix="sia-remote-"))
+        stage = new_stage("remote")
         relay: StreamRelay | None = None
         try:
             _send_tree(box, _job_tar(job), box.root)

@@ -19,6 +19,7 @@ from pathlib import Path
 from sia_core.sandbox.api import OUTPUTS_REFUSED, SandboxJob, SandboxResult
 from sia_core.sandbox.cgroup import SandboxCgroup
 from sia_core.sandbox.copyback import CopyBackError, copy_back
+from sia_core.sandbox.owner import owner_gone, owner_tag
 
 PR_SET_PDEATHSIG = 1
 TAIL_CHARS = 4000
@@ -120,8 +121,6 @@ def finish(
     )  # fmt: skip
 
 
-
-
 WORK_MB = 2048
 """The work dir's size cap: what copy_back takes at most (copyback.MAX_BYTES)."""
 HOME_MB = 512
@@ -146,30 +145,25 @@ def unmount(path: Path) -> None:
     ctypes.CDLL(None, use_errno=True).umount2(str(path).encode(), MNT_DETACH)
 
 
+def new_stage(kind: str) -> Path:
+    """A fresh directory under the temp dir for one sandbox's stage (or a policy worker's
+    scratch) of `kind` (owner.KINDS), named for this process, after removing what killed
+    sia processes left behind."""
+    sweep_stale_stages()
+    return Path(tempfile.mkdtemp(prefix=f"sia-{kind}-{owner_tag()}-"))
+
+
 def sweep_stale_stages() -> None:
-    """A sia killed with -9 leaves its sandboxes' work tmpfs mounted: unmount and remove
-    the stages of processes that no longer run (the pid is in the stage's name)."""
-    if os.geteuid() != 0:
-        return
-    try:
-        mounts = Path("/proc/self/mounts").read_text().splitlines()
-    except OSError:
-        return
-    base = tempfile.gettempdir()
-    for line in mounts:
-        fields = line.split()
-        if len(fields) < 3 or fields[2] != "tmpfs":
+    """A sia killed with -9 leaves its sandboxes' stages and boxes behind, their tmpfs
+    still mounted where it ran as root: unmount and remove those of processes that no
+    longer run (the pid is in the directory's name)."""
+    for leftover in Path(tempfile.gettempdir()).glob("sia-*-*"):
+        if not leftover.is_dir() or leftover.is_symlink() or not owner_gone(leftover):
             continue
-        point = Path(fields[1])
-        name = point.parent.name
-        if point.name != "work" or str(point.parent.parent) != base:
-            continue
-        if not name.startswith("sia-sandbox-"):
-            continue
-        pid = name.removeprefix("sia-sandbox-").split("-")[0]
-        if pid.isdigit() and not Path(f"/proc/{pid}").exists():
-            unmount(point)
-            shutil.rmtree(point.parent, ignore_errors=True)
+        for mount in ("work", "root"):
+            if os.path.ismount(leftover / mount):
+                unmount(leftover / mount)
+        shutil.rmtree(leftover, ignore_errors=True)
 
 
 def agent_argv(python: str, root: str, extra_args: tuple[str, ...]) -> list[str]:

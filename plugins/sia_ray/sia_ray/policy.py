@@ -3,6 +3,7 @@ Adapters cross as their files ({name: bytes}), as with any policy host."""
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Mapping
 from typing import Any
 
@@ -26,6 +27,9 @@ class RayPolicyConnection:
             ) from None
 
     def close(self) -> None:
+        # The worker removes its scratch (adapters) itself; a kill alone left it on the node.
+        with contextlib.suppress(self._ray.exceptions.RayError):
+            self._ray.get(self._actor.call.remote("close"), timeout=60)
         self._ray.kill(self._actor, no_restart=True)
 
 

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import os
+import tempfile
 import threading
 import time
 from collections.abc import Iterator
@@ -196,9 +197,14 @@ def test_a_run_on_the_cluster_scores_what_the_local_run_scores(tmp_path: Path) -
                   # rule would end the run once no child could clear it
                   "--keep-rule", "raw"]  # fmt: skip
         env = {"RAY_ADDRESS": cluster.address, "OPENAI_API_KEY": FAKE_KEY}
+        scratch = Path(tempfile.gettempdir())
+        before = set(scratch.glob("sia-worker-*")) | set(scratch.glob("sia-box-*"))
         on_ray = sia("run", *common, "--run-id", "ray", "--sandbox", "ray", "--policy-host",
                      "ray", env=env, timeout=1500)  # fmt: skip
         assert on_ray.returncode == 0, on_ray.stderr + on_ray.stdout
+        # the policy actor's scratch (adapters) and the boxes go with the run
+        after = set(scratch.glob("sia-worker-*")) | set(scratch.glob("sia-box-*"))
+        assert after - before == set()
         local = sia("run", *common, "--run-id", "local", timeout=1500)
         assert local.returncode == 0, local.stderr + local.stdout
 
