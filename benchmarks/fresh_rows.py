@@ -7,7 +7,8 @@ whose review is in the task's train or test file are dropped), item by item.
 Nothing here chooses anything: both prompts are fixed before the fresh rows exist, and
 the fresh rows are never shown to sia. The 100-row score is printed beside them as a
 check that the prompt is the harness as written (it must equal the run's own held-out
-score).
+score), and the score on the selection rows sia chose by, to show whether they rank the
+two prompts as the fresh rows do.
 
 Usage: .venv/bin/python benchmarks/fresh_rows.py [--seeds 0 1 2] [--rows 1000]
        [--trials 2] [--runs DIR]
@@ -148,6 +149,7 @@ def report(served: Served, data: Any, full_train: list[dict[str, str]],
             raise SystemExit(f"{run}: the prompt read from its knobs scores "
                              f"{sum(held['sia'])}/100, the run says {expected}")  # fmt: skip
         print(line(seed, "held-out", held), flush=True)
+        print(line(seed, "selection", compare(served, prompts, data.selection)), flush=True)
         new = compare(served, prompts, fresh)
         print(line(seed, "fresh", new), flush=True)
         for name in pooled:
