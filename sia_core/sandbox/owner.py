@@ -42,7 +42,7 @@ def owner_tag() -> str:
     return f"{os.getpid()}-{_namespace()}"
 
 
-def owner_gone(path: Path, now: float | None = None) -> bool:
+def owner_gone(path: Path) -> bool:
     """True when `path` is named for a sia process of this pid namespace that no longer
     runs and is older than the grace period; False for anything else, or what cannot be
     read."""
@@ -53,7 +53,7 @@ def owner_gone(path: Path, now: float | None = None) -> bool:
     if pid == os.getpid() or _runs(pid):
         return False
     try:
-        age = (time.time() if now is None else now) - path.lstat().st_mtime
+        age = time.time() - path.lstat().st_mtime
     except OSError:
         return False
     return age >= GRACE_S
