@@ -17,20 +17,26 @@ Usage: .venv/bin/python benchmarks/fresh_rows.py [--seeds 0 1 2] [--rows 1000]
 from __future__ import annotations
 
 import argparse
+import ast
 import json
 import random
 import sys
 import tempfile
-from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from peers import _p, _two_sided  # noqa: E402
-from peers_harness import SPECS, PromptSpec, Served, answers, sia_arm, splits  # noqa: E402
-
-ASK = SPECS["sentiment"]
+from peers_harness import (  # noqa: E402
+    PromptSpec,
+    Served,
+    answers,
+    sentiment_spec,
+    sia_arm,
+    splits,
+    task_path,
+)
 
 
 def fresh_rows(n: int, known: set[str]) -> list[dict[str, str]]:
@@ -54,11 +60,19 @@ def fresh_rows(n: int, known: set[str]) -> list[dict[str, str]]:
 def task_train() -> list[dict[str, str]]:
     """The task's whole train.csv, in file order: what the harness reads its demos from
     when it answers the held-out rows."""
-    from sia_core import plugins
     from sia_core.tasks.splits import read_rows
 
-    path = next(p for loader in plugins.task_loaders() if (p := loader.resolve("sentiment")))
-    return read_rows(path / "data" / "public" / "train.csv")[1]
+    return read_rows(task_path("sentiment") / "data" / "public" / "train.csv")[1]
+
+
+def _questions(source: str) -> dict[str, str]:
+    """The harness's own ASK table (QUESTION value -> question), as written in it."""
+    for node in ast.parse(source).body:
+        if isinstance(node, ast.Assign) and any(
+            isinstance(t, ast.Name) and t.id == "ASK" for t in node.targets
+        ):
+            return ast.literal_eval(node.value)
+    raise SystemExit("the final harness has no ASK table to read its question from")
 
 
 def final_prompt(run: Path, train: list[dict[str, str]]) -> tuple[PromptSpec, list[dict[str, str]]]:
@@ -67,7 +81,8 @@ def final_prompt(run: Path, train: list[dict[str, str]]) -> tuple[PromptSpec, li
     from sia_core.harness.knobs import read_knobs
 
     best = json.loads((run / "run.json").read_text())["best"]["generation"]
-    values = {k.name: k.value for k in read_knobs(run / f"gen_{best}" / "target_agent.py")}
+    harness = run / f"gen_{best}" / "target_agent.py"
+    values = {k.name: k.value for k in read_knobs(harness)}
     if values.get("VOTES", 1) > 1 and values.get("TEMPERATURE", 0.0) > 0:
         raise SystemExit(
             f"{run}: the final harness samples votes; this benchmark reads greedy ones"
@@ -75,15 +90,8 @@ def final_prompt(run: Path, train: list[dict[str, str]]) -> tuple[PromptSpec, li
     by_id = {row["id"]: row for row in train}
     demos = [by_id[i] for i in values.get("DEMO_IDS") or [] if i in by_id]
     demos = demos or train[: values.get("SHOTS", 0)]
-    if values.get("QUESTION", "plain") == "plain":
-        return ASK, demos
-    ask = "Read the whole sentence, including any negation. Is this review positive or negative?"
-    spec = replace(
-        ASK,
-        demo=lambda x, y: f"Review: {x}\n{ask}\nAnswer: {y}\n\n",
-        query=lambda x: f"Review: {x}\n{ask}\nAnswer:",
-    )
-    return spec, demos
+    ask = _questions(harness.read_text())[values.get("QUESTION", "plain")]
+    return sentiment_spec(ask), demos
 
 
 def compare(served: Served, prompts: dict[str, tuple[PromptSpec, list[dict[str, str]]]],
@@ -141,7 +149,7 @@ def report(served: Served, data: Any, full_train: list[dict[str, str]],
         run = runs / f"run_sentiment-s{seed}"
         prompts = {
             "sia": final_prompt(run, full_train),
-            "fixed": (ASK, random.Random(f"fixed-{seed}").sample(data.train, 8)),
+            "fixed": (sentiment_spec(), random.Random(f"fixed-{seed}").sample(data.train, 8)),
         }
         held = compare(served, prompts, data.test)
         expected = json.loads((run / "run.json").read_text())["best"]["test_score"]

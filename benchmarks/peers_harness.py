@@ -55,14 +55,21 @@ def _first_number(text: str) -> str:
 
 
 ASK = "Is this review positive or negative?"
-SPECS = {
-    "sentiment": PromptSpec(
+
+
+def sentiment_spec(ask: str = ASK) -> PromptSpec:
+    """The sentiment harness's prompt with `ask` as its question (its QUESTION knob)."""
+    return PromptSpec(
         "review",
-        lambda x, y: f"Review: {x}\n{ASK}\nAnswer: {y}\n\n",
-        lambda x: f"Review: {x}\n{ASK}\nAnswer:",
+        lambda x, y: f"Review: {x}\n{ask}\nAnswer: {y}\n\n",
+        lambda x: f"Review: {x}\n{ask}\nAnswer:",
         _sentiment_parse,
         3,
-    ),
+    )
+
+
+SPECS = {
+    "sentiment": sentiment_spec(),
     "arithmetic": PromptSpec(
         "problem",
         lambda x, y: f"Q: {x} = ?\nA: {y}\n\n",
@@ -92,15 +99,20 @@ def _labelled(inputs: Path, answers: Path) -> list[dict[str, str]]:
     return [{**r, "answer": truth[r["id"]]} for r in _rows(inputs)]
 
 
+def task_path(task_name: str) -> Path:
+    """The directory of a task the installed loaders know."""
+    from sia_core import plugins
+
+    return next(p for loader in plugins.task_loaders() if (p := loader.resolve(task_name)))
+
+
 def splits(task_name: str, scratch: Path) -> Splits:
     """The splits a sia run of the task uses: the selection rows sia carves, the rows it
     leaves for demos, the held-out test rows."""
-    from sia_core import plugins
     from sia_core.tasks.splits import selection_view
     from sia_core.tasks.task import load_task_dir
 
-    path = next(p for loader in plugins.task_loaders() if (p := loader.resolve(task_name)))
-    task = load_task_dir(path)
+    task = load_task_dir(task_path(task_name))
     view = selection_view(task, scratch)
     return Splits(
         train=_rows(view.public_dir / "train.csv"),
