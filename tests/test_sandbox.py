@@ -328,6 +328,45 @@ def test_what_a_killed_sia_left_behind_is_removed_by_the_next_sandbox(layout, mo
                 group.rmdir()
 
 
+def test_a_planted_leftover_cannot_make_the_sweep_unmount_or_delete_elsewhere(
+    layout, monkeypatch
+) -> None:
+    """An agent that can write the host's temp dir (the unshielded process sandbox) plants
+    names the sweep acts on: a stale-looking stage that is a symlink to a directory it
+    wants emptied, and one whose `work` is a symlink to a live mount it wants dropped.
+    The sweep follows neither: the target's files and the mount stay."""
+    import tempfile
+
+    from sia_core.sandbox.stage import cap_work_dir, sweep_stale_stages, unmount
+
+    gone = subprocess.Popen(["true"])
+    gone.wait()
+    dead = f"{gone.pid}-{os.stat('/proc/self/ns/pid').st_ino}"
+    base = layout["root"] / "tmp"
+    base.mkdir()
+    monkeypatch.setattr(tempfile, "tempdir", str(base))
+    precious = layout["root"] / "precious"
+    (precious / "work").mkdir(parents=True)
+    (precious / "keep.txt").write_text("not sia's\n")
+    mounted = cap_work_dir(precious / "work", None)
+    (base / f"sia-sandbox-{dead}-link").symlink_to(precious)
+    planted = base / f"sia-sandbox-{dead}-planted"
+    planted.mkdir()
+    (planted / "work").symlink_to(precious / "work")
+    old = time.time() - 600
+    for path in (base / f"sia-sandbox-{dead}-link", planted / "work", planted):
+        os.utime(path, (old, old), follow_symlinks=False)
+    try:
+        sweep_stale_stages()
+        assert (precious / "keep.txt").read_text() == "not sia's\n"
+        assert not planted.exists()  # the planted stage itself goes, its link unfollowed
+        if mounted:
+            assert os.path.ismount(precious / "work")
+    finally:
+        if os.path.ismount(precious / "work"):
+            unmount(precious / "work")
+
+
 def test_process_sandbox_limits_and_says_plainly_what_is_not_shielded(layout, monkeypatch) -> None:
     monkeypatch.setenv("OPENAI_API_KEY", "sk-parent-secret")
     result = run_agent(
