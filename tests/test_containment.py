@@ -523,7 +523,11 @@ def test_concurrent_calls_cannot_overshoot_the_budget(tmp_path) -> None:
     request = {"messages": [{"role": "user", "content": "question"}], "max_tokens": 20}
     worst = worst_case_tokens(request)
     limit = 5 * worst  # at most five calls may be in flight or done at once
-    with FakeOpenAI(latency_s=0.3) as provider:
+    # The provider answers slowly enough that all 40 calls arrive while the first are in
+    # flight: an answered call gives back the unused part of its worst case, so a call
+    # that started after one ended (0.3 s was too short on 2 loaded cores: 9 got through,
+    # within the budget) would test the refund, not the overshoot.
+    with FakeOpenAI(latency_s=3.0) as provider:
         model = LiteLLMModel("openai/fake", api_base=provider.url, api_key="sk-x")
         with Gateway(
             model, tmp_path / "calls.jsonl", budget=Budget(max_tokens=limit), concurrency=64
