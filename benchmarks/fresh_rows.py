@@ -32,6 +32,7 @@ from peers_harness import (  # noqa: E402
     PromptSpec,
     Served,
     answers,
+    fixed_draw,
     sentiment_spec,
     sia_arm,
     splits,
@@ -149,7 +150,7 @@ def report(served: Served, data: Any, full_train: list[dict[str, str]],
         run = runs / f"run_sentiment-s{seed}"
         prompts = {
             "sia": final_prompt(run, full_train),
-            "fixed": (sentiment_spec(), random.Random(f"fixed-{seed}").sample(data.train, 8)),
+            "fixed": (sentiment_spec(), fixed_draw(data, seed)),
         }
         held = compare(served, prompts, data.test)
         expected = json.loads((run / "run.json").read_text())["best"]["test_score"]

@@ -172,9 +172,14 @@ def _result(hits: dict[str, bool], evals: int, seconds: float) -> dict[str, Any]
             "hits": hits}  # fmt: skip
 
 
+def fixed_draw(data: Splits, seed: int) -> list[dict[str, str]]:
+    """The baseline's demos for `seed`: 8 rows drawn from those neither selection nor test."""
+    return random.Random(f"fixed-{seed}").sample(data.train, 8)
+
+
 def fixed_demos(served: Served, spec: PromptSpec, data: Splits, seed: int) -> dict[str, Any]:
     start = time.perf_counter()
-    demos = random.Random(f"fixed-{seed}").sample(data.train, 8)
+    demos = fixed_draw(data, seed)
     hits = answer_all(served, spec, demos, data.test)
     return _result(hits, 0, time.perf_counter() - start)
 

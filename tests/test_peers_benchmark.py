@@ -203,3 +203,22 @@ def test_a_file_of_the_wrong_shape_is_named_before_any_table_is_drawn(tmp_path: 
         pass
     else:
         raise AssertionError("the tables were not drawn from the records")
+
+
+def test_nearest_demos_by_word_overlap_put_the_closest_row_last() -> None:
+    sys.path.insert(0, str(ROOT / "benchmarks"))
+    try:
+        from demo_choice import Overlap
+    finally:
+        sys.path.remove(str(ROOT / "benchmarks"))
+    rows = [
+        {"id": "a", "review": "The kettle is really excellent.", "answer": "positive"},
+        {"id": "b", "review": "Nobody could call this kettle perfect.", "answer": "negative"},
+        {"id": "c", "review": "The toaster is not bad at all.", "answer": "positive"},
+        {"id": "d", "review": "This toaster is far from sturdy.", "answer": "negative"},
+    ]
+    demos = Overlap(rows).demos("Nobody could call this toaster perfect.", 2)
+    # The same template and adjective (b) is nearer than the same product alone (c or d),
+    # and the nearest is placed last, next to the question.
+    assert [d["id"] for d in demos][-1] == "b"
+    assert len(demos) == 2
