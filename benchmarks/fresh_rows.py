@@ -70,14 +70,24 @@ def task_train() -> list[dict[str, str]]:
     return read_rows(task_path("sentiment") / "data" / "public" / "train.csv")[1]
 
 
-def _questions(source: str) -> dict[str, str]:
-    """The harness's own ASK table (QUESTION value -> question), as written in it."""
+def question(source: str, choice: str) -> str:
+    """The question the harness asks for its QUESTION value `choice`, read (never run) from
+    its own ASK table; a harness the run rewrote into something else is named, not run."""
     for node in ast.parse(source).body:
         if isinstance(node, ast.Assign) and any(
             isinstance(t, ast.Name) and t.id == "ASK" for t in node.targets
         ):
-            return ast.literal_eval(node.value)
-    raise SystemExit("the final harness has no ASK table to read its question from")
+            try:
+                table = ast.literal_eval(node.value)
+            except ValueError:
+                break
+            if isinstance(table, dict) and isinstance(table.get(choice), str):
+                return table[choice]
+            break
+    raise SystemExit(
+        f"the final harness has no literal ASK table with a question for QUESTION={choice!r}: "
+        "this benchmark reads the reference harness's prompt shape only"
+    )
 
 
 def final_prompt(run: Path, train: list[dict[str, str]]) -> tuple[PromptSpec, list[dict[str, str]]]:
@@ -95,7 +105,7 @@ def final_prompt(run: Path, train: list[dict[str, str]]) -> tuple[PromptSpec, li
     by_id = {row["id"]: row for row in train}
     demos = [by_id[i] for i in values.get("DEMO_IDS") or [] if i in by_id]
     demos = demos or train[: values.get("SHOTS", 0)]
-    ask = _questions(harness.read_text())[values.get("QUESTION", "plain")]
+    ask = question(harness.read_text(), values.get("QUESTION", "plain"))
     return sentiment_spec(ask), demos
 
 

@@ -222,3 +222,27 @@ def test_nearest_demos_by_word_overlap_put_the_closest_row_last() -> None:
     # and the nearest is placed last, next to the question.
     assert [d["id"] for d in demos][-1] == "b"
     assert len(demos) == 2
+
+
+def test_fresh_rows_reads_the_question_off_the_harness_and_names_one_it_cannot() -> None:
+    sys.path.insert(0, str(ROOT / "benchmarks"))
+    try:
+        from fresh_rows import question
+    finally:
+        sys.path.remove(str(ROOT / "benchmarks"))
+    source = 'ASK = {"plain": "Is it good?", "careful": "Read it all. Is it good?"}\n'
+    assert question(source, "careful") == "Read it all. Is it good?"
+    # A run's harness is the agent's code: a table built at run time, one without the
+    # chosen value, or none at all is one line naming it, never run or a KeyError.
+    for bad, choice in (
+        ('ASK = dict(plain=open("/etc/hostname").read())\n', "plain"),
+        (source, "sneaky"),
+        ('ASK = {"plain": 42}\n', "plain"),
+        ("QUESTION = 'plain'\n", "plain"),
+    ):
+        try:
+            question(bad, choice)
+        except SystemExit as stop:
+            assert f"QUESTION={choice!r}" in str(stop)
+        else:
+            raise AssertionError(f"read a question out of {bad!r}")
